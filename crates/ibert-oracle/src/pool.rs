@@ -1,0 +1,134 @@
+//! Several workers serving callers on many threads; a worker that dies is replaced.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::json;
+
+use crate::protocol::{CompileRequest, Compiled, ProgramFailure, WorkerHello};
+use crate::worker::WorkerDown;
+use crate::{OracleError, PythonEnv, Worker, WorkerOptions};
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Number of worker processes; default: the number of cores.
+    pub workers: usize,
+    pub worker: WorkerOptions,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        PoolOptions { workers: cores, worker: WorkerOptions::default() }
+    }
+}
+
+/// Counters of one pool's life.
+#[derive(Debug, Clone, Default)]
+pub struct PoolStats {
+    pub requests: u64,
+    pub timeouts: u64,
+    pub crashes: u64,
+    /// Time spent inside workers answering requests, summed over workers.
+    pub busy: Duration,
+}
+
+pub struct WorkerPool {
+    env: PythonEnv,
+    options: PoolOptions,
+    idle_sender: Sender<Worker>,
+    idle: Receiver<Worker>,
+    hello: WorkerHello,
+    stats: Mutex<PoolStats>,
+}
+
+impl WorkerPool {
+    /// Starts `options.workers` workers in parallel and waits until all have said hello.
+    pub fn start(env: PythonEnv, options: PoolOptions) -> Result<Self, OracleError> {
+        let count = options.workers.max(1);
+        let started: Vec<Result<Worker, OracleError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..count).map(|_| scope.spawn(|| Worker::spawn(&env, &options.worker))).collect();
+            handles.into_iter().map(|handle| handle.join().expect("worker start thread")).collect()
+        });
+        let (idle_sender, idle) = crossbeam_channel::unbounded();
+        let mut hello = None;
+        for worker in started {
+            let worker = worker?;
+            hello.get_or_insert_with(|| worker.hello().clone());
+            idle_sender.send(worker).expect("receiver alive");
+        }
+        let hello = hello.expect("at least one worker");
+        Ok(WorkerPool { env, options, idle_sender, idle, hello, stats: Mutex::new(PoolStats::default()) })
+    }
+
+    /// Versions reported by the workers (Ibis, sqlglot, Python) and whether seccomp is on.
+    pub fn hello(&self) -> &WorkerHello {
+        &self.hello
+    }
+
+    pub fn size(&self) -> usize {
+        self.options.workers.max(1)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Compiles one program with real Ibis on whichever worker is free. `Ok(Err(_))` is the
+    /// program's own failure (syntax, sandbox, Ibis exception, timeout, crash); `Err(_)` means
+    /// the pool could not replace a dead worker.
+    pub fn compile(&self, request: &CompileRequest) -> Result<Result<Compiled, ProgramFailure>, OracleError> {
+        self.with_worker(|worker| worker.compile(request))
+    }
+
+    /// Only the allow-list check, without running anything.
+    pub fn check(&self, code: &str, tables: &crate::protocol::TableSchemas) -> Result<Result<(), ProgramFailure>, OracleError> {
+        let body = json!({"op": "check", "code": code, "tables": tables});
+        self.with_worker(|worker| worker.call_raw(body.clone())).map(|answer| answer.map(|_| ()))
+    }
+
+    /// The dialects this Ibis can compile to, and those whose compiler fails here with the reason.
+    pub fn dialects(&self) -> Result<(Vec<String>, BTreeMap<String, String>), OracleError> {
+        let answer = self.with_worker(|worker| worker.call_raw(json!({"op": "dialects"})))?;
+        let body = answer.map_err(|failure| OracleError::Protocol(failure.to_string()))?;
+        let available = serde_json::from_value(body.get("dialects").cloned().unwrap_or_default())
+            .map_err(|e| OracleError::Protocol(format!("bad dialect list: {e}")))?;
+        let unavailable = serde_json::from_value(body.get("unavailable").cloned().unwrap_or_default())
+            .map_err(|e| OracleError::Protocol(format!("bad dialect list: {e}")))?;
+        Ok((available, unavailable))
+    }
+
+    fn with_worker<T>(
+        &self,
+        call: impl FnOnce(&mut Worker) -> Result<Result<T, ProgramFailure>, WorkerDown>,
+    ) -> Result<Result<T, ProgramFailure>, OracleError> {
+        let mut worker = self.idle.recv().map_err(|_| OracleError::ShutDown)?;
+        let started = Instant::now();
+        let outcome = call(&mut worker);
+        let elapsed = started.elapsed();
+        let mut stats = self.stats.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        stats.requests += 1;
+        stats.busy += elapsed;
+        match outcome {
+            Ok(answer) => {
+                drop(stats);
+                self.idle_sender.send(worker).map_err(|_| OracleError::ShutDown)?;
+                Ok(answer)
+            }
+            Err(down) => {
+                match down {
+                    WorkerDown::TimedOut => stats.timeouts += 1,
+                    WorkerDown::Died(_) => stats.crashes += 1,
+                }
+                drop(stats);
+                let timeout = worker.timeout();
+                drop(worker);
+                let replacement = Worker::spawn(&self.env, &self.options.worker)?;
+                self.idle_sender.send(replacement).map_err(|_| OracleError::ShutDown)?;
+                Ok(Err(down.into_failure(timeout)))
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One oracle worker: a `python -m ibert_worker` child process with pipes on all three streams.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use serde_json::json;
+
+use crate::protocol::{CompileRequest, Compiled, FailureKind, ProgramFailure, RawResponse, WorkerHello};
+use crate::{OracleError, PythonEnv};
+
+/// Limits a worker runs under; see `python/ibert_worker/sandbox.py`.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Address-space limit of the worker process.
+    pub memory_mb: u64,
+    /// CPU seconds one request may use before the kernel ends the worker.
+    pub cpu_seconds: u64,
+    /// Wall-clock limit of one request; past it the worker is killed and replaced.
+    pub timeout: Duration,
+    /// How long a new worker may take to import Ibis and say hello.
+    pub startup_timeout: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            memory_mb: 2048,
+            cpu_seconds: 10,
+            timeout: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// How a call to a worker ended without an answer; the worker is unusable afterwards.
+#[derive(Debug)]
+pub(crate) enum WorkerDown {
+    TimedOut,
+    Died(String),
+}
+
+impl WorkerDown {
+    pub(crate) fn into_failure(self, timeout: Duration) -> ProgramFailure {
+        match self {
+            WorkerDown::TimedOut => ProgramFailure {
+                kind: FailureKind::Timeout,
+                error_type: "Timeout".into(),
+                message: format!("the program ran longer than {:.1}s; the worker was restarted", timeout.as_secs_f64()),
+                line: None,
+            },
+            WorkerDown::Died(detail) => ProgramFailure {
+                kind: if detail.contains("CPU limit") { FailureKind::Timeout } else { FailureKind::Crashed },
+                error_type: "WorkerDied".into(),
+                message: format!("the worker died running the program ({detail}); it was restarted"),
+                line: None,
+            },
+        }
+    }
+}
+
+pub struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    hello: WorkerHello,
+    next_id: u64,
+    timeout: Duration,
+}
+
+impl Worker {
+    /// Starts a worker and waits for its hello line.
+    pub fn spawn(env: &PythonEnv, options: &WorkerOptions) -> Result<Self, OracleError> {
+        let mut child = Command::new(env.python())
+            .args(["-m", "ibert_worker"])
+            .arg("--memory-mb")
+            .arg(options.memory_mb.to_string())
+            .arg("--cpu-seconds")
+            .arg(options.cpu_seconds.to_string())
+            .env("PYTHONPATH", env.worker_dir())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            // Set iteration order in Python must not change the SQL Ibis writes from run to run.
+            .env("PYTHONHASHSEED", "0")
+            .current_dir(env.worker_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(OracleError::Spawn)?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+
+        let (sender, lines) = crossbeam_channel::unbounded();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr_tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if tail.len() == 20 {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+
+        let mut worker = Worker {
+            child,
+            stdin,
+            lines,
+            stderr_tail,
+            hello: WorkerHello { ibis: String::new(), sqlglot: String::new(), python: String::new(), seccomp: String::new(), pid: 0 },
+            next_id: 1,
+            timeout: options.timeout,
+        };
+        let hello_line = match worker.read_line(options.startup_timeout) {
+            Ok(line) => line,
+            Err(down) => {
+                let detail = match down {
+                    WorkerDown::TimedOut => format!("no hello within {}s", options.startup_timeout.as_secs()),
+                    WorkerDown::Died(detail) => detail,
+                };
+                return Err(OracleError::Startup { detail });
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct Hello {
+            hello: WorkerHello,
+        }
+        let hello: Hello = serde_json::from_str(&hello_line)
+            .map_err(|e| OracleError::Protocol(format!("bad hello line `{hello_line}`: {e}")))?;
+        worker.hello = hello.hello;
+        Ok(worker)
+    }
+
+    pub fn hello(&self) -> &WorkerHello {
+        &self.hello
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Compiles one program. `Ok(Err(_))` is a program that real Ibis (or the sandbox) refused;
+    /// `Err(_)` means the worker is gone and must be replaced.
+    pub(crate) fn compile(&mut self, request: &CompileRequest) -> Result<Result<Compiled, ProgramFailure>, WorkerDown> {
+        let mut body = serde_json::to_value(request).expect("requests serialize");
+        body["op"] = json!("compile");
+        let response = self.call(body)?;
+        Ok(split_response(response))
+    }
+
+    /// Sends any request object (an `op` and its fields) and returns the raw answer.
+    pub(crate) fn call_raw(&mut self, body: serde_json::Value) -> Result<Result<serde_json::Map<String, serde_json::Value>, ProgramFailure>, WorkerDown> {
+        let response = self.call(body)?;
+        Ok(match response.error {
+            Some(failure) if !response.ok => Err(failure),
+            _ => Ok(response.body),
+        })
+    }
+
+    fn call(&mut self, mut body: serde_json::Value) -> Result<RawResponse, WorkerDown> {
+        let id = self.next_id;
+        self.next_id += 1;
+        body["id"] = json!(id);
+        let mut line = serde_json::to_string(&body).expect("requests serialize");
+        line.push('\n');
+        if self.stdin.write_all(line.as_bytes()).and_then(|()| self.stdin.flush()).is_err() {
+            return Err(WorkerDown::Died(self.death_detail()));
+        }
+        let answer = self.read_line(self.timeout)?;
+        let response: RawResponse = serde_json::from_str(&answer)
+            .map_err(|e| WorkerDown::Died(format!("unreadable answer `{answer}`: {e}")))?;
+        if response.id != Some(id) {
+            return Err(WorkerDown::Died(format!("answer for request {:?} while waiting for {id}", response.id)));
+        }
+        Ok(response)
+    }
+
+    fn read_line(&mut self, timeout: Duration) -> Result<String, WorkerDown> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Ok(line),
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                Err(WorkerDown::TimedOut)
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(WorkerDown::Died(self.death_detail())),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Exit status and the last lines of stderr of a worker that stopped answering.
+    fn death_detail(&mut self) -> String {
+        let status = self.child.wait().map(describe_exit).unwrap_or_else(|e| format!("unknown exit: {e}"));
+        // The stderr reader may still be draining the pipe.
+        std::thread::sleep(Duration::from_millis(20));
+        let tail = self.stderr_tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let last: Vec<&str> = tail.iter().rev().take(3).rev().map(String::as_str).collect();
+        if last.is_empty() { status } else { format!("{status}; stderr: {}", last.join(" | ")) }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn split_response(response: RawResponse) -> Result<Compiled, ProgramFailure> {
+    if !response.ok {
+        return Err(response.error.unwrap_or(ProgramFailure {
+            kind: FailureKind::Protocol,
+            error_type: "MissingError".into(),
+            message: "the worker reported a failure without an error object".into(),
+            line: None,
+        }));
+    }
+    serde_json::from_value(serde_json::Value::Object(response.body)).map_err(|e| ProgramFailure {
+        kind: FailureKind::Protocol,
+        error_type: "BadAnswer".into(),
+        message: format!("the worker's compile answer does not parse: {e}"),
+        line: None,
+    })
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(24)) => "killed by the CPU limit (SIGXCPU)".into(),
+        (None, Some(9)) => "killed (SIGKILL, possibly out of memory)".into(),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "unknown exit".into(),
+    }
+}

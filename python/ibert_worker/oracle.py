@@ -1,0 +1,180 @@
+"""What the oracle answers: compile an Ibis program with real Ibis, or say exactly why not."""
+
+from __future__ import annotations
+
+import ast
+import json
+import platform
+import traceback
+
+import ibis
+import ibis.selectors
+import sqlglot
+
+from . import sandbox
+
+_PROBE_SCHEMA = {"a": "int64"}
+
+
+def preload() -> None:
+    """Import everything requests will need before the sandbox closes the file system."""
+    import ibis.backends.sql.compilers  # noqa: F401  (imports every dialect's compiler)
+
+    probe = ibis.table(_PROBE_SCHEMA, name="probe")
+    ibis.to_sql(probe.filter(probe.a > 1), dialect="duckdb")
+
+
+def versions() -> dict:
+    return {
+        "ibis": ibis.__version__,
+        "sqlglot": sqlglot.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def dialects() -> dict:
+    """Every dialect Ibis can compile to, and those whose compiler fails here with the reason."""
+    import ibis.backends.sql.compilers as compilers
+
+    available, unavailable = [], {}
+    probe = ibis.table(_PROBE_SCHEMA, name="probe")
+    for name in sorted(dir(compilers)):
+        module = getattr(compilers, name)
+        if name.startswith("_") or getattr(module, "compiler", None) is None:
+            continue
+        try:
+            ibis.to_sql(probe.filter(probe.a > 1), dialect=name)
+            available.append(name)
+        except Exception as error:  # the real reason, e.g. a missing optional package
+            unavailable[name] = f"{type(error).__name__}: {error}"
+    return {"dialects": available, "unavailable": unavailable}
+
+
+def handle_line(line: str) -> dict:
+    try:
+        request = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {"id": None, "ok": False, "error": _error("protocol", "JSONDecodeError", str(error))}
+    request_id = request.get("id")
+    try:
+        result = _dispatch(request)
+    except _Failure as failure:
+        return {"id": request_id, "ok": False, "error": failure.payload}
+    except MemoryError:
+        return {"id": request_id, "ok": False, "error": _error("resource", "MemoryError", "memory limit reached")}
+    except Exception as error:  # a bug in the worker itself; keep serving
+        detail = traceback.format_exc(limit=3)
+        return {"id": request_id, "ok": False, "error": _error("internal", type(error).__name__, f"{error}\n{detail}")}
+    return {"id": request_id, "ok": True} | result
+
+
+def _dispatch(request: dict) -> dict:
+    op = request.get("op")
+    if op == "version":
+        return versions()
+    if op == "dialects":
+        return dialects()
+    if op == "check":
+        tables = _tables(request)
+        _parse_checked(request.get("code", ""), set(tables))
+        return {}
+    if op == "compile":
+        return _compile(request)
+    raise _Failure(_error("protocol", "UnknownOp", f"unknown op `{op}`"))
+
+
+class _Failure(Exception):
+    def __init__(self, payload: dict):
+        super().__init__(payload["message"])
+        self.payload = payload
+
+
+def _error(kind: str, error_type: str, message: str, line: int | None = None) -> dict:
+    payload = {"kind": kind, "type": error_type, "message": message}
+    if line is not None:
+        payload["line"] = line
+    return payload
+
+
+def _tables(request: dict) -> dict:
+    tables = request.get("tables") or {}
+    if not isinstance(tables, dict):
+        raise _Failure(_error("protocol", "BadRequest", "`tables` must be an object of table schemas"))
+    return tables
+
+
+def _parse_checked(code: str, bound: set[str]) -> ast.Module:
+    try:
+        return sandbox.check_program(code, bound)
+    except SyntaxError as error:
+        raise _Failure(_error("syntax", "SyntaxError", error.msg or str(error), error.lineno))
+    except sandbox.SandboxViolation as violation:
+        raise _Failure(_error("sandbox", "SandboxViolation", str(violation), violation.line))
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise _Failure(_error("syntax", type(error).__name__, str(error)))
+
+
+def _bind_tables(tables: dict) -> dict:
+    bound = {}
+    for name, schema in tables.items():
+        try:
+            bound[name] = ibis.table(schema, name=name)
+        except Exception as error:
+            raise _Failure(_error("schema", type(error).__name__, f"table `{name}`: {error}"))
+    return bound
+
+
+def _compile(request: dict) -> dict:
+    tables = _tables(request)
+    code = request.get("code", "")
+    tree = _parse_checked(code, set(tables))
+    namespace = {"__builtins__": sandbox.safe_builtins(), "ibis": ibis, "_": ibis._}
+    namespace |= {"s": ibis.selectors, "selectors": ibis.selectors}
+    namespace |= _bind_tables(tables)
+
+    value = _run(tree, namespace, request.get("expr_name"))
+    if not isinstance(value, ibis.Expr):
+        raise _Failure(_error("result", "NotAnExpression", f"the program's result is a `{type(value).__name__}`, not an Ibis expression"))
+    dialect = request.get("dialect") or "duckdb"
+    try:
+        sql = ibis.to_sql(value, dialect=dialect)
+    except Exception as error:
+        raise _Failure(_error("ibis", type(error).__name__, str(error)))
+    result = {"sql": str(sql), "expr_type": type(value).__name__}
+    if isinstance(value, ibis.expr.types.Table):
+        result["columns"] = [[name, str(dtype)] for name, dtype in value.schema().items()]
+    return result
+
+
+def _run(tree: ast.Module, namespace: dict, expr_name: str | None):
+    """Execute the program; its result is `expr_name` if given, else `expr`, else the last statement."""
+    body = tree.body
+    last = body[-1] if body else None
+    try:
+        if isinstance(last, ast.Expr):
+            exec(compile(ast.Module(body=body[:-1], type_ignores=[]), "<program>", "exec"), namespace)
+            tail = eval(compile(ast.Expression(body=last.value), "<program>", "eval"), namespace)
+        else:
+            exec(compile(tree, "<program>", "exec"), namespace)
+            tail = None
+    except MemoryError:
+        raise
+    except Exception as error:
+        raise _Failure(_error("ibis", type(error).__name__, str(error), _error_line(error)))
+
+    for name in (expr_name, "expr"):
+        if name and name in namespace:
+            return namespace[name]
+    if tail is not None:
+        return tail
+    if isinstance(last, ast.Assign) and isinstance(last.targets[-1], ast.Name):
+        return namespace[last.targets[-1].id]
+    raise _Failure(_error("result", "NoResult", "the program has no result: end it with an expression or assign `expr`"))
+
+
+def _error_line(error: Exception) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename == "<program>":
+            line = frame.lineno
+    return line

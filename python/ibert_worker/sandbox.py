@@ -1,0 +1,284 @@
+"""The sandbox of the iBERT oracle: an `ast` allow-list, then OS limits.
+
+Untrusted programs (templates, mined code, model output, user input) reach this worker. Nothing runs
+before `check_program` accepts the program, and the process itself runs under resource limits and a
+seccomp filter, so what slips past the allow-list still cannot write files, open sockets or start
+processes.
+"""
+
+from __future__ import annotations
+
+import ast
+import ctypes
+import platform
+import resource
+import signal
+
+#: Globals every program may use besides its bound tables.
+ALLOWED_GLOBALS = frozenset({"ibis", "_", "s", "selectors"})
+
+#: Builtins a program may call; they are the only builtins present in its namespace.
+SAFE_BUILTINS = frozenset(
+    {
+        "abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "map",
+        "max", "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
+    }
+)
+
+#: Attribute names refused even though they do not start with an underscore: ways out to modules,
+#: frames, the file system, the network or a real backend.
+DENIED_ATTRIBUTES = frozenset(
+    {
+        # modules reachable through attribute chains of ibis modules
+        "os", "sys", "subprocess", "shutil", "importlib", "builtins", "socket", "ctypes", "pathlib",
+        "io", "pickle", "marshal", "inspect", "gc", "types", "code", "codeop", "pty", "signal",
+        "resource", "multiprocessing", "threading", "tempfile", "glob", "runpy", "site", "platform",
+        "weakref", "operator", "functools", "itertools", "warnings", "traceback", "linecache",
+        # process, file and code execution
+        "system", "popen", "spawn", "fork", "execv", "execve", "open", "eval", "exec", "compile",
+        "remove", "unlink", "rmdir", "rename", "replace_file", "write", "write_text", "write_bytes",
+        "read_text", "read_bytes", "mkdir", "chmod", "kill",
+        # format-string attribute access and frame walking
+        "format", "format_map", "mro", "f_globals", "f_locals", "f_builtins", "f_back", "f_code",
+        "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "tb_frame", "tb_next", "co_code",
+        "func_globals", "func_code",
+        # real backends and I/O through ibis
+        "connect", "execute", "raw_sql", "set_backend", "get_backend", "load_extension", "attach",
+        "read_csv", "read_parquet", "read_json", "read_delta", "read_xlsx", "read_geo",
+        "to_csv", "to_parquet", "to_parquet_dir", "to_delta", "to_json", "to_xlsx", "to_pyarrow",
+        "to_pyarrow_batches", "to_pandas", "to_pandas_batches", "to_polars", "to_torch", "to_geo",
+        "register", "create_table", "create_view", "insert", "drop_table", "drop_view", "list_tables",
+    }
+)
+
+#: Modules a program may import: ibis and its submodules.
+ALLOWED_IMPORT_ROOT = "ibis"
+
+#: The largest constant exponent a program may use; `10**10**10` would hang the worker.
+MAX_CONSTANT_EXPONENT = 512
+
+_ALLOWED_NODES = (
+    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.alias, ast.Pass,
+    ast.Name, ast.Attribute, ast.Call, ast.keyword, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+    ast.Compare, ast.IfExp, ast.Lambda, ast.arguments, ast.arg, ast.List, ast.Tuple, ast.Dict,
+    ast.Set, ast.Subscript, ast.Slice, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+    ast.comprehension, ast.Starred, ast.JoinedStr, ast.FormattedValue,
+    ast.Load, ast.Store, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
+)
+
+
+class SandboxViolation(Exception):
+    """A program the allow-list refuses; the message says which construct and where."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+def check_program(source: str, bound_names: set[str]) -> ast.Module:
+    """Parse `source` and accept it only if every node is on the allow-list.
+
+    Raises SyntaxError for code that does not parse and SandboxViolation for code that parses but
+    uses something outside the allow-list.
+    """
+    tree = ast.parse(source, mode="exec")
+    assigned = _assigned_names(tree)
+    allowed_names = set(bound_names) | ALLOWED_GLOBALS | SAFE_BUILTINS | assigned
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", None)
+        if not isinstance(node, _ALLOWED_NODES):
+            raise SandboxViolation(f"`{type(node).__name__}` statements are not allowed", line)
+        if isinstance(node, ast.Name):
+            _check_name(node.id, allowed_names, line)
+        elif isinstance(node, ast.Attribute):
+            _check_attribute(node.attr, line)
+        elif isinstance(node, ast.arg):
+            _check_identifier(node.arg, line)
+        elif isinstance(node, ast.keyword) and node.arg is not None:
+            _check_identifier(node.arg, line)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            _check_import(node, line)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            _check_power(node, line)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                _check_assign_target(target, line)
+        elif isinstance(node, ast.AugAssign):
+            _check_assign_target(node.target, line)
+    return tree
+
+
+def _assigned_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _check_identifier(name: str, line: int | None) -> None:
+    if name.startswith("__"):
+        raise SandboxViolation(f"dunder name `{name}` is not allowed", line)
+
+
+def _check_name(name: str, allowed: set[str], line: int | None) -> None:
+    _check_identifier(name, line)
+    if name not in allowed:
+        raise SandboxViolation(
+            f"name `{name}` is not allowed: only bound tables, `ibis`, `_`, `s`, names the "
+            "program assigns and safe builtins",
+            line,
+        )
+
+
+def _check_attribute(attr: str, line: int | None) -> None:
+    if attr.startswith("_"):
+        raise SandboxViolation(f"private or dunder attribute `{attr}` is not allowed", line)
+    if attr in DENIED_ATTRIBUTES:
+        raise SandboxViolation(f"attribute `{attr}` is not allowed", line)
+
+
+def _check_import(node: ast.Import | ast.ImportFrom, line: int | None) -> None:
+    modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    for module in modules:
+        if module.split(".")[0] != ALLOWED_IMPORT_ROOT:
+            raise SandboxViolation(f"import of `{module}` is not allowed: only `ibis` modules", line)
+    for alias in node.names:
+        _check_identifier(alias.name, line)
+        if alias.name == "*":
+            raise SandboxViolation("`import *` is not allowed", line)
+
+
+def _check_power(node: ast.BinOp, line: int | None) -> None:
+    exponent = node.right
+    if isinstance(exponent, ast.BinOp) and isinstance(exponent.op, ast.Pow):
+        raise SandboxViolation("nested powers are not allowed", line)
+    if isinstance(exponent, ast.Constant) and isinstance(exponent.value, (int, float)):
+        if abs(exponent.value) > MAX_CONSTANT_EXPONENT:
+            raise SandboxViolation(f"exponent {exponent.value} is too large", line)
+
+
+def _check_assign_target(target: ast.expr, line: int | None) -> None:
+    if isinstance(target, ast.Name):
+        return
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            _check_assign_target(element, line)
+        return
+    raise SandboxViolation("only assignments to plain names are allowed", line)
+
+
+def safe_builtins() -> dict:
+    import builtins
+
+    return {name: getattr(builtins, name) for name in SAFE_BUILTINS}
+
+
+# --- OS limits ---------------------------------------------------------------------------------
+
+
+def apply_process_limits(memory_bytes: int) -> None:
+    """Limits that hold for the life of the worker: memory, no file writes, no core dumps."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    except (ValueError, OSError):
+        pass
+    # Writing past RLIMIT_FSIZE raises an error instead of killing the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def limit_cpu_for_next_request(seconds: int) -> None:
+    """Let the next request use `seconds` more CPU; past that the kernel ends the worker."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (used + seconds, hard))
+
+
+# --- seccomp ------------------------------------------------------------------------------------
+
+# Syscalls refused with EPERM: new processes, program execution, sockets, changes to the file system,
+# signals to other processes and tracing.
+_DENIED_SYSCALLS = {
+    "x86_64": {
+        "fork": 57, "vfork": 58, "clone": 56, "clone3": 435, "execve": 59, "execveat": 322,
+        "socket": 41, "connect": 42, "bind": 49, "listen": 50, "unlink": 87, "unlinkat": 263,
+        "rename": 82, "renameat": 264, "renameat2": 316, "mkdir": 83, "mkdirat": 258, "rmdir": 84,
+        "creat": 85, "link": 86, "linkat": 265, "symlink": 88, "symlinkat": 266, "chmod": 90,
+        "fchmod": 91, "fchmodat": 268, "truncate": 76, "ftruncate": 77, "kill": 62, "tkill": 200,
+        "tgkill": 234, "ptrace": 101,
+    },
+    "aarch64": {
+        "clone": 220, "clone3": 435, "execve": 221, "execveat": 281, "socket": 198, "connect": 203,
+        "bind": 200, "listen": 201, "unlinkat": 35, "renameat": 38, "renameat2": 276,
+        "mkdirat": 34, "linkat": 37, "symlinkat": 36, "fchmod": 52, "fchmodat": 53,
+        "truncate": 45, "ftruncate": 46, "kill": 129, "tkill": 130, "tgkill": 131, "ptrace": 117,
+    },
+}
+# Opening with any of these flags is refused: O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND.
+_WRITE_OPEN_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000
+# (syscall number, index of the flags argument)
+_OPEN_SYSCALLS = {"x86_64": [(2, 1), (257, 2)], "aarch64": [(56, 2)]}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def install_seccomp() -> str:
+    """Install the seccomp filter; returns "on", or why it is off on this machine."""
+    machine = platform.machine()
+    if machine not in _DENIED_SYSCALLS:
+        return f"off: no syscall table for {machine}"
+    ld_w_abs, jeq_k, jset_k, ret_k = 0x20, 0x15, 0x45, 0x06
+    ret_allow, ret_eperm = 0x7FFF0000, 0x00050000 | 1
+    denied = sorted(_DENIED_SYSCALLS[machine].values())
+    opens = _OPEN_SYSCALLS[machine]
+    # Layout: arch check, syscall number, one jump per denied call, one per open call, allow,
+    # one flag check per open call, then the shared EPERM and ALLOW returns.
+    program: list[tuple[int, int, int, int]] = []
+    n_head = 4 + len(denied) + len(opens) + 1
+    n_total = n_head + 2 * len(opens) + 2
+    eperm_at, allow_at = n_total - 2, n_total - 1
+
+    def jump_to(target: int, here: int) -> int:
+        return target - here - 1
+
+    program.append((ld_w_abs, 0, 0, 4))  # seccomp_data.arch
+    program.append((jeq_k, 1, 0, _AUDIT_ARCH[machine]))
+    program.append((ret_k, 0, 0, ret_eperm))
+    program.append((ld_w_abs, 0, 0, 0))  # seccomp_data.nr
+    for number in denied:
+        program.append((jeq_k, jump_to(eperm_at, len(program)), 0, number))
+    for index, (number, _) in enumerate(opens):
+        check_at = n_head + 2 * index
+        program.append((jeq_k, jump_to(check_at, len(program)), 0, number))
+    program.append((ret_k, 0, 0, ret_allow))
+    for _, flag_argument in opens:
+        program.append((ld_w_abs, 0, 0, 16 + 8 * flag_argument))  # low word of args[i]
+        program.append((jset_k, jump_to(eperm_at, len(program)), jump_to(allow_at, len(program)), _WRITE_OPEN_FLAGS))
+    program.append((ret_k, 0, 0, ret_eperm))
+    program.append((ret_k, 0, 0, ret_allow))
+    assert len(program) == n_total
+
+    filters = (_SockFilter * len(program))(*[_SockFilter(c, t, f, k) for c, t, f, k in program])
+    fprog = _SockFprog(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return f"off: prctl(NO_NEW_PRIVS) failed with errno {ctypes.get_errno()}"
+    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) != 0:
+        return f"off: prctl(SECCOMP) failed with errno {ctypes.get_errno()}"
+    return "on"
