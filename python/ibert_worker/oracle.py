@@ -13,7 +13,7 @@ import sqlglot
 
 from . import sandbox
 
-_PROBE_SCHEMA = {"a": "int64"}
+_PROBE_SCHEMA = {"a": "int64", "f": "float64"}
 
 
 def preload() -> None:
@@ -38,12 +38,14 @@ def dialects() -> dict:
 
     available, unavailable = [], {}
     probe = ibis.table(_PROBE_SCHEMA, name="probe")
+    # Floats and an aggregate: some compilers (pyspark) need their engine's session for these.
+    probe_expr = probe.filter(probe.f > 1).group_by("a").agg(m=probe.f.mean())
     for name in sorted(dir(compilers)):
         module = getattr(compilers, name)
         if name.startswith("_") or getattr(module, "compiler", None) is None:
             continue
         try:
-            ibis.to_sql(probe.filter(probe.a > 1), dialect=name)
+            ibis.to_sql(probe_expr, dialect=name)
             available.append(name)
         except Exception as error:  # the real reason, e.g. a missing optional package
             unavailable[name] = f"{type(error).__name__}: {error}"

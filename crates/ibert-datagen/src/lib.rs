@@ -1,1 +1,17 @@
-//! placeholder
+//! Dataset generation: YAML templates expanded into (SQL, Ibis) candidates, verified in parallel
+//! by execution, and written as JSONL with a rejects file that gives each reject's reason.
+//!
+//! * [`template`] reads and checks templates; [`expand`] turns them into [`Candidate`]s.
+//! * [`pipeline`] verifies candidates on N threads against one oracle pool and keeps counters.
+//! * [`summary`] counts outcomes per reason, template and feature.
+
+pub mod expand;
+pub mod pipeline;
+pub mod records;
+pub mod summary;
+pub mod template;
+
+pub use expand::{Candidate, expand_template};
+pub use pipeline::{Outcome, PipelineOptions, PipelineReport, verify_candidates};
+pub use summary::Summary;
+pub use template::{Template, TemplateError, load_embedded_templates, load_templates_dir, parse_template};

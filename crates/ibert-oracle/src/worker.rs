@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,6 +87,9 @@ impl Worker {
             // Set iteration order in Python must not change the SQL Ibis writes from run to run.
             .env("PYTHONHASHSEED", "0")
             .current_dir(env.worker_dir())
+            // Its own process group: Ctrl-C in the terminal reaches ibert, which winds down in
+            // order, instead of killing the workers under requests in flight.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -6,6 +6,7 @@
 
 mod example;
 mod jsonl;
+mod reject;
 
 pub use example::{
     CodeCompletionInput, CodeCompletionTarget, Context, DocStyle, DocumentationInput, DocumentationTarget,
@@ -14,3 +15,4 @@ pub use example::{
     VerificationLevel,
 };
 pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl};
+pub use reject::{RejectRecord, RejectedError};

@@ -1,0 +1,25 @@
+//! Embeds every `templates/*.yaml` of the repository into the binary, so that `ibert data
+//! generate` works with no files around it.
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let templates = manifest.join("../../templates").canonicalize().expect("templates/ folder at the repository root");
+    println!("cargo:rerun-if-changed={}", templates.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&templates)
+        .expect("readable templates/ folder")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
+        .collect();
+    files.sort();
+    let mut code = String::from("/// (file name, contents) of the templates shipped with iBERT.\npub const EMBEDDED_TEMPLATES: &[(&str, &str)] = &[\n");
+    for file in files {
+        println!("cargo:rerun-if-changed={}", file.display());
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.display().to_string()));
+    }
+    code.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_templates.rs");
+    std::fs::write(out, code).unwrap();
+}

@@ -1,0 +1,103 @@
+//! Verification of many candidates in parallel: N threads, each with its own DuckDB fixtures,
+//! sharing one oracle pool. Outcomes come back in candidate order, whatever the scheduling, so a
+//! run's output is the same for the same inputs.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ibert_oracle::{OracleError, WorkerPool};
+use ibert_verify::{FixtureConfig, Timings, Verdict, Verifier};
+
+use crate::Candidate;
+
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Verification threads; one per oracle worker is right for most machines.
+    pub threads: usize,
+    pub fixtures: Vec<FixtureConfig>,
+}
+
+/// A candidate and what verification said about it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub candidate: Candidate,
+    pub verdict: Verdict,
+    /// The verification record for a verified candidate.
+    pub verification: Option<ibert_records::Verification>,
+}
+
+/// What a run did and where its time went.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineReport {
+    pub outcomes: Vec<Outcome>,
+    /// True when the run was cancelled before every candidate was verified.
+    pub cancelled: bool,
+    pub wall: Duration,
+    /// Summed over threads.
+    pub timings: Timings,
+}
+
+/// Verifies every candidate. `progress` is called after each one; setting `cancel` stops the
+/// threads after their current candidate.
+pub fn verify_candidates(
+    candidates: Vec<Candidate>,
+    pool: &WorkerPool,
+    options: &PipelineOptions,
+    progress: &(dyn Fn(&Outcome) + Sync),
+    cancel: &AtomicBool,
+) -> Result<PipelineReport, OracleError> {
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Outcome>>> = candidates.iter().map(|_| Mutex::new(None)).collect();
+    let totals = Mutex::new(Timings::default());
+    let failure: Mutex<Option<OracleError>> = Mutex::new(None);
+
+    std::thread::scope(|scope| {
+        for _ in 0..options.threads.max(1) {
+            scope.spawn(|| {
+                let mut verifier = Verifier::new(pool, &options.fixtures);
+                loop {
+                    if cancel.load(Ordering::Relaxed) || failure.lock().unwrap().is_some() {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(candidate) = candidates.get(index) else { break };
+                    let verdict = match verifier.verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name)) {
+                        Ok(verdict) => verdict,
+                        Err(error) => {
+                            failure.lock().unwrap().get_or_insert(error);
+                            break;
+                        }
+                    };
+                    let verification = match &verdict {
+                        Verdict::Verified(evidence) => Some(verifier.verification(evidence)),
+                        Verdict::Rejected(_) => None,
+                    };
+                    let outcome = Outcome { candidate: candidate.clone(), verdict, verification };
+                    progress(&outcome);
+                    *slots[index].lock().unwrap() = Some(outcome);
+                }
+                add_timings(&mut totals.lock().unwrap(), &verifier.timings);
+            });
+        }
+    });
+
+    if let Some(error) = failure.into_inner().unwrap() {
+        return Err(error);
+    }
+    let outcomes: Vec<Outcome> = slots.into_iter().filter_map(|slot| slot.into_inner().unwrap()).collect();
+    Ok(PipelineReport {
+        cancelled: outcomes.len() < candidates.len(),
+        outcomes,
+        wall: started.elapsed(),
+        timings: totals.into_inner().unwrap(),
+    })
+}
+
+fn add_timings(total: &mut Timings, part: &Timings) {
+    total.fixtures += part.fixtures;
+    total.compile += part.compile;
+    total.execute += part.execute;
+    total.compare += part.compare;
+}

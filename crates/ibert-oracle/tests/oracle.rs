@@ -1,0 +1,156 @@
+//! The oracle against real Ibis: compiling, failing with the real exception, dialects, and the
+//! sandbox holding against hostile programs while the pool keeps serving.
+//!
+//! These tests create the pinned Python environment on first run (a minute or two, needs the
+//! Python package index); later runs reuse it from the cache directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ibert_oracle::protocol::TableSchemas;
+use ibert_oracle::{CompileRequest, FailureKind, PoolOptions, PythonEnv, WorkerOptions, WorkerPool};
+
+fn env() -> PythonEnv {
+    PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment for the oracle: {error}"))
+}
+
+fn pool(workers: usize, timeout_secs: u64) -> WorkerPool {
+    let worker = WorkerOptions { timeout: Duration::from_secs(timeout_secs), cpu_seconds: timeout_secs + 2, ..WorkerOptions::default() };
+    WorkerPool::start(env(), PoolOptions { workers, worker }).expect("pool starts")
+}
+
+fn events() -> TableSchemas {
+    serde_json::from_value(serde_json::json!({"events": {"user_id": "int64", "amount": "float64", "name": "string"}})).unwrap()
+}
+
+fn request(code: &str) -> CompileRequest {
+    CompileRequest { code: code.into(), tables: events(), dialect: "duckdb".into(), expr_name: None }
+}
+
+#[test]
+fn compiles_with_real_ibis_and_reports_versions() {
+    let pool = pool(1, 10);
+    assert_eq!(pool.hello().ibis, "12.0.0");
+    let compiled = pool.compile(&request("events.filter(events.amount > 10).select('user_id')")).unwrap().unwrap();
+    assert!(compiled.sql.contains("\"t0\".\"amount\" > 10"), "{}", compiled.sql);
+    assert_eq!(compiled.columns, Some(vec![("user_id".to_string(), "int64".to_string())]));
+}
+
+#[test]
+fn result_is_expr_variable_or_last_expression() {
+    let pool = pool(1, 10);
+    let with_expr = pool.compile(&request("expr = events.select('name')\nother = events.select('amount')")).unwrap().unwrap();
+    assert_eq!(with_expr.columns.unwrap()[0].0, "name");
+    let last = pool.compile(&request("a = events.filter(_.amount > 1)\na.select('amount')")).unwrap().unwrap();
+    assert_eq!(last.columns.unwrap()[0].0, "amount");
+}
+
+#[test]
+fn ibis_errors_carry_the_real_exception() {
+    let pool = pool(1, 10);
+    let failure = pool.compile(&request("events.filter(events.amout > 1)")).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Ibis);
+    assert_eq!(failure.error_type, "AttributeError");
+    assert!(failure.message.contains("amout"), "{}", failure.message);
+    let failure = pool.compile(&request("events.name.sum()")).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Ibis);
+    assert_eq!(failure.error_type, "AttributeError", "{failure}");
+    let failure = pool.compile(&request("events.filter(")).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Syntax);
+}
+
+#[test]
+fn compiles_to_every_dialect_ibis_offers() {
+    let pool = pool(1, 30);
+    let (dialects, unavailable) = pool.dialects().unwrap();
+    assert!(unavailable.values().all(|reason| !reason.is_empty()), "{unavailable:?}");
+    for expected in ["duckdb", "postgres", "mysql", "sqlite", "snowflake", "bigquery", "trino", "mssql"] {
+        assert!(dialects.iter().any(|d| d == expected), "{expected} missing from {dialects:?}");
+    }
+    for dialect in &dialects {
+        let mut req = request("events.filter(events.amount > 10).select('user_id')");
+        req.dialect = dialect.clone();
+        let outcome = pool.compile(&req).unwrap();
+        assert!(outcome.is_ok(), "{dialect}: {outcome:?}");
+    }
+    let mut req = request("events");
+    req.dialect = "no_such_dialect".into();
+    let failure = pool.compile(&req).unwrap().unwrap_err();
+    assert!(failure.message.contains("no_such_dialect"), "{failure}");
+}
+
+const PWNED: &str = "/tmp/ibert-hostile-test-marker";
+
+/// Each hostile program and the failure kind it must end in.
+const HOSTILE: &[(&str, &str, FailureKind)] = &[
+    ("os.system", "import os\nos.system('touch /tmp/ibert-hostile-test-marker')", FailureKind::Sandbox),
+    ("open a file", "open('/tmp/ibert-hostile-test-marker', 'w').write('x')", FailureKind::Sandbox),
+    ("__import__", "__import__('os').system('touch /tmp/ibert-hostile-test-marker')", FailureKind::Sandbox),
+    ("subclasses walk", "().__class__.__bases__[0].__subclasses__()", FailureKind::Sandbox),
+    ("while True", "while True:\n    pass", FailureKind::Sandbox),
+    ("10**10**10", "10**10**10", FailureKind::Sandbox),
+    ("fork", "import os\nos.fork()", FailureKind::Sandbox),
+    ("fork through an ibis module", "ibis.util.os.fork()", FailureKind::Sandbox),
+    ("getattr trick", "getattr(ibis, '__loader__')", FailureKind::Sandbox),
+    ("format-string attribute walk", "'{0.__class__}'.format(1)", FailureKind::Sandbox),
+    ("exec", "exec('import os')", FailureKind::Sandbox),
+    ("function definition", "def f():\n    return 1\nf()", FailureKind::Sandbox),
+    ("a real backend writing a file", "ibis.duckdb.connect('/tmp/ibert-hostile-test-marker')", FailureKind::Sandbox),
+    ("reading a file through ibis", "ibis.read_csv('/etc/passwd')", FailureKind::Sandbox),
+    ("huge list", "[0] * (10 ** 12)", FailureKind::Resource),
+    ("endless arithmetic", "sum(range(10 ** 18))", FailureKind::Timeout),
+    ("exponent hidden in a variable", "x = 10 ** 500\nx ** x", FailureKind::Timeout),
+    ("infinite recursion", "(lambda f: f(f))(lambda f: f(f))", FailureKind::Ibis),
+];
+
+#[test]
+fn hostile_programs_are_rejected_or_contained_and_the_pool_keeps_serving() {
+    let _ = std::fs::remove_file(PWNED);
+    let pool = pool(2, 3);
+    for (name, code, expected) in HOSTILE {
+        let failure = pool.compile(&request(code)).unwrap().expect_err(name);
+        assert_eq!(failure.kind, *expected, "{name}: {failure}");
+        let healthy = pool.compile(&request("events.count()")).unwrap();
+        assert!(healthy.is_ok(), "after {name}: {healthy:?}");
+    }
+    assert!(!Path::new(PWNED).exists(), "a hostile program wrote {PWNED}");
+    let stats = pool.stats();
+    assert!(stats.timeouts >= 2, "{stats:?}");
+}
+
+#[test]
+fn a_killed_worker_is_replaced() {
+    let pool = pool(1, 10);
+    let pid = pool.hello().pid;
+    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let failure = pool.compile(&request("events.count()")).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Crashed, "{failure}");
+    assert!(pool.compile(&request("events.count()")).unwrap().is_ok());
+    assert_eq!(pool.stats().crashes, 1);
+}
+
+/// What slips past the allow-list meets the OS limits: run Python code directly under the
+/// worker's seccomp filter and check that writes, process creation and sockets fail.
+#[test]
+fn seccomp_filter_blocks_writes_processes_and_sockets() {
+    let env = env();
+    let script = format!(
+        "import os, socket\nfrom ibert_worker import sandbox\nassert sandbox.install_seccomp() == 'on'\n\
+         results = []\n\
+         for name, action in [('write', lambda: open('{PWNED}', 'w')), ('fork', os.fork), \
+         ('socket', lambda: socket.socket()), ('mkdir', lambda: os.mkdir('{PWNED}.d'))]:\n\
+         \x20   try:\n\x20       action()\n\x20       results.append(name + ':allowed')\n\
+         \x20   except PermissionError:\n\x20       results.append(name + ':blocked')\n\
+         print(' '.join(results))\nprint(open('/etc/hostname').read() != '' or 'read ok')\n"
+    );
+    let output = std::process::Command::new(env.python())
+        .args(["-c", &script])
+        .env("PYTHONPATH", env.worker_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("write:blocked fork:blocked socket:blocked mkdir:blocked"), "{stdout}");
+    assert!(!Path::new(PWNED).exists());
+}

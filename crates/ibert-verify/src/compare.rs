@@ -1,0 +1,195 @@
+//! Equality of two normalized results: positional columns (names are not compared), numbers
+//! within a tolerance (integers and floats compare by value), NULL equal to NULL, and rows as
+//! multisets unless the query orders them totally. See `docs/verification.md`.
+
+use std::cmp::Ordering;
+
+use crate::result_set::{ResultSet, Value};
+
+/// Relative tolerance for floats; sums and averages may be accumulated in different orders.
+pub const RELATIVE_TOLERANCE: f64 = 1e-6;
+/// Absolute tolerance for floats near zero.
+pub const ABSOLUTE_TOLERANCE: f64 = 1e-9;
+
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Text(x), Value::Text(y)) => x == y,
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => floats_equal(as_f64(a), as_f64(b)),
+        _ => false,
+    }
+}
+
+fn floats_equal(x: f64, y: f64) -> bool {
+    if x.is_nan() || y.is_nan() {
+        return x.is_nan() && y.is_nan();
+    }
+    if x == y {
+        return true;
+    }
+    (x - y).abs() <= ABSOLUTE_TOLERANCE + RELATIVE_TOLERANCE * x.abs().max(y.abs())
+}
+
+fn as_f64(value: &Value) -> f64 {
+    match value {
+        Value::Int(x) => *x as f64,
+        Value::Float(x) => *x,
+        _ => f64::NAN,
+    }
+}
+
+fn rows_equal(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| values_equal(x, y))
+}
+
+/// An order on values that puts values equal within tolerance next to each other (numbers are
+/// ordered by their value rounded to 6 significant digits).
+fn canonical_cmp(a: &Value, b: &Value) -> Ordering {
+    fn rank(value: &Value) -> u8 {
+        match value {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Float(_) => 2,
+            Value::Text(_) => 3,
+        }
+    }
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => x.cmp(y),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            rounded(as_f64(a)).total_cmp(&rounded(as_f64(b)))
+        }
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+fn rounded(x: f64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    format!("{x:.5e}").parse().unwrap_or(x)
+}
+
+fn row_cmp(a: &[Value], b: &[Value]) -> Ordering {
+    a.iter().zip(b).map(|(x, y)| canonical_cmp(x, y)).find(|o| o.is_ne()).unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
+/// Rows in canonical order, for multiset comparison and fingerprints.
+pub fn sorted_rows(result: &ResultSet) -> Vec<Vec<Value>> {
+    let mut rows = result.rows.clone();
+    rows.sort_by(|a, b| row_cmp(a, b));
+    rows
+}
+
+/// Whether two results hold the same rows, in any order.
+pub fn same_multiset(a: &ResultSet, b: &ResultSet) -> bool {
+    a.rows.len() == b.rows.len() && sorted_rows(a).iter().zip(&sorted_rows(b)).all(|(x, y)| rows_equal(x, y))
+}
+
+/// Whether two results hold the same rows in the same order.
+pub fn same_sequence(a: &ResultSet, b: &ResultSet) -> bool {
+    a.rows.len() == b.rows.len() && a.rows.iter().zip(&b.rows).all(|(x, y)| rows_equal(x, y))
+}
+
+/// Compares `actual` (from Ibis) to `expected` (from the SQL); on a difference, a short diff.
+pub fn compare(expected: &ResultSet, actual: &ResultSet, ordered: bool) -> Result<(), String> {
+    if expected.columns.len() != actual.columns.len() {
+        return Err(format!(
+            "SQL returns {} columns ({}), Ibis {} ({})",
+            expected.columns.len(),
+            expected.columns.join(", "),
+            actual.columns.len(),
+            actual.columns.join(", ")
+        ));
+    }
+    let (left, right) = if ordered { (expected.rows.clone(), actual.rows.clone()) } else { (sorted_rows(expected), sorted_rows(actual)) };
+    let order = if ordered { "in order" } else { "as multisets" };
+    if let Some(index) = (0..left.len().max(right.len())).find(|&i| match (left.get(i), right.get(i)) {
+        (Some(x), Some(y)) => !rows_equal(x, y),
+        _ => true,
+    }) {
+        return Err(format!(
+            "{} SQL rows vs {} Ibis rows, compared {order}; first difference at row {}: SQL {} vs Ibis {}",
+            left.len(),
+            right.len(),
+            index + 1,
+            left.get(index).map_or("(none)".into(), |row| render_row(row)),
+            right.get(index).map_or("(none)".into(), |row| render_row(row)),
+        ));
+    }
+    Ok(())
+}
+
+pub fn render_row(row: &[Value]) -> String {
+    let cells: Vec<String> = row.iter().map(Value::to_string).collect();
+    let text = format!("({})", cells.join(", "));
+    if text.chars().count() > 160 { format!("{}...)", text.chars().take(157).collect::<String>()) } else { text }
+}
+
+/// Text of the rows for a fingerprint, with floats rounded so that tolerance-equal results
+/// fingerprint the same.
+pub fn canonical_text(rows: &[Vec<Value>]) -> String {
+    let mut text = String::new();
+    for row in rows {
+        for value in row {
+            match value {
+                Value::Float(x) => text.push_str(&format!("{:.5e}", x)),
+                Value::Int(x) => text.push_str(&format!("{:.5e}", *x as f64)),
+                other => text.push_str(&other.to_string()),
+            }
+            text.push('\u{1f}');
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rows: Vec<Vec<Value>>) -> ResultSet {
+        let width = rows.first().map_or(1, Vec::len);
+        ResultSet { columns: (0..width).map(|i| format!("c{i}")).collect(), rows }
+    }
+
+    #[test]
+    fn numbers_compare_by_value_within_tolerance() {
+        assert!(values_equal(&Value::Int(3), &Value::Float(3.0)));
+        assert!(values_equal(&Value::Float(0.1 + 0.2), &Value::Float(0.3)));
+        assert!(!values_equal(&Value::Float(1.0), &Value::Float(1.01)));
+        assert!(values_equal(&Value::Null, &Value::Null));
+        assert!(!values_equal(&Value::Null, &Value::Int(0)));
+        assert!(!values_equal(&Value::Text("1".into()), &Value::Int(1)));
+        assert!(values_equal(&Value::Float(f64::NAN), &Value::Float(f64::NAN)));
+    }
+
+    #[test]
+    fn multiset_ignores_order_but_not_duplicates() {
+        let a = set(vec![vec![Value::Int(1)], vec![Value::Int(2)], vec![Value::Int(2)]]);
+        let b = set(vec![vec![Value::Int(2)], vec![Value::Int(1)], vec![Value::Int(2)]]);
+        let c = set(vec![vec![Value::Int(2)], vec![Value::Int(1)], vec![Value::Int(1)]]);
+        assert!(compare(&a, &b, false).is_ok());
+        assert!(compare(&a, &b, true).is_err());
+        let diff = compare(&a, &c, false).unwrap_err();
+        assert!(diff.contains("first difference at row 2"), "{diff}");
+    }
+
+    #[test]
+    fn column_count_mismatch_is_reported() {
+        let a = set(vec![vec![Value::Int(1), Value::Int(2)]]);
+        let b = set(vec![vec![Value::Int(1)]]);
+        assert!(compare(&a, &b, false).unwrap_err().contains("2 columns"));
+    }
+
+    #[test]
+    fn nulls_sort_together_with_mixed_numbers() {
+        let a = set(vec![vec![Value::Null], vec![Value::Float(2.0)], vec![Value::Int(1)]]);
+        let b = set(vec![vec![Value::Int(2)], vec![Value::Float(1.0000000001)], vec![Value::Null]]);
+        assert!(same_multiset(&a, &b));
+        assert_eq!(canonical_text(&sorted_rows(&a)), canonical_text(&sorted_rows(&b)));
+    }
+}

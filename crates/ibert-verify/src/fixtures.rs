@@ -1,0 +1,393 @@
+//! Deterministic fixture databases: for each configured seed, an in-memory DuckDB database with
+//! every table of the example filled with generated rows, plus a twin holding the same rows in
+//! another physical order (which tells an ORDER BY that orders totally from one that does not).
+//!
+//! The data is adversarial on purpose: NULLs in every nullable column, duplicate keys, keys
+//! without a match, edge numbers, empty, padded, quoted, unicode and mixed-case strings, dates
+//! across years including a leap day, empty and NULL arrays. Literals of the query are mixed in
+//! so that its filters select rows. Every rule is listed in `docs/verification.md`.
+
+use std::collections::BTreeMap;
+
+use duckdb::Connection;
+
+use crate::column_type::{ColumnType, TypeError, quote_identifier};
+use crate::literals::Literals;
+use crate::rng::Rng;
+
+/// One fixture database: its seed and the number of rows in each table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FixtureConfig {
+    pub seed: u64,
+    pub rows: usize,
+}
+
+/// Three databases of different sizes: a larger one where accidental agreement is unlikely, a
+/// middle one, and a small one where edge rows dominate.
+pub const DEFAULT_FIXTURES: &[FixtureConfig] =
+    &[FixtureConfig { seed: 1, rows: 48 }, FixtureConfig { seed: 2, rows: 20 }, FixtureConfig { seed: 3, rows: 9 }];
+
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("table `{table}`, column `{column}`: {source}")]
+    Type { table: String, column: String, source: TypeError },
+    #[error("table `{table}`, column `{column}`: the type must be a string such as `int64`, found {found}")]
+    NotAString { table: String, column: String, found: String },
+    #[error("creating fixture table `{table}` in DuckDB failed: {source}")]
+    DuckDb { table: String, source: duckdb::Error },
+}
+
+/// Table name -> ordered column name -> Ibis type string (as in `context.tables.<t>.schema`).
+pub type TableSchemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+
+/// A fixture database and its shuffled twin.
+pub struct FixtureDatabase {
+    pub config: FixtureConfig,
+    pub connection: Connection,
+    pub shuffled: Connection,
+}
+
+/// The fixture databases one example runs on.
+pub struct FixtureSet {
+    pub databases: Vec<FixtureDatabase>,
+}
+
+struct Column {
+    name: String,
+    column_type: ColumnType,
+    role: Role,
+    nullable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `id`, or `<singular table name>_id` in its own table: unique but for one duplicate.
+    Key,
+    /// Any other `*_id`: a small domain so joins match, some values without a match.
+    ForeignKey,
+    Plain,
+}
+
+impl FixtureSet {
+    /// Creates one database (and twin) per config; `sql` supplies the literals to mix in.
+    pub(crate) fn create(tables: &TableSchemas, literals: &Literals, configs: &[FixtureConfig]) -> Result<Self, FixtureError> {
+        let mut parsed = Vec::new();
+        for (table, schema) in tables {
+            parsed.push((table.clone(), parse_columns(table, schema)?));
+        }
+        let mut databases = Vec::new();
+        for config in configs {
+            let connection = open_database().map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
+            let shuffled = open_database().map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
+            for (table, columns) in &parsed {
+                let rows = generate_rows(table, columns, config, literals);
+                let mut shuffled_rows = rows.clone();
+                Rng::for_stream(config.seed, &format!("shuffle:{table}")).shuffle(&mut shuffled_rows);
+                let duckdb_error = |source| FixtureError::DuckDb { table: table.clone(), source };
+                load_table(&connection, table, columns, &rows).map_err(duckdb_error)?;
+                load_table(&shuffled, table, columns, &shuffled_rows).map_err(duckdb_error)?;
+            }
+            lock_down(&connection).map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
+            lock_down(&shuffled).map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
+            databases.push(FixtureDatabase { config: *config, connection, shuffled });
+        }
+        Ok(FixtureSet { databases })
+    }
+}
+
+fn open_database() -> Result<Connection, duckdb::Error> {
+    let connection = Connection::open_in_memory()?;
+    // Examples run in parallel on separate databases; one thread each keeps results stable.
+    connection.execute_batch("SET threads = 1; SET memory_limit = '1GB';")?;
+    Ok(connection)
+}
+
+/// After loading: no file or network access and no changes to settings for the queries that run.
+fn lock_down(connection: &Connection) -> Result<(), duckdb::Error> {
+    connection.execute_batch(
+        "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
+         SET enable_external_access = false; SET lock_configuration = true;",
+    )
+}
+
+fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Column>, FixtureError> {
+    let singular_key = format!("{}_id", table.strip_suffix('s').unwrap_or(table));
+    schema
+        .iter()
+        .map(|(name, type_value)| {
+            let Some(text) = type_value.as_str() else {
+                return Err(FixtureError::NotAString { table: table.into(), column: name.clone(), found: type_value.to_string() });
+            };
+            let column_type = ColumnType::parse(text)
+                .map_err(|source| FixtureError::Type { table: table.into(), column: name.clone(), source })?;
+            let is_int = matches!(column_type, ColumnType::Int { .. });
+            let lower = name.to_ascii_lowercase();
+            let role = if is_int && (lower == "id" || lower == singular_key) {
+                Role::Key
+            } else if is_int && lower.ends_with("_id") {
+                Role::ForeignKey
+            } else {
+                Role::Plain
+            };
+            Ok(Column { name: name.clone(), column_type, role, nullable: !text.trim_start().starts_with('!') })
+        })
+        .collect()
+}
+
+fn load_table(connection: &Connection, table: &str, columns: &[Column], rows: &[Vec<String>]) -> Result<(), duckdb::Error> {
+    let definitions: Vec<String> =
+        columns.iter().map(|c| format!("{} {}", quote_identifier(&c.name), c.column_type.duckdb_sql())).collect();
+    connection.execute_batch(&format!("CREATE TABLE {} ({})", quote_identifier(table), definitions.join(", ")))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = rows.iter().map(|row| format!("({})", row.join(", "))).collect();
+    connection.execute_batch(&format!("INSERT INTO {} VALUES {}", quote_identifier(table), values.join(",\n")))
+}
+
+/// Rows of SQL literals for one table.
+fn generate_rows(table: &str, columns: &[Column], config: &FixtureConfig, literals: &Literals) -> Vec<Vec<String>> {
+    let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(columns.len()); config.rows];
+    for column in columns {
+        let mut rng = Rng::for_stream(config.seed, &format!("{table}.{}", column.name));
+        let generator = ValueGenerator { literals, rows: config.rows };
+        for (index, row) in cells.iter_mut().enumerate() {
+            let value = match column.role {
+                Role::Key => generator.key(index).to_string(),
+                Role::ForeignKey => generator.foreign_key(&mut rng, column.nullable),
+                Role::Plain => generator.value(&mut rng, &column.column_type, column.nullable),
+            };
+            row.push(value);
+        }
+    }
+    cells
+}
+
+const BASE_STRINGS: &[&str] = &[
+    "alpha", "Alpha", "ALPHA", "beta", "Beta", "gamma delta", "", " padded ", "o'brien", "ünïcödé", "x_1", "zeta%",
+    "MiXeD Case", "42", "null", "omega",
+];
+const EDGE_INTEGERS: &[i64] = &[0, 1, -1, 2, 100];
+const EDGE_FLOATS: &[f64] = &[0.0, -1.5, 0.5, 1000.25, 2.0];
+const EDGE_DATES: &[&str] = &["2024-02-29", "1999-12-31", "2000-01-01", "2025-12-31", "2026-01-01"];
+const NULL_PERCENT: u64 = 10;
+
+struct ValueGenerator<'a> {
+    literals: &'a Literals,
+    rows: usize,
+}
+
+impl ValueGenerator<'_> {
+    fn key(&self, index: usize) -> usize {
+        // One duplicated key (the last row repeats the second) once there are enough rows.
+        if self.rows >= 4 && index == self.rows - 1 { 2 } else { index + 1 }
+    }
+
+    fn foreign_key(&self, rng: &mut Rng, nullable: bool) -> String {
+        if nullable && rng.chance(NULL_PERCENT) {
+            return "NULL".into();
+        }
+        if rng.chance(8) {
+            return (self.rows as i64 + 7).to_string();
+        }
+        let domain = (self.rows as i64 * 2 / 3).max(3);
+        rng.range(1, domain).to_string()
+    }
+
+    fn value(&self, rng: &mut Rng, column_type: &ColumnType, nullable: bool) -> String {
+        if nullable && rng.chance(NULL_PERCENT) {
+            return "NULL".into();
+        }
+        match column_type {
+            ColumnType::Int { bits, unsigned } => self.integer(rng, *bits, *unsigned).to_string(),
+            ColumnType::Float { .. } => format_float(self.float(rng)),
+            ColumnType::Decimal { precision, scale } => self.decimal(rng, *precision, *scale),
+            ColumnType::String => quote_string(&self.string(rng)),
+            ColumnType::Boolean => if rng.chance(50) { "true" } else { "false" }.into(),
+            ColumnType::Date => format!("DATE '{}'", self.date(rng)),
+            ColumnType::Timestamp => format!("TIMESTAMP '{} {}'", self.date(rng), time_of_day(rng, 20)),
+            ColumnType::Time => format!("TIME '{}'", time_of_day(rng, 10)),
+            ColumnType::Uuid => {
+                let (high, low) = (rng.next_u64(), rng.next_u64());
+                let hex = format!("{high:016x}{low:016x}");
+                format!("'{}-{}-{}-{}-{}'::UUID", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+            }
+            ColumnType::Binary => {
+                let bytes: String = (0..rng.range(0, 4)).map(|_| format!("\\x{:02X}", rng.range(0, 255))).collect();
+                format!("'{bytes}'::BLOB")
+            }
+            ColumnType::Array(element) => {
+                let length = rng.range(0, 4);
+                let items: Vec<String> = (0..length).map(|_| self.value(rng, element, true)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            ColumnType::Struct(fields) => {
+                let items: Vec<String> = fields
+                    .iter()
+                    .map(|(name, field)| format!("{}: {}", quote_string(name), self.value(rng, field, true)))
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            }
+            ColumnType::Map(key, value) => {
+                let mut keys = Vec::new();
+                for _ in 0..rng.range(0, 3) {
+                    let candidate = self.value(rng, key, false);
+                    if !keys.contains(&candidate) {
+                        keys.push(candidate);
+                    }
+                }
+                let items: Vec<String> = keys.iter().map(|k| format!("{k}: {}", self.value(rng, value, true))).collect();
+                format!("MAP {{{}}}", items.join(", "))
+            }
+        }
+    }
+
+    fn integer(&self, rng: &mut Rng, bits: u8, unsigned: bool) -> i64 {
+        let high = if bits == 8 { 100 } else { 1000 };
+        let candidate = if rng.chance(15) {
+            *rng.pick(EDGE_INTEGERS)
+        } else if !self.literals.integers.is_empty() && rng.chance(15) {
+            *rng.pick(&self.literals.integers.iter().copied().collect::<Vec<_>>())
+        } else {
+            rng.range(0, high)
+        };
+        let low = if unsigned { 0 } else if bits == 8 { -128 } else { i64::MIN };
+        let top = match (bits, unsigned) {
+            (8, false) => 127,
+            (8, true) => 255,
+            (16, false) => 32767,
+            _ => i64::MAX,
+        };
+        candidate.clamp(low, top)
+    }
+
+    fn float(&self, rng: &mut Rng) -> f64 {
+        if rng.chance(10) {
+            *rng.pick(EDGE_FLOATS)
+        } else if !self.literals.integers.is_empty() && rng.chance(10) {
+            *rng.pick(&self.literals.integers.iter().copied().collect::<Vec<_>>()) as f64
+        } else {
+            rng.range(-10_000, 100_000) as f64 / 100.0
+        }
+    }
+
+    fn decimal(&self, rng: &mut Rng, precision: u8, scale: u8) -> String {
+        let integer_digits = u32::from(precision - scale).min(6);
+        let bound = 10_i64.pow(integer_digits) - 1;
+        let whole = rng.range(-bound / 10, bound);
+        if scale == 0 {
+            return whole.to_string();
+        }
+        let fraction = rng.range(0, 10_i64.pow(u32::from(scale).min(6)) - 1);
+        let sign = if whole == 0 && rng.chance(20) { "-" } else { "" };
+        format!("{sign}{whole}.{fraction:0width$}", width = usize::from(scale.min(6)))
+    }
+
+    fn string(&self, rng: &mut Rng) -> String {
+        if !self.literals.strings.is_empty() && rng.chance(45) {
+            let harvested: Vec<&String> = self.literals.strings.iter().collect();
+            return (*rng.pick(&harvested)).clone();
+        }
+        rng.pick(BASE_STRINGS).to_string()
+    }
+
+    fn date(&self, rng: &mut Rng) -> String {
+        if !self.literals.dates.is_empty() && rng.chance(15) {
+            let harvested: Vec<&String> = self.literals.dates.iter().collect();
+            return (*rng.pick(&harvested)).clone();
+        }
+        if rng.chance(10) {
+            return rng.pick(EDGE_DATES).to_string();
+        }
+        format!("{:04}-{:02}-{:02}", rng.range(1999, 2026), rng.range(1, 12), rng.range(1, 28))
+    }
+}
+
+fn time_of_day(rng: &mut Rng, midnight_percent: u64) -> String {
+    if rng.chance(midnight_percent) {
+        return "00:00:00".into();
+    }
+    format!("{:02}:{:02}:{:02}", rng.range(0, 23), rng.range(0, 59), rng.range(0, 59))
+}
+
+fn format_float(value: f64) -> String {
+    let text = format!("{value}");
+    if text.contains('.') || text.contains('e') { text } else { format!("{text}.0") }
+}
+
+fn quote_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schemas(json: serde_json::Value) -> TableSchemas {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn dump(connection: &Connection, sql: &str) -> Vec<String> {
+        let mut statement = connection.prepare(sql).unwrap();
+        statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_data_and_the_twin_holds_the_same_rows() {
+        let tables = schemas(serde_json::json!({"orders": {"id": "int64", "customer_id": "int64", "status": "string", "amount": "float64", "placed": "date"}}));
+        let literals = Literals::harvest("SELECT * FROM orders WHERE status = 'shipped'");
+        let a = FixtureSet::create(&tables, &literals, DEFAULT_FIXTURES).unwrap();
+        let b = FixtureSet::create(&tables, &literals, DEFAULT_FIXTURES).unwrap();
+        let query = "SELECT CAST(orders AS VARCHAR) FROM orders";
+        for (x, y) in a.databases.iter().zip(&b.databases) {
+            assert_eq!(dump(&x.connection, query), dump(&y.connection, query));
+            let mut original = dump(&x.connection, query);
+            let mut shuffled = dump(&x.shuffled, query);
+            assert_eq!(original.len(), x.config.rows);
+            assert_ne!(original, shuffled, "the twin has another physical order");
+            original.sort();
+            shuffled.sort();
+            assert_eq!(original, shuffled, "the twin has the same rows");
+        }
+    }
+
+    #[test]
+    fn data_has_nulls_duplicate_keys_literals_and_edge_values() {
+        let tables = schemas(serde_json::json!({"orders": {"id": "int64", "customer_id": "int64", "status": "string", "placed": "date"}}));
+        let literals = Literals::harvest("SELECT * FROM orders WHERE status = 'shipped'");
+        let set = FixtureSet::create(&tables, &literals, &[FixtureConfig { seed: 5, rows: 60 }]).unwrap();
+        let db = &set.databases[0].connection;
+        let one = |sql: &str| dump(db, sql).remove(0);
+        assert_eq!(one("SELECT CAST(COUNT(*) - COUNT(DISTINCT id) AS VARCHAR) FROM orders"), "1", "one duplicate key");
+        assert_eq!(one("SELECT CAST(COUNT(*) FILTER (WHERE id IS NULL) AS VARCHAR) FROM orders"), "0", "keys are never NULL");
+        assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status IS NULL) AS VARCHAR) FROM orders"), "0");
+        assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status = 'shipped') AS VARCHAR) FROM orders"), "0");
+        assert_ne!(one("SELECT CAST(COUNT(DISTINCT year(placed)) AS VARCHAR) FROM orders"), "1", "dates across years");
+        let max_fk: i64 = one("SELECT CAST(MAX(customer_id) AS VARCHAR) FROM orders").parse().unwrap();
+        assert!(max_fk <= 67, "foreign keys stay in a small domain, got {max_fk}");
+    }
+
+    #[test]
+    fn nested_types_load() {
+        let tables = schemas(serde_json::json!({"readings": {"samples": "array<float64>", "location": "struct<lat: float64, site: string>", "tags": "map<string, int64>", "cost": "decimal(10, 2)", "u": "uuid", "small": "int8"}}));
+        let set = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        let rows = dump(&set.databases[0].connection, "SELECT CAST(COUNT(*) AS VARCHAR) FROM readings");
+        assert_eq!(rows, ["48"]);
+    }
+
+    #[test]
+    fn queries_cannot_reach_files() {
+        let tables = schemas(serde_json::json!({"t": {"a": "int64"}}));
+        let set = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        let error = set.databases[0].connection.execute_batch("COPY t TO '/tmp/ibert-should-not-exist.csv'").unwrap_err();
+        assert!(error.to_string().to_lowercase().contains("disabled"), "{error}");
+        assert!(!std::path::Path::new("/tmp/ibert-should-not-exist.csv").exists());
+    }
+
+    #[test]
+    fn unsupported_type_names_table_and_column() {
+        let tables = schemas(serde_json::json!({"t": {"shape": "geometry"}}));
+        let error = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).err().unwrap().to_string();
+        assert!(error.starts_with("table `t`, column `shape`"), "{error}");
+    }
+}

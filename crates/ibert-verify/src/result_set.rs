@@ -1,0 +1,173 @@
+//! Running one query and normalizing its rows, so that results of two different SQL texts can be
+//! compared. Normalization (documented in `docs/verification.md`):
+//! integers of every width -> `Int`; floats -> `Float`; decimals -> `Float`; booleans -> `Bool`;
+//! everything else (strings, dates, timestamps, times, intervals, lists, structs, maps) -> `Text`,
+//! in Arrow's display form, identical for both sides because both run through this function.
+
+use duckdb::Connection;
+use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
+use duckdb::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Bool(value) => write!(f, "{value}"),
+            Value::Int(value) => write!(f, "{value}"),
+            Value::Float(value) => write!(f, "{value}"),
+            Value::Text(value) => write!(f, "{value:?}"),
+        }
+    }
+}
+
+/// A query's normalized result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Runs one SQL statement inside a transaction that is rolled back afterwards, so that a query
+/// which writes (`DROP`, `INSERT`, `UPDATE`) cannot change the fixture for the next one.
+pub fn run_query(connection: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
+    connection.execute_batch("BEGIN TRANSACTION")?;
+    let result = run_in_transaction(connection, sql);
+    // A failed statement may already have aborted the transaction; the rollback still ends it.
+    let _ = connection.execute_batch("ROLLBACK");
+    result
+}
+
+fn run_in_transaction(connection: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
+    let sql = sql.trim().trim_end_matches(';');
+    let mut statement = connection.prepare(sql)?;
+    let arrow = statement.query_arrow([])?;
+    let schema = arrow.get_schema();
+    let columns = schema.fields().iter().map(|field| field.name().clone()).collect();
+    let mut rows = Vec::new();
+    for batch in arrow {
+        let converters: Vec<Column> = batch.columns().iter().map(|array| Column::new(array.as_ref())).collect();
+        for row in 0..batch.num_rows() {
+            rows.push(converters.iter().map(|column| column.value(row)).collect());
+        }
+    }
+    Ok(ResultSet { columns, rows })
+}
+
+/// One Arrow column and how to read its cells.
+struct Column<'a> {
+    array: &'a dyn Array,
+    formatter: Option<ArrayFormatter<'a>>,
+}
+
+impl<'a> Column<'a> {
+    fn new(array: &'a dyn Array) -> Self {
+        let numeric = matches!(
+            array.data_type(),
+            DataType::Null
+                | DataType::Boolean
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::UInt8
+                | DataType::UInt16
+                | DataType::UInt32
+                | DataType::UInt64
+                | DataType::Float32
+                | DataType::Float64
+                | DataType::Decimal128(_, _)
+        );
+        let formatter = if numeric { None } else { ArrayFormatter::try_new(array, &FormatOptions::default()).ok() };
+        Column { array, formatter }
+    }
+
+    fn value(&self, row: usize) -> Value {
+        let array = self.array;
+        if array.is_null(row) {
+            return Value::Null;
+        }
+        match array.data_type() {
+            DataType::Null => Value::Null,
+            DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+            DataType::Int8 => Value::Int(array.as_primitive::<Int8Type>().value(row).into()),
+            DataType::Int16 => Value::Int(array.as_primitive::<Int16Type>().value(row).into()),
+            DataType::Int32 => Value::Int(array.as_primitive::<Int32Type>().value(row).into()),
+            DataType::Int64 => Value::Int(array.as_primitive::<Int64Type>().value(row).into()),
+            DataType::UInt8 => Value::Int(array.as_primitive::<UInt8Type>().value(row).into()),
+            DataType::UInt16 => Value::Int(array.as_primitive::<UInt16Type>().value(row).into()),
+            DataType::UInt32 => Value::Int(array.as_primitive::<UInt32Type>().value(row).into()),
+            DataType::UInt64 => Value::Int(array.as_primitive::<UInt64Type>().value(row).into()),
+            DataType::Float32 => Value::Float(array.as_primitive::<Float32Type>().value(row).into()),
+            DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
+            DataType::Decimal128(_, scale) => {
+                let raw = array.as_primitive::<duckdb::arrow::datatypes::Decimal128Type>().value(row);
+                let scaled = raw as f64 / 10_f64.powi(i32::from(*scale));
+                // HUGEINT arrives as DECIMAL(38, 0): keep it an integer.
+                if *scale == 0 { Value::Int(raw) } else { Value::Float(scaled) }
+            }
+            _ => match &self.formatter {
+                Some(formatter) => Value::Text(formatter.value(row).to_string()),
+                None => Value::Text(format!("<unprintable {}>", array.data_type())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_types() {
+        let connection = Connection::open_in_memory().unwrap();
+        let result = run_query(
+            &connection,
+            "SELECT 1::TINYINT AS a, 2::HUGEINT AS b, 1.25::DECIMAL(5, 2) AS c, 0.5::FLOAT AS d, true AS e, \
+             DATE '2024-02-29' AS f, TIMESTAMP '2024-01-02 03:04:05' AS g, [1, 2] AS h, {'x': 1} AS i, NULL AS j, 'txt' AS k",
+        )
+        .unwrap();
+        assert_eq!(result.columns, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]);
+        let row = &result.rows[0];
+        assert_eq!(row[0], Value::Int(1));
+        assert_eq!(row[1], Value::Int(2));
+        assert_eq!(row[2], Value::Float(1.25));
+        assert_eq!(row[3], Value::Float(0.5));
+        assert_eq!(row[4], Value::Bool(true));
+        assert_eq!(row[5], Value::Text("2024-02-29".into()));
+        assert_eq!(row[6], Value::Text("2024-01-02T03:04:05".into()));
+        assert_eq!(row[7], Value::Text("[1, 2]".into()));
+        assert!(matches!(&row[8], Value::Text(text) if text.contains('x') && text.contains('1')), "{:?}", row[8]);
+        assert_eq!(row[9], Value::Null);
+        assert_eq!(row[10], Value::Text("txt".into()));
+    }
+
+    #[test]
+    fn writes_are_rolled_back() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch("CREATE TABLE t (a INT); INSERT INTO t VALUES (1)").unwrap();
+        run_query(&connection, "DELETE FROM t").unwrap();
+        assert!(run_query(&connection, "DROP TABLE t").is_ok());
+        assert_eq!(run_query(&connection, "SELECT a FROM t").unwrap().rows, vec![vec![Value::Int(1)]]);
+    }
+
+    #[test]
+    fn several_statements_are_refused() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch("CREATE TABLE t (a INT)").unwrap();
+        assert!(run_query(&connection, "SELECT 1; DROP TABLE t").is_err());
+        assert!(run_query(&connection, "SELECT a FROM t").is_ok());
+    }
+}

@@ -1,0 +1,263 @@
+//! The verdict on one (SQL, Ibis) pair. See `docs/verification.md` for the rules.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ibert_oracle::{CompileRequest, FailureKind, OracleError, ProgramFailure, WorkerPool};
+use ibert_records::{Verification, VerificationLevel};
+use sha2::{Digest, Sha256};
+
+use crate::compare::{canonical_text, compare, same_multiset, same_sequence, sorted_rows};
+use crate::fixtures::{FixtureConfig, FixtureSet, TableSchemas};
+use crate::literals::Literals;
+use crate::result_set::{ResultSet, run_query};
+
+/// Why a pair was not verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Real Ibis (or Python) raised an exception building or compiling the expression.
+    IbisError,
+    /// DuckDB rejected the SQL, or the SQL Ibis compiled.
+    SqlError,
+    /// Both ran; results differ on at least one fixture.
+    Mismatch,
+    /// The Ibis program ran past its time or CPU limit.
+    Timeout,
+    /// Empty results on every fixture: nothing was really compared.
+    Vacuous,
+    /// The reference SQL gives different rows for the same data in another physical order.
+    Nondeterministic,
+    /// The allow-list refused the Ibis program.
+    Sandbox,
+    /// The schema has a type fixtures cannot be generated for.
+    Schema,
+}
+
+impl RejectReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::IbisError => "ibis_error",
+            RejectReason::SqlError => "sql_error",
+            RejectReason::Mismatch => "mismatch",
+            RejectReason::Timeout => "timeout",
+            RejectReason::Vacuous => "vacuous",
+            RejectReason::Nondeterministic => "nondeterministic",
+            RejectReason::Sandbox => "sandbox",
+            RejectReason::Schema => "schema",
+        }
+    }
+
+    fn from_failure(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::Sandbox => RejectReason::Sandbox,
+            FailureKind::Timeout => RejectReason::Timeout,
+            FailureKind::Schema => RejectReason::Schema,
+            _ => RejectReason::IbisError,
+        }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub reason: RejectReason,
+    pub detail: String,
+    /// The real exception of an Ibis failure.
+    pub failure: Option<ProgramFailure>,
+}
+
+/// What was checked for a verified pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The SQL real Ibis compiled (duckdb dialect).
+    pub compiled_sql: String,
+    pub fixture_seeds: Vec<u64>,
+    pub fixture_rows: Vec<u64>,
+    pub ordered: bool,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Verified(Evidence),
+    Rejected(Reject),
+}
+
+/// Where verification time went, summed over calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub fixtures: Duration,
+    pub compile: Duration,
+    pub execute: Duration,
+    pub compare: Duration,
+}
+
+/// Verifies pairs against one oracle pool. Holds its own DuckDB fixture databases, so use one
+/// verifier per thread.
+pub struct Verifier<'p> {
+    pool: &'p WorkerPool,
+    fixtures: Vec<FixtureConfig>,
+    cache: HashMap<(String, Literals), Rc<FixtureSet>>,
+    duckdb_version: String,
+    pub timings: Timings,
+}
+
+/// Fixture sets kept per verifier; examples of one template share most of theirs.
+const FIXTURE_CACHE_SIZE: usize = 64;
+
+impl<'p> Verifier<'p> {
+    pub fn new(pool: &'p WorkerPool, fixtures: &[FixtureConfig]) -> Self {
+        Verifier {
+            pool,
+            fixtures: fixtures.to_vec(),
+            cache: HashMap::new(),
+            duckdb_version: duckdb_version(),
+            timings: Timings::default(),
+        }
+    }
+
+    /// The record of an accepted pair's verification.
+    pub fn verification(&self, evidence: &Evidence) -> Verification {
+        Verification {
+            level: VerificationLevel::Executed,
+            ibis_version: self.pool.hello().ibis.clone(),
+            duckdb_version: self.duckdb_version.clone(),
+            fixture_seeds: evidence.fixture_seeds.clone(),
+            fixture_rows: evidence.fixture_rows.clone(),
+            comparison: Some(if evidence.ordered { "ordered" } else { "multiset" }.to_string()),
+            result_fingerprint: Some(evidence.fingerprint.clone()),
+        }
+    }
+
+    /// Runs `sql` and the SQL real Ibis compiles from `ibis` on every fixture database.
+    /// `Err` only when the oracle itself failed (not the program).
+    pub fn verify(&mut self, sql: &str, ibis: &str, tables: &TableSchemas, expr_name: Option<&str>) -> Result<Verdict, OracleError> {
+        let reject = |reason, detail: String| Ok(Verdict::Rejected(Reject { reason, detail, failure: None }));
+
+        let started = Instant::now();
+        let fixtures = match self.fixture_set(tables, sql) {
+            Ok(set) => set,
+            Err(error) => return reject(RejectReason::Schema, error.to_string()),
+        };
+        self.timings.fixtures += started.elapsed();
+
+        let started = Instant::now();
+        let mut expected = Vec::new();
+        for database in &fixtures.databases {
+            let seed = database.config.seed;
+            let original = match run_query(&database.connection, sql) {
+                Ok(result) => result,
+                Err(error) => return reject(RejectReason::SqlError, format!("SQL: {}", first_line(&error.to_string()))),
+            };
+            let shuffled = match run_query(&database.shuffled, sql) {
+                Ok(result) => result,
+                Err(error) => return reject(RejectReason::SqlError, format!("SQL: {}", first_line(&error.to_string()))),
+            };
+            if !same_multiset(&original, &shuffled) {
+                return reject(
+                    RejectReason::Nondeterministic,
+                    format!("fixture seed {seed}: the SQL returns other rows when the same data is stored in another order (ties under ORDER BY ... LIMIT?)"),
+                );
+            }
+            let stable_order = same_sequence(&original, &shuffled);
+            expected.push((original, stable_order));
+        }
+        self.timings.execute += started.elapsed();
+        if expected.iter().all(|(result, _)| result.rows.is_empty()) {
+            return reject(RejectReason::Vacuous, "the SQL returns no rows on any fixture database".into());
+        }
+        let ordered = mentions_order_by(sql) && expected.iter().all(|(_, stable)| *stable);
+
+        let started = Instant::now();
+        let request = CompileRequest {
+            code: ibis.to_string(),
+            tables: tables.clone(),
+            dialect: "duckdb".into(),
+            expr_name: expr_name.map(str::to_string),
+        };
+        let compiled = self.pool.compile(&request)?;
+        self.timings.compile += started.elapsed();
+        let compiled = match compiled {
+            Ok(compiled) => compiled,
+            Err(failure) => {
+                let detail = format!("{}: {}", failure.error_type, failure.message);
+                return Ok(Verdict::Rejected(Reject { reason: RejectReason::from_failure(failure.kind), detail, failure: Some(failure) }));
+            }
+        };
+
+        let started = Instant::now();
+        let mut actual = Vec::new();
+        for database in &fixtures.databases {
+            match run_query(&database.connection, &compiled.sql) {
+                Ok(result) => actual.push(result),
+                Err(error) => {
+                    return reject(RejectReason::SqlError, format!("SQL compiled by Ibis: {}", first_line(&error.to_string())));
+                }
+            }
+        }
+        self.timings.execute += started.elapsed();
+
+        let started = Instant::now();
+        for ((database, (expected, _)), actual) in fixtures.databases.iter().zip(&expected).zip(&actual) {
+            if let Err(diff) = compare(expected, actual, ordered) {
+                return reject(RejectReason::Mismatch, format!("fixture seed {}: {diff}", database.config.seed));
+            }
+        }
+        let fingerprint = fingerprint(expected.iter().map(|(result, _)| result), ordered);
+        self.timings.compare += started.elapsed();
+
+        Ok(Verdict::Verified(Evidence {
+            compiled_sql: compiled.sql,
+            fixture_seeds: fixtures.databases.iter().map(|d| d.config.seed).collect(),
+            fixture_rows: expected.iter().map(|(result, _)| result.rows.len() as u64).collect(),
+            ordered,
+            fingerprint,
+        }))
+    }
+
+    fn fixture_set(&mut self, tables: &TableSchemas, sql: &str) -> Result<Rc<FixtureSet>, crate::FixtureError> {
+        let key = (serde_json::to_string(tables).unwrap_or_default(), Literals::harvest(sql));
+        if let Some(set) = self.cache.get(&key) {
+            return Ok(Rc::clone(set));
+        }
+        let set = Rc::new(FixtureSet::create(tables, &key.1, &self.fixtures)?);
+        if self.cache.len() >= FIXTURE_CACHE_SIZE {
+            self.cache.clear();
+        }
+        self.cache.insert(key, Rc::clone(&set));
+        Ok(set)
+    }
+}
+
+/// Whether the SQL has an ORDER BY anywhere (the data then decides whether it orders totally).
+fn mentions_order_by(sql: &str) -> bool {
+    let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
+    normalized.contains("order by")
+}
+
+fn fingerprint<'a>(results: impl Iterator<Item = &'a ResultSet>, ordered: bool) -> String {
+    let mut hasher = Sha256::new();
+    for result in results {
+        let rows = if ordered { result.rows.clone() } else { sorted_rows(result) };
+        hasher.update(canonical_text(&rows).as_bytes());
+        hasher.update(b"\x1e");
+    }
+    hasher.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().find(|line| !line.trim().is_empty()).unwrap_or(text).trim().to_string()
+}
+
+/// The version of the bundled DuckDB, as `SELECT version()` reports it.
+pub fn duckdb_version() -> String {
+    duckdb::Connection::open_in_memory()
+        .and_then(|connection| connection.query_row("SELECT version()", [], |row| row.get::<_, String>(0)))
+        .unwrap_or_else(|_| "unknown".to_string())
+}

@@ -1,0 +1,90 @@
+//! The command line, as typed: parsed by clap, no I/O here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Verified SQL<->Ibis datasets and tasks for code models of the Ibis dataframe language.
+///
+/// Every example is verified by execution: real Ibis (in a pinned Python environment that ibert
+/// creates on first use) compiles the Ibis side, embedded DuckDB runs both sides on several
+/// fixture databases, and the results must match.
+#[derive(Debug, Parser)]
+#[command(name = "ibert", propagate_version = true, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and check datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Print the versions of ibert, the pinned Ibis and the bundled DuckDB.
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Expand the YAML templates, verify every example, write the verified ones and the rejects.
+    Generate(GenerateArgs),
+    /// Verify every `sql_to_ibis` record of a JSONL file and print a verdict per record.
+    Validate(ValidateArgs),
+}
+
+/// Options shared by commands that verify examples.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyOptions {
+    /// Oracle worker processes (and verification threads) [default: number of cores].
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
+    /// Seed of the fixture databases; the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Wall-clock limit for one Ibis program, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Folder of `*.yaml` templates [default: the templates built into ibert].
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Only these templates (by name); repeat or separate with commas.
+    #[arg(long = "template", value_name = "NAME", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Folder for `train.jsonl` (verified) and `rejects.jsonl`.
+    #[arg(short, long, value_name = "DIR", default_value = "data/sql2ibis")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// A JSONL file of dataset records.
+    pub file: PathBuf,
+    /// Also write the records that verified, with their `verification` filled in, to this file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print only the summary, not a verdict per record.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {}
+
+/// `ibert --version`: ibert, the Ibis version the lock file pins, and the bundled DuckDB.
+pub fn version_text() -> String {
+    format!(
+        "{} (ibis-framework {}, duckdb {})",
+        env!("CARGO_PKG_VERSION"),
+        ibert_oracle::PINNED_IBIS_VERSION,
+        ibert_verify::duckdb_version()
+    )
+}

@@ -1,0 +1,103 @@
+//! `ibert data validate FILE.jsonl`: a verdict per record and a summary; exit status 1 when any
+//! record is malformed or does not verify.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use ibert_datagen::records::{candidate_from_example, verified_example};
+use ibert_datagen::{PipelineOptions, Summary, verify_candidates};
+use ibert_records::{Example, JsonlReader, JsonlWriter};
+use ibert_verify::Verdict;
+
+use super::data_generate::fixtures_for_seed;
+use super::{INTERRUPTED, summary};
+use crate::cli::ValidateArgs;
+use crate::{oracle_setup, ui};
+
+pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
+    let reader = JsonlReader::<Example>::open(&args.file)?;
+    let mut candidates = Vec::new();
+    let mut examples = Vec::new();
+    let mut malformed = Vec::new();
+    let mut skipped = Vec::new();
+    for item in reader {
+        match item {
+            Ok((line, example)) => match candidate_from_example(&example) {
+                Some(candidate) => {
+                    candidates.push(candidate);
+                    examples.push((line, example));
+                }
+                None => skipped.push((line, example.id.clone(), example.task())),
+            },
+            Err(error) => malformed.push(error.to_string()),
+        }
+    }
+    let sources = candidates.len();
+    eprintln!("{}: {sources} sql_to_ibis records to verify", args.file.display());
+
+    let (outcomes, report) = if candidates.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let pool = oracle_setup::start_pool(&args.verify)?;
+        let options = PipelineOptions { threads: pool.size(), fixtures: fixtures_for_seed(args.verify.seed) };
+        let bar = ui::progress_bar(candidates.len() as u64, "verifying");
+        let report = verify_candidates(candidates, &pool, &options, &|_| bar.inc(1), interrupted)?;
+        bar.finish_and_clear();
+        if report.cancelled {
+            eprintln!("interrupted after {} of {sources} records; nothing was written", report.outcomes.len());
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        let rendered = summary::render(&Summary::of(&report.outcomes), &report, pool.size(), &pool.stats());
+        (report.outcomes.clone(), Some(rendered))
+    };
+
+    if !args.quiet {
+        for ((line, _), outcome) in examples.iter().zip(&outcomes) {
+            match &outcome.verdict {
+                Verdict::Verified(evidence) => println!(
+                    "{}:{line} {} verified ({}, rows per fixture {:?})",
+                    args.file.display(),
+                    outcome.candidate.id,
+                    if evidence.ordered { "ordered" } else { "multiset" },
+                    evidence.fixture_rows
+                ),
+                Verdict::Rejected(reject) => {
+                    println!("{}:{line} {} REJECTED {}: {}", args.file.display(), outcome.candidate.id, reject.reason, reject.detail)
+                }
+            }
+        }
+        for (line, id, task) in &skipped {
+            println!("{}:{line} {id} skipped: `{task}` records are not checked by `data validate` yet", args.file.display());
+        }
+    }
+    for error in &malformed {
+        println!("{error} MALFORMED");
+    }
+    if let Some(rendered) = &report {
+        print!("{rendered}");
+    }
+
+    let verified = outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Verified(_))).count();
+    if let Some(path) = &args.output {
+        let mut writer = JsonlWriter::create(path)?;
+        for ((_, example), outcome) in examples.iter().zip(&outcomes) {
+            if let Some(mut stamped) = verified_example(outcome, &example.meta.source) {
+                stamped.meta = example.meta.clone();
+                stamped.system_prompt = example.system_prompt.clone();
+                writer.write(&stamped)?;
+            }
+        }
+        writer.commit().with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {verified} verified records to {}", path.display());
+    }
+    println!(
+        "{}: {verified} verified, {} rejected, {} malformed, {} skipped",
+        args.file.display(),
+        outcomes.len() - verified,
+        malformed.len(),
+        skipped.len()
+    );
+    let all_good = malformed.is_empty() && verified == outcomes.len();
+    Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

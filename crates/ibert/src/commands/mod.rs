@@ -1,0 +1,38 @@
+mod data_generate;
+mod data_validate;
+mod summary;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::cli::{Cli, Command, DataCommand};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Data(DataCommand::Generate(args)) => data_generate::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Validate(args)) => data_validate::run(&args, &interrupt_flag()),
+        Command::Version(_) => {
+            println!("ibert {}", crate::cli::version_text());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Set by Ctrl-C: long commands stop after the examples in flight and write nothing partial.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: stop now; temporary files are removed by the OS-level cleanup
+            // of tempfile on the next run, and no output file was renamed into place.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the examples in flight, nothing will be written (Ctrl-C again to quit now)");
+    });
+    flag
+}
+
+/// Exit status of an interrupted run.
+pub const INTERRUPTED: u8 = 130;
