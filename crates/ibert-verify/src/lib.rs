@@ -15,7 +15,9 @@ pub mod fixtures;
 mod literals;
 pub mod result_set;
 mod rng;
+mod sql_text;
 mod verifier;
+mod watchdog;
 
 pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, TableSchemas};
 pub use verifier::{Evidence, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

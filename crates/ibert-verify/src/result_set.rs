@@ -40,14 +40,25 @@ pub struct ResultSet {
     pub rows: Vec<Vec<Value>>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    DuckDb(#[from] duckdb::Error),
+    #[error("the SQL holds several statements; give one query")]
+    SeveralStatements,
+}
+
 /// Runs one SQL statement inside a transaction that is rolled back afterwards, so that a query
 /// which writes (`DROP`, `INSERT`, `UPDATE`) cannot change the fixture for the next one.
-pub fn run_query(connection: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {
+pub fn run_query(connection: &Connection, sql: &str) -> Result<ResultSet, QueryError> {
+    if crate::sql_text::has_several_statements(sql) {
+        return Err(QueryError::SeveralStatements);
+    }
     connection.execute_batch("BEGIN TRANSACTION")?;
     let result = run_in_transaction(connection, sql);
     // A failed statement may already have aborted the transaction; the rollback still ends it.
     let _ = connection.execute_batch("ROLLBACK");
-    result
+    Ok(result?)
 }
 
 fn run_in_transaction(connection: &Connection, sql: &str) -> Result<ResultSet, duckdb::Error> {

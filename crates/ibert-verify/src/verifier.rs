@@ -12,6 +12,8 @@ use crate::compare::{canonical_text, compare, same_multiset, same_sequence, sort
 use crate::fixtures::{FixtureConfig, FixtureSet, TableSchemas};
 use crate::literals::Literals;
 use crate::result_set::{ResultSet, run_query};
+use crate::sql_text::orders_at_top_level;
+use crate::watchdog::Watchdog;
 
 /// Why a pair was not verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,11 +107,20 @@ pub struct Verifier<'p> {
     fixtures: Vec<FixtureConfig>,
     cache: HashMap<(String, Literals), Rc<FixtureSet>>,
     duckdb_version: String,
+    watchdog: Watchdog,
+    /// Time limit of one DuckDB query.
+    pub sql_timeout: Duration,
     pub timings: Timings,
 }
 
+/// Why a query gave no result.
+enum QueryFailure {
+    Error(String),
+    TimedOut,
+}
+
 /// Fixture sets kept per verifier; examples of one template share most of theirs.
-const FIXTURE_CACHE_SIZE: usize = 64;
+const FIXTURE_CACHE_SIZE: usize = 16;
 
 impl<'p> Verifier<'p> {
     pub fn new(pool: &'p WorkerPool, fixtures: &[FixtureConfig]) -> Self {
@@ -118,6 +129,8 @@ impl<'p> Verifier<'p> {
             fixtures: fixtures.to_vec(),
             cache: HashMap::new(),
             duckdb_version: duckdb_version(),
+            watchdog: Watchdog::new(),
+            sql_timeout: Duration::from_secs(10),
             timings: Timings::default(),
         }
     }
@@ -139,6 +152,11 @@ impl<'p> Verifier<'p> {
     /// `Err` only when the oracle itself failed (not the program).
     pub fn verify(&mut self, sql: &str, ibis: &str, tables: &TableSchemas, expr_name: Option<&str>) -> Result<Verdict, OracleError> {
         let reject = |reason, detail: String| Ok(Verdict::Rejected(Reject { reason, detail, failure: None }));
+        let sql_timeout = self.sql_timeout;
+        let query_reject = |side: &str, failure: QueryFailure| match failure {
+            QueryFailure::Error(message) => reject(RejectReason::SqlError, format!("{side}: {message}")),
+            QueryFailure::TimedOut => reject(RejectReason::Timeout, format!("{side} ran longer than {:.1}s", sql_timeout.as_secs_f64())),
+        };
 
         let started = Instant::now();
         let fixtures = match self.fixture_set(tables, sql) {
@@ -151,13 +169,13 @@ impl<'p> Verifier<'p> {
         let mut expected = Vec::new();
         for database in &fixtures.databases {
             let seed = database.config.seed;
-            let original = match run_query(&database.connection, sql) {
+            let original = match self.run(&database.connection, sql) {
                 Ok(result) => result,
-                Err(error) => return reject(RejectReason::SqlError, format!("SQL: {}", first_line(&error.to_string()))),
+                Err(failure) => return query_reject("SQL", failure),
             };
-            let shuffled = match run_query(&database.shuffled, sql) {
+            let shuffled = match self.run(&database.shuffled, sql) {
                 Ok(result) => result,
-                Err(error) => return reject(RejectReason::SqlError, format!("SQL: {}", first_line(&error.to_string()))),
+                Err(failure) => return query_reject("SQL", failure),
             };
             if !same_multiset(&original, &shuffled) {
                 return reject(
@@ -172,7 +190,7 @@ impl<'p> Verifier<'p> {
         if expected.iter().all(|(result, _)| result.rows.is_empty()) {
             return reject(RejectReason::Vacuous, "the SQL returns no rows on any fixture database".into());
         }
-        let ordered = mentions_order_by(sql) && expected.iter().all(|(_, stable)| *stable);
+        let ordered = orders_at_top_level(sql) && expected.iter().all(|(_, stable)| *stable);
 
         let started = Instant::now();
         let request = CompileRequest {
@@ -194,11 +212,9 @@ impl<'p> Verifier<'p> {
         let started = Instant::now();
         let mut actual = Vec::new();
         for database in &fixtures.databases {
-            match run_query(&database.connection, &compiled.sql) {
+            match self.run(&database.connection, &compiled.sql) {
                 Ok(result) => actual.push(result),
-                Err(error) => {
-                    return reject(RejectReason::SqlError, format!("SQL compiled by Ibis: {}", first_line(&error.to_string())));
-                }
+                Err(failure) => return query_reject("SQL compiled by Ibis", failure),
             }
         }
         self.timings.execute += started.elapsed();
@@ -221,6 +237,14 @@ impl<'p> Verifier<'p> {
         }))
     }
 
+    fn run(&self, connection: &duckdb::Connection, sql: &str) -> Result<ResultSet, QueryFailure> {
+        let (result, timed_out) = self.watchdog.run(connection.interrupt_handle(), self.sql_timeout, || run_query(connection, sql));
+        if timed_out {
+            return Err(QueryFailure::TimedOut);
+        }
+        result.map_err(|error| QueryFailure::Error(first_line(&error.to_string())))
+    }
+
     fn fixture_set(&mut self, tables: &TableSchemas, sql: &str) -> Result<Rc<FixtureSet>, crate::FixtureError> {
         let key = (serde_json::to_string(tables).unwrap_or_default(), Literals::harvest(sql));
         if let Some(set) = self.cache.get(&key) {
@@ -233,12 +257,6 @@ impl<'p> Verifier<'p> {
         self.cache.insert(key, Rc::clone(&set));
         Ok(set)
     }
-}
-
-/// Whether the SQL has an ORDER BY anywhere (the data then decides whether it orders totally).
-fn mentions_order_by(sql: &str) -> bool {
-    let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase();
-    normalized.contains("order by")
 }
 
 fn fingerprint<'a>(results: impl Iterator<Item = &'a ResultSet>, ordered: bool) -> String {
@@ -261,3 +279,4 @@ pub fn duckdb_version() -> String {
         .and_then(|connection| connection.query_row("SELECT version()", [], |row| row.get::<_, String>(0)))
         .unwrap_or_else(|_| "unknown".to_string())
 }
+
