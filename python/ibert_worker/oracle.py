@@ -78,7 +78,7 @@ def _dispatch(request: dict) -> dict:
         return dialects()
     if op == "check":
         tables = _tables(request)
-        _parse_checked(request.get("code", ""), set(tables))
+        _parse_checked(request.get("code", ""), tables)
         return {}
     if op == "compile":
         return _compile(request)
@@ -105,9 +105,9 @@ def _tables(request: dict) -> dict:
     return tables
 
 
-def _parse_checked(code: str, bound: set[str]) -> ast.Module:
+def _parse_checked(code: str, tables: dict) -> ast.Module:
     try:
-        return sandbox.check_program(code, bound)
+        return sandbox.check_program(code, set(tables), sandbox.data_names(tables))
     except SyntaxError as error:
         raise _Failure(_error("syntax", "SyntaxError", error.msg or str(error), error.lineno))
     except sandbox.SandboxViolation as violation:
@@ -129,7 +129,7 @@ def _bind_tables(tables: dict) -> dict:
 def _compile(request: dict) -> dict:
     tables = _tables(request)
     code = request.get("code", "")
-    tree = _parse_checked(code, set(tables))
+    tree = _parse_checked(code, tables)
     namespace = {"__builtins__": sandbox.safe_builtins(), "ibis": ibis, "_": ibis._}
     namespace |= {"s": ibis.selectors, "selectors": ibis.selectors}
     namespace |= _bind_tables(tables)

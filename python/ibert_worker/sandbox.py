@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import re
 import platform
 import resource
 import signal
@@ -75,8 +76,12 @@ class SandboxViolation(Exception):
         self.line = line
 
 
-def check_program(source: str, bound_names: set[str]) -> ast.Module:
+def check_program(source: str, bound_names: set[str], data_names: frozenset[str] = frozenset()) -> ast.Module:
     """Parse `source` and accept it only if every node is on the allow-list.
+
+    `data_names` are column and struct field names of the bound tables: attribute access to them
+    is column access (`events.properties.os`), so they are allowed even where the deny-list has
+    the same word. The seccomp filter and resource limits still contain anything reached that way.
 
     Raises SyntaxError for code that does not parse and SandboxViolation for code that parses but
     uses something outside the allow-list.
@@ -91,7 +96,7 @@ def check_program(source: str, bound_names: set[str]) -> ast.Module:
         if isinstance(node, ast.Name):
             _check_name(node.id, allowed_names, line)
         elif isinstance(node, ast.Attribute):
-            _check_attribute(node.attr, line)
+            _check_attribute(node.attr, data_names, line)
         elif isinstance(node, ast.arg):
             _check_identifier(node.arg, line)
         elif isinstance(node, ast.keyword) and node.arg is not None:
@@ -135,10 +140,10 @@ def _check_name(name: str, allowed: set[str], line: int | None) -> None:
         )
 
 
-def _check_attribute(attr: str, line: int | None) -> None:
+def _check_attribute(attr: str, data_names: frozenset[str], line: int | None) -> None:
     if attr.startswith("_"):
         raise SandboxViolation(f"private or dunder attribute `{attr}` is not allowed", line)
-    if attr in DENIED_ATTRIBUTES:
+    if attr in DENIED_ATTRIBUTES and attr not in data_names:
         raise SandboxViolation(f"attribute `{attr}` is not allowed", line)
 
 
@@ -170,6 +175,21 @@ def _check_assign_target(target: ast.expr, line: int | None) -> None:
             _check_assign_target(element, line)
         return
     raise SandboxViolation("only assignments to plain names are allowed", line)
+
+
+_FIELD_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*:")
+
+
+def data_names(tables: dict) -> frozenset[str]:
+    """Column names of every table, and field names inside struct types."""
+    names = set()
+    for schema in tables.values():
+        if not isinstance(schema, dict):
+            continue
+        for column, dtype in schema.items():
+            names.add(str(column))
+            names.update(_FIELD_NAME.findall(str(dtype)))
+    return frozenset(names)
 
 
 def safe_builtins() -> dict:

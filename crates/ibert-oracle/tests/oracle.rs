@@ -154,3 +154,21 @@ fn seccomp_filter_blocks_writes_processes_and_sockets() {
     assert!(stdout.starts_with("write:blocked fork:blocked socket:blocked mkdir:blocked"), "{stdout}");
     assert!(!Path::new(PWNED).exists());
 }
+
+#[test]
+fn column_and_struct_field_names_may_shadow_denied_attribute_names() {
+    let pool = pool(1, 10);
+    let tables: TableSchemas = serde_json::from_value(serde_json::json!({
+        "events": {"system": "string", "properties": "struct<os: string, browser: string>"}
+    }))
+    .unwrap();
+    let request = CompileRequest {
+        code: "events.select(os=events.properties.os, system=events.system)".into(),
+        tables: tables.clone(),
+        dialect: "duckdb".into(),
+        expr_name: None,
+    };
+    assert!(pool.compile(&request).unwrap().is_ok());
+    let hostile = CompileRequest { code: "ibis.util.sys".into(), ..request };
+    assert_eq!(pool.compile(&hostile).unwrap().unwrap_err().kind, FailureKind::Sandbox);
+}

@@ -7,12 +7,14 @@
 //! across years including a leap day, empty and NULL arrays. Literals of the query are mixed in
 //! so that its filters select rows. Every rule is listed in `docs/verification.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 
 use duckdb::Connection;
 
 use crate::column_type::{ColumnType, TypeError, quote_identifier};
 use crate::literals::Literals;
+use crate::result_set::{QueryError, ResultSet, run_query};
 use crate::rng::Rng;
 
 /// One fixture database: its seed and the number of rows in each table.
@@ -35,21 +37,124 @@ pub enum FixtureError {
     NotAString { table: String, column: String, found: String },
     #[error("creating fixture table `{table}` in DuckDB failed: {source}")]
     DuckDb { table: String, source: duckdb::Error },
+    #[error("opening the fixture database failed: {0}")]
+    Open(duckdb::Error),
 }
 
 /// Table name -> ordered column name -> Ibis type string (as in `context.tables.<t>.schema`).
 pub type TableSchemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
-/// A fixture database and its shuffled twin.
+/// The tables of one fixture config, in a schema of the store's database, and the same rows in
+/// another physical order in a twin schema.
+#[derive(Debug, Clone)]
 pub struct FixtureDatabase {
     pub config: FixtureConfig,
-    pub connection: Connection,
-    pub shuffled: Connection,
+    pub schema: String,
+    pub twin_schema: String,
 }
 
 /// The fixture databases one example runs on.
+#[derive(Debug, Clone)]
 pub struct FixtureSet {
     pub databases: Vec<FixtureDatabase>,
+}
+
+/// One DuckDB database holding many fixture sets, each in schemas of its own, loaded on demand
+/// and evicted oldest first. Opening a DuckDB database costs about 20 ms, loading a table a few;
+/// one database per verification thread keeps both off the hot path.
+pub struct FixtureStore {
+    connection: Connection,
+    loaded: HashMap<(String, Literals), Rc<FixtureSet>>,
+    order: VecDeque<(String, Literals)>,
+    next_id: u64,
+    capacity: usize,
+}
+
+impl FixtureStore {
+    pub fn new() -> Result<Self, FixtureError> {
+        let connection = Connection::open_in_memory().map_err(FixtureError::Open)?;
+        // Examples run in parallel on separate stores: one thread each keeps results stable.
+        // No file or network access and no extension installs for the queries that run here.
+        connection
+            .execute_batch(
+                "SET threads = 1; SET memory_limit = '1GB'; SET autoinstall_known_extensions = false; \
+                 SET autoload_known_extensions = false; SET enable_external_access = false;",
+            )
+            .map_err(FixtureError::Open)?;
+        Ok(FixtureStore { connection, loaded: HashMap::new(), order: VecDeque::new(), next_id: 0, capacity: 256 })
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The fixture set for these tables and literals, loading it if it is not loaded yet.
+    pub(crate) fn get(&mut self, tables: &TableSchemas, literals: &Literals, configs: &[FixtureConfig]) -> Result<Rc<FixtureSet>, FixtureError> {
+        let key = (serde_json::to_string(tables).unwrap_or_default(), literals.clone());
+        if let Some(set) = self.loaded.get(&key) {
+            return Ok(Rc::clone(set));
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                if let Some(set) = self.loaded.remove(&oldest) {
+                    self.drop_set(&set);
+                }
+            }
+        }
+        self.next_id += 1;
+        let set = Rc::new(self.load(self.next_id, tables, literals, configs)?);
+        self.loaded.insert(key.clone(), Rc::clone(&set));
+        self.order.push_back(key);
+        Ok(set)
+    }
+
+    fn load(&self, id: u64, tables: &TableSchemas, literals: &Literals, configs: &[FixtureConfig]) -> Result<FixtureSet, FixtureError> {
+        let mut parsed = Vec::new();
+        for (table, schema) in tables {
+            parsed.push((table.clone(), parse_columns(table, schema)?));
+        }
+        let mut databases = Vec::new();
+        for config in configs {
+            let schema = format!("fixture_{id}_{}", config.seed);
+            let twin_schema = format!("{schema}_twin");
+            let duckdb_error = |table: &str| {
+                let table = table.to_string();
+                move |source| FixtureError::DuckDb { table, source }
+            };
+            self.connection
+                .execute_batch(&format!("CREATE SCHEMA {schema}; CREATE SCHEMA {twin_schema};"))
+                .map_err(duckdb_error(""))?;
+            for (table, columns) in &parsed {
+                let rows = generate_rows(table, columns, config, literals);
+                load_table(&self.connection, &schema, table, columns, &rows).map_err(duckdb_error(table))?;
+                // The twin: the same rows, stored in another order.
+                let name = quote_identifier(table);
+                let seed = config.seed;
+                self.connection
+                    .execute_batch(&format!(
+                        "CREATE TABLE {twin_schema}.{name} AS SELECT * FROM {schema}.{name} ORDER BY hash(rowid + {seed}), rowid"
+                    ))
+                    .map_err(duckdb_error(table))?;
+            }
+            databases.push(FixtureDatabase { config: *config, schema, twin_schema });
+        }
+        Ok(FixtureSet { databases })
+    }
+
+    fn drop_set(&self, set: &FixtureSet) {
+        for database in &set.databases {
+            let _ = self.connection.execute_batch(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE;",
+                database.schema, database.twin_schema
+            ));
+        }
+    }
+
+    /// Runs one query with the unqualified table names resolving to `schema`.
+    pub fn query(&self, schema: &str, sql: &str) -> Result<ResultSet, QueryError> {
+        self.connection.execute_batch(&format!("USE memory.{schema}"))?;
+        run_query(&self.connection, sql)
+    }
 }
 
 struct Column {
@@ -66,48 +171,6 @@ enum Role {
     /// Any other `*_id`: a small domain so joins match, some values without a match.
     ForeignKey,
     Plain,
-}
-
-impl FixtureSet {
-    /// Creates one database (and twin) per config; `sql` supplies the literals to mix in.
-    pub(crate) fn create(tables: &TableSchemas, literals: &Literals, configs: &[FixtureConfig]) -> Result<Self, FixtureError> {
-        let mut parsed = Vec::new();
-        for (table, schema) in tables {
-            parsed.push((table.clone(), parse_columns(table, schema)?));
-        }
-        let mut databases = Vec::new();
-        for config in configs {
-            let connection = open_database().map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
-            let shuffled = open_database().map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
-            for (table, columns) in &parsed {
-                let rows = generate_rows(table, columns, config, literals);
-                let mut shuffled_rows = rows.clone();
-                Rng::for_stream(config.seed, &format!("shuffle:{table}")).shuffle(&mut shuffled_rows);
-                let duckdb_error = |source| FixtureError::DuckDb { table: table.clone(), source };
-                load_table(&connection, table, columns, &rows).map_err(duckdb_error)?;
-                load_table(&shuffled, table, columns, &shuffled_rows).map_err(duckdb_error)?;
-            }
-            lock_down(&connection).map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
-            lock_down(&shuffled).map_err(|source| FixtureError::DuckDb { table: String::new(), source })?;
-            databases.push(FixtureDatabase { config: *config, connection, shuffled });
-        }
-        Ok(FixtureSet { databases })
-    }
-}
-
-fn open_database() -> Result<Connection, duckdb::Error> {
-    let connection = Connection::open_in_memory()?;
-    // Examples run in parallel on separate databases; one thread each keeps results stable.
-    connection.execute_batch("SET threads = 1; SET memory_limit = '1GB';")?;
-    Ok(connection)
-}
-
-/// After loading: no file or network access and no changes to settings for the queries that run.
-fn lock_down(connection: &Connection) -> Result<(), duckdb::Error> {
-    connection.execute_batch(
-        "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; \
-         SET enable_external_access = false; SET lock_configuration = true;",
-    )
 }
 
 fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<Column>, FixtureError> {
@@ -134,15 +197,16 @@ fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value
         .collect()
 }
 
-fn load_table(connection: &Connection, table: &str, columns: &[Column], rows: &[Vec<String>]) -> Result<(), duckdb::Error> {
+fn load_table(connection: &Connection, schema: &str, table: &str, columns: &[Column], rows: &[Vec<String>]) -> Result<(), duckdb::Error> {
+    let name = format!("{schema}.{}", quote_identifier(table));
     let definitions: Vec<String> =
         columns.iter().map(|c| format!("{} {}", quote_identifier(&c.name), c.column_type.duckdb_sql())).collect();
-    connection.execute_batch(&format!("CREATE TABLE {} ({})", quote_identifier(table), definitions.join(", ")))?;
+    connection.execute_batch(&format!("CREATE TABLE {name} ({})", definitions.join(", ")))?;
     if rows.is_empty() {
         return Ok(());
     }
     let values: Vec<String> = rows.iter().map(|row| format!("({})", row.join(", "))).collect();
-    connection.execute_batch(&format!("INSERT INTO {} VALUES {}", quote_identifier(table), values.join(",\n")))
+    connection.execute_batch(&format!("INSERT INTO {name} VALUES {}", values.join(",\n")))
 }
 
 /// Rows of SQL literals for one table.
@@ -322,42 +386,48 @@ fn quote_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::result_set::Value;
 
     fn schemas(json: serde_json::Value) -> TableSchemas {
         serde_json::from_value(json).unwrap()
     }
 
-    fn dump(connection: &Connection, sql: &str) -> Vec<String> {
-        let mut statement = connection.prepare(sql).unwrap();
-        statement.query_map([], |row| row.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    fn dump(store: &FixtureStore, schema: &str, sql: &str) -> Vec<String> {
+        let result = store.query(schema, sql).unwrap();
+        result.rows.into_iter().map(|row| match &row[0] { Value::Text(text) => text.clone(), other => other.to_string() }).collect()
     }
 
     #[test]
     fn same_inputs_give_the_same_data_and_the_twin_holds_the_same_rows() {
         let tables = schemas(serde_json::json!({"orders": {"id": "int64", "customer_id": "int64", "status": "string", "amount": "float64", "placed": "date"}}));
         let literals = Literals::harvest("SELECT * FROM orders WHERE status = 'shipped'");
-        let a = FixtureSet::create(&tables, &literals, DEFAULT_FIXTURES).unwrap();
-        let b = FixtureSet::create(&tables, &literals, DEFAULT_FIXTURES).unwrap();
+        let (mut store_a, mut store_b) = (FixtureStore::new().unwrap(), FixtureStore::new().unwrap());
+        // A set loaded before shifts the schema names in one store only.
+        store_b.get(&schemas(serde_json::json!({"other": {"a": "int64"}})), &literals, DEFAULT_FIXTURES).unwrap();
+        let a = store_a.get(&tables, &literals, DEFAULT_FIXTURES).unwrap();
+        let b = store_b.get(&tables, &literals, DEFAULT_FIXTURES).unwrap();
         let query = "SELECT CAST(orders AS VARCHAR) FROM orders";
         for (x, y) in a.databases.iter().zip(&b.databases) {
-            assert_eq!(dump(&x.connection, query), dump(&y.connection, query));
-            let mut original = dump(&x.connection, query);
-            let mut shuffled = dump(&x.shuffled, query);
+            let mut original = dump(&store_a, &x.schema, query);
+            assert_eq!(original, dump(&store_b, &y.schema, query));
+            let mut shuffled = dump(&store_a, &x.twin_schema, query);
             assert_eq!(original.len(), x.config.rows);
             assert_ne!(original, shuffled, "the twin has another physical order");
             original.sort();
             shuffled.sort();
             assert_eq!(original, shuffled, "the twin has the same rows");
         }
+        assert!(Rc::ptr_eq(&a, &store_a.get(&tables, &literals, DEFAULT_FIXTURES).unwrap()), "loaded once");
     }
 
     #[test]
     fn data_has_nulls_duplicate_keys_literals_and_edge_values() {
         let tables = schemas(serde_json::json!({"orders": {"id": "int64", "customer_id": "int64", "status": "string", "placed": "date"}}));
         let literals = Literals::harvest("SELECT * FROM orders WHERE status = 'shipped'");
-        let set = FixtureSet::create(&tables, &literals, &[FixtureConfig { seed: 5, rows: 60 }]).unwrap();
-        let db = &set.databases[0].connection;
-        let one = |sql: &str| dump(db, sql).remove(0);
+        let mut store = FixtureStore::new().unwrap();
+        let set = store.get(&tables, &literals, &[FixtureConfig { seed: 5, rows: 60 }]).unwrap();
+        let schema = &set.databases[0].schema;
+        let one = |sql: &str| dump(&store, schema, sql).remove(0);
         assert_eq!(one("SELECT CAST(COUNT(*) - COUNT(DISTINCT id) AS VARCHAR) FROM orders"), "1", "one duplicate key");
         assert_eq!(one("SELECT CAST(COUNT(*) FILTER (WHERE id IS NULL) AS VARCHAR) FROM orders"), "0", "keys are never NULL");
         assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status IS NULL) AS VARCHAR) FROM orders"), "0");
@@ -370,24 +440,42 @@ mod tests {
     #[test]
     fn nested_types_load() {
         let tables = schemas(serde_json::json!({"readings": {"samples": "array<float64>", "location": "struct<lat: float64, site: string>", "tags": "map<string, int64>", "cost": "decimal(10, 2)", "u": "uuid", "small": "int8"}}));
-        let set = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
-        let rows = dump(&set.databases[0].connection, "SELECT CAST(COUNT(*) AS VARCHAR) FROM readings");
-        assert_eq!(rows, ["48"]);
+        let mut store = FixtureStore::new().unwrap();
+        let set = store.get(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        assert_eq!(dump(&store, &set.databases[0].schema, "SELECT CAST(COUNT(*) AS VARCHAR) FROM readings"), ["48"]);
     }
 
     #[test]
     fn queries_cannot_reach_files() {
         let tables = schemas(serde_json::json!({"t": {"a": "int64"}}));
-        let set = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
-        let error = set.databases[0].connection.execute_batch("COPY t TO '/tmp/ibert-should-not-exist.csv'").unwrap_err();
+        let mut store = FixtureStore::new().unwrap();
+        let set = store.get(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        let schema = &set.databases[0].schema;
+        let error = store.query(schema, "SELECT * FROM read_csv('/etc/hostname')").unwrap_err();
         assert!(error.to_string().to_lowercase().contains("disabled"), "{error}");
+        assert!(store.query(schema, "SELECT * FROM t UNION ALL SELECT * FROM '/etc/hostname'").is_err());
+        assert!(store.query(schema, "COPY t TO '/tmp/ibert-should-not-exist.csv'").is_err());
         assert!(!std::path::Path::new("/tmp/ibert-should-not-exist.csv").exists());
+    }
+
+    #[test]
+    fn evicted_sets_are_dropped_and_reloaded_identically() {
+        let tables = schemas(serde_json::json!({"t": {"a": "int64", "s": "string"}}));
+        let mut store = FixtureStore::new().unwrap();
+        store.capacity = 2;
+        let first = store.get(&tables, &Literals::harvest("SELECT 'x'"), DEFAULT_FIXTURES).unwrap();
+        let before = dump(&store, &first.databases[0].schema, "SELECT CAST(t AS VARCHAR) FROM t");
+        store.get(&tables, &Literals::harvest("SELECT 'y'"), DEFAULT_FIXTURES).unwrap();
+        store.get(&tables, &Literals::harvest("SELECT 'z'"), DEFAULT_FIXTURES).unwrap();
+        assert!(store.query(&first.databases[0].schema, "SELECT * FROM t").is_err(), "evicted schema is gone");
+        let again = store.get(&tables, &Literals::harvest("SELECT 'x'"), DEFAULT_FIXTURES).unwrap();
+        assert_eq!(dump(&store, &again.databases[0].schema, "SELECT CAST(t AS VARCHAR) FROM t"), before);
     }
 
     #[test]
     fn unsupported_type_names_table_and_column() {
         let tables = schemas(serde_json::json!({"t": {"shape": "geometry"}}));
-        let error = FixtureSet::create(&tables, &Literals::default(), DEFAULT_FIXTURES).err().unwrap().to_string();
+        let error = FixtureStore::new().unwrap().get(&tables, &Literals::default(), DEFAULT_FIXTURES).err().unwrap().to_string();
         assert!(error.starts_with("table `t`, column `shape`"), "{error}");
     }
 }

@@ -2,7 +2,7 @@
 //! Ibis compiles from the Ibis code return equal results on every fixture database.
 //!
 //! * [`column_type`] reads Ibis type strings and renders DuckDB column types.
-//! * [`fixtures`] generates deterministic fixture databases in embedded DuckDB, several seeds per
+//! * [`fixtures`] generates deterministic fixture data in embedded DuckDB, several seeds per
 //!   schema, each with a twin holding the same rows in another physical order.
 //! * [`result_set`] runs a query and normalizes its rows; [`compare`] decides equality. Both are
 //!   described, with every normalization rule, in `docs/verification.md`.
@@ -19,5 +19,5 @@ mod sql_text;
 mod verifier;
 mod watchdog;
 
-pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, TableSchemas};
+pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, FixtureStore, TableSchemas};
 pub use verifier::{Evidence, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

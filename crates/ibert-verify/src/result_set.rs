@@ -46,6 +46,8 @@ pub enum QueryError {
     DuckDb(#[from] duckdb::Error),
     #[error("the SQL holds several statements; give one query")]
     SeveralStatements,
+    #[error("only a query can be verified (SELECT, WITH, FROM, VALUES, ...), found `{0}`")]
+    NotAQuery(String),
 }
 
 /// Runs one SQL statement inside a transaction that is rolled back afterwards, so that a query
@@ -53,6 +55,9 @@ pub enum QueryError {
 pub fn run_query(connection: &Connection, sql: &str) -> Result<ResultSet, QueryError> {
     if crate::sql_text::has_several_statements(sql) {
         return Err(QueryError::SeveralStatements);
+    }
+    if let Some(keyword) = crate::sql_text::non_query_keyword(sql) {
+        return Err(QueryError::NotAQuery(keyword.to_uppercase()));
     }
     connection.execute_batch("BEGIN TRANSACTION")?;
     let result = run_in_transaction(connection, sql);
@@ -166,11 +171,12 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_rolled_back() {
+    fn statements_other_than_queries_are_refused() {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch("CREATE TABLE t (a INT); INSERT INTO t VALUES (1)").unwrap();
-        run_query(&connection, "DELETE FROM t").unwrap();
-        assert!(run_query(&connection, "DROP TABLE t").is_ok());
+        let error = run_query(&connection, "DELETE FROM t").unwrap_err();
+        assert!(error.to_string().contains("found `DELETE`"), "{error}");
+        assert!(run_query(&connection, "DROP TABLE t").is_err());
         assert_eq!(run_query(&connection, "SELECT a FROM t").unwrap().rows, vec![vec![Value::Int(1)]]);
     }
 

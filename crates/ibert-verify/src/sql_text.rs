@@ -68,6 +68,16 @@ pub(crate) fn has_several_statements(sql: &str) -> bool {
     tokens.iter().position(|(token, _)| token == ";").is_some_and(|at| tokens[at..].iter().any(|(token, _)| token != ";"))
 }
 
+/// Statements that return rows; anything else (DDL, DML, SET, PRAGMA, ATTACH, COPY) is refused.
+const QUERY_KEYWORDS: &[&str] = &["select", "with", "from", "values", "table", "pivot", "unpivot", "summarize"];
+
+/// The first keyword when the text is not a query, so the caller can name it; `None` for a query.
+pub(crate) fn non_query_keyword(sql: &str) -> Option<String> {
+    let trimmed = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    let first = tokens(trimmed).into_iter().next().map(|(word, _)| word)?;
+    (!QUERY_KEYWORDS.contains(&first.as_str())).then_some(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +90,15 @@ mod tests {
         assert!(!orders_at_top_level("SELECT * FROM (SELECT a FROM t ORDER BY a LIMIT 3) AS s"));
         assert!(!orders_at_top_level("SELECT 'order by' AS \"order by\" FROM t -- order by a"));
         assert!(!orders_at_top_level("SELECT string_agg(a ORDER BY a) FROM t"));
+    }
+
+    #[test]
+    fn recognizes_queries() {
+        assert_eq!(non_query_keyword("  (SELECT 1) UNION (SELECT 2)"), None);
+        assert_eq!(non_query_keyword("WITH a AS (SELECT 1) SELECT * FROM a"), None);
+        assert_eq!(non_query_keyword("-- comment\nFROM t"), None);
+        assert_eq!(non_query_keyword("DROP TABLE t").as_deref(), Some("drop"));
+        assert_eq!(non_query_keyword("SET threads = 8").as_deref(), Some("set"));
     }
 
     #[test]

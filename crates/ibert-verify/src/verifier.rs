@@ -1,6 +1,5 @@
 //! The verdict on one (SQL, Ibis) pair. See `docs/verification.md` for the rules.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -9,9 +8,9 @@ use ibert_records::{Verification, VerificationLevel};
 use sha2::{Digest, Sha256};
 
 use crate::compare::{canonical_text, compare, same_multiset, same_sequence, sorted_rows};
-use crate::fixtures::{FixtureConfig, FixtureSet, TableSchemas};
+use crate::fixtures::{FixtureConfig, FixtureSet, FixtureStore, TableSchemas};
 use crate::literals::Literals;
-use crate::result_set::{ResultSet, run_query};
+use crate::result_set::ResultSet;
 use crate::sql_text::orders_at_top_level;
 use crate::watchdog::Watchdog;
 
@@ -105,7 +104,7 @@ pub struct Timings {
 pub struct Verifier<'p> {
     pool: &'p WorkerPool,
     fixtures: Vec<FixtureConfig>,
-    cache: HashMap<(String, Literals), Rc<FixtureSet>>,
+    store: FixtureStore,
     duckdb_version: String,
     watchdog: Watchdog,
     /// Time limit of one DuckDB query.
@@ -119,15 +118,12 @@ enum QueryFailure {
     TimedOut,
 }
 
-/// Fixture sets kept per verifier; examples of one template share most of theirs.
-const FIXTURE_CACHE_SIZE: usize = 16;
-
 impl<'p> Verifier<'p> {
     pub fn new(pool: &'p WorkerPool, fixtures: &[FixtureConfig]) -> Self {
         Verifier {
             pool,
             fixtures: fixtures.to_vec(),
-            cache: HashMap::new(),
+            store: FixtureStore::new().expect("an in-memory DuckDB database opens"),
             duckdb_version: duckdb_version(),
             watchdog: Watchdog::new(),
             sql_timeout: Duration::from_secs(10),
@@ -169,11 +165,11 @@ impl<'p> Verifier<'p> {
         let mut expected = Vec::new();
         for database in &fixtures.databases {
             let seed = database.config.seed;
-            let original = match self.run(&database.connection, sql) {
+            let original = match self.run(&database.schema, sql) {
                 Ok(result) => result,
                 Err(failure) => return query_reject("SQL", failure),
             };
-            let shuffled = match self.run(&database.shuffled, sql) {
+            let shuffled = match self.run(&database.twin_schema, sql) {
                 Ok(result) => result,
                 Err(failure) => return query_reject("SQL", failure),
             };
@@ -212,7 +208,7 @@ impl<'p> Verifier<'p> {
         let started = Instant::now();
         let mut actual = Vec::new();
         for database in &fixtures.databases {
-            match self.run(&database.connection, &compiled.sql) {
+            match self.run(&database.schema, &compiled.sql) {
                 Ok(result) => actual.push(result),
                 Err(failure) => return query_reject("SQL compiled by Ibis", failure),
             }
@@ -237,8 +233,9 @@ impl<'p> Verifier<'p> {
         }))
     }
 
-    fn run(&self, connection: &duckdb::Connection, sql: &str) -> Result<ResultSet, QueryFailure> {
-        let (result, timed_out) = self.watchdog.run(connection.interrupt_handle(), self.sql_timeout, || run_query(connection, sql));
+    fn run(&self, schema: &str, sql: &str) -> Result<ResultSet, QueryFailure> {
+        let connection = self.store.connection();
+        let (result, timed_out) = self.watchdog.run(connection.interrupt_handle(), self.sql_timeout, || self.store.query(schema, sql));
         if timed_out {
             return Err(QueryFailure::TimedOut);
         }
@@ -246,16 +243,7 @@ impl<'p> Verifier<'p> {
     }
 
     fn fixture_set(&mut self, tables: &TableSchemas, sql: &str) -> Result<Rc<FixtureSet>, crate::FixtureError> {
-        let key = (serde_json::to_string(tables).unwrap_or_default(), Literals::harvest(sql));
-        if let Some(set) = self.cache.get(&key) {
-            return Ok(Rc::clone(set));
-        }
-        let set = Rc::new(FixtureSet::create(tables, &key.1, &self.fixtures)?);
-        if self.cache.len() >= FIXTURE_CACHE_SIZE {
-            self.cache.clear();
-        }
-        self.cache.insert(key, Rc::clone(&set));
-        Ok(set)
+        self.store.get(tables, &Literals::harvest(sql), &self.fixtures)
     }
 }
 
