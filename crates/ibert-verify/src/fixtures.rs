@@ -254,7 +254,8 @@ impl ValueGenerator<'_> {
         if rng.chance(8) {
             return (self.rows as i64 + 7).to_string();
         }
-        let domain = (self.rows as i64 * 2 / 3).max(3);
+        // About four rows per key, so that grouped aggregates see several rows per group.
+        let domain = (self.rows as i64 / 4).max(3);
         rng.range(1, domain).to_string()
     }
 
@@ -433,8 +434,12 @@ mod tests {
         assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status IS NULL) AS VARCHAR) FROM orders"), "0");
         assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status = 'shipped') AS VARCHAR) FROM orders"), "0");
         assert_ne!(one("SELECT CAST(COUNT(DISTINCT year(placed)) AS VARCHAR) FROM orders"), "1", "dates across years");
-        let max_fk: i64 = one("SELECT CAST(MAX(customer_id) AS VARCHAR) FROM orders").parse().unwrap();
-        assert!(max_fk <= 67, "foreign keys stay in a small domain, got {max_fk}");
+        let outside = one("SELECT CAST(COUNT(*) FILTER (WHERE customer_id > 15 AND customer_id <> 67) AS VARCHAR) FROM orders");
+        assert_eq!(outside, "0", "foreign keys are 1..rows/4 or the unmatched rows+7");
+        assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE customer_id = 67) AS VARCHAR) FROM orders"), "0", "some keys match nothing");
+        let biggest_group: i64 =
+            one("SELECT CAST(MAX(n) AS VARCHAR) FROM (SELECT COUNT(*) AS n FROM orders WHERE customer_id <= 15 GROUP BY customer_id)").parse().unwrap();
+        assert!(biggest_group >= 4, "groups hold several rows, largest {biggest_group}");
     }
 
     #[test]

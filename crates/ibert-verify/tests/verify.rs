@@ -63,6 +63,15 @@ fn null_semantics_are_caught() {
 }
 
 #[test]
+fn aggregates_that_agree_on_single_row_groups_are_told_apart() {
+    let verdict = verify(
+        "SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id",
+        "orders.group_by('customer_id').agg(total=_.amount.max())",
+    );
+    assert_eq!(reason(&verdict), Some(RejectReason::Mismatch), "{verdict:?}");
+}
+
+#[test]
 fn total_order_is_compared_in_order() {
     let sql = "SELECT id, amount FROM orders WHERE amount IS NOT NULL ORDER BY amount DESC, id, customer_id, status, order_date";
     let good = verify(sql, "orders.filter(_.amount.notnull()).order_by([ibis.desc('amount'), 'id', 'customer_id', 'status', 'order_date']).select('id', 'amount')");
