@@ -148,3 +148,25 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// The command reference as users see it; a change to flags shows up here for review.
+#[test]
+fn help_text_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [("help_data_generate", ["data", "generate", "--help"]), ("help_data_validate", ["data", "validate", "--help"])] {
+        let output = ibert(dir.path(), &args);
+        insta::assert_snapshot!(name, String::from_utf8_lossy(&output.stdout));
+    }
+}
+
+/// One generated record, whole: field names, order and the verification object.
+#[test]
+fn generated_record_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert(dir.path(), &["data", "generate", "--template", "select_where_status", "-o", "out"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let first = std::fs::read_to_string(dir.path().join("out/train.jsonl")).unwrap().lines().next().unwrap().to_string();
+    let mut record: serde_json::Value = serde_json::from_str(&first).unwrap();
+    record["verification"]["duckdb_version"] = "[duckdb version]".into();
+    insta::assert_json_snapshot!("record_select_where_status", record);
+}
