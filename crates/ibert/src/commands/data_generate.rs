@@ -5,13 +5,12 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use ibert_datagen::records::{reject_record, verified_example};
-use ibert_datagen::{Candidate, PipelineOptions, Summary, expand_template, load_embedded_templates, load_templates_dir, verify_candidates};
+use ibert_datagen::{Candidate, expand_template, load_embedded_templates, load_templates_dir};
 use ibert_records::JsonlWriter;
-use ibert_verify::{DEFAULT_FIXTURES, FixtureConfig};
 
-use super::{INTERRUPTED, summary};
+use super::INTERRUPTED;
+use super::verification_run::verify_with_progress;
 use crate::cli::GenerateArgs;
-use crate::{oracle_setup, ui};
 
 pub fn run(args: &GenerateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let templates = match &args.templates {
@@ -31,21 +30,15 @@ pub fn run(args: &GenerateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
     }
     eprintln!("{} templates expanded to {} candidate examples", templates.len(), candidates.len());
 
-    let pool = oracle_setup::start_pool(&args.verify)?;
-    let options = PipelineOptions { threads: pool.size(), fixtures: fixtures_for_seed(args.verify.seed) };
-    let bar = ui::progress_bar(candidates.len() as u64, "verifying");
-    let report = verify_candidates(candidates, &pool, &options, &|_| bar.inc(1), interrupted)?;
-    bar.finish_and_clear();
-    if report.cancelled {
-        eprintln!("interrupted: {} of the examples were verified; no output was written", report.outcomes.len());
+    let Some(run) = verify_with_progress(candidates, &args.verify, interrupted)? else {
         return Ok(ExitCode::from(INTERRUPTED));
-    }
+    };
 
     let train_path = args.output.join("train.jsonl");
     let rejects_path = args.output.join("rejects.jsonl");
     let mut train = JsonlWriter::create(&train_path)?;
     let mut rejects = JsonlWriter::create(&rejects_path)?;
-    for outcome in &report.outcomes {
+    for outcome in &run.report.outcomes {
         if let Some(example) = verified_example(outcome, "template") {
             train.write(&example)?;
         }
@@ -57,14 +50,8 @@ pub fn run(args: &GenerateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
     train.commit().with_context(|| format!("writing {}", train_path.display()))?;
     rejects.commit().with_context(|| format!("writing {}", rejects_path.display()))?;
 
-    let summary = Summary::of(&report.outcomes);
-    print!("{}", summary::render(&summary, &report, pool.size(), &pool.stats()));
+    print!("{}", run.summary);
     println!("wrote {verified} verified examples to {}", train_path.display());
     println!("wrote {rejected} rejects with their reasons to {}", rejects_path.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The default fixtures with their seeds shifted by `seed`.
-pub fn fixtures_for_seed(seed: u64) -> Vec<FixtureConfig> {
-    DEFAULT_FIXTURES.iter().map(|config| FixtureConfig { seed: config.seed.wrapping_add(seed.wrapping_mul(1000)), rows: config.rows }).collect()
 }

@@ -6,14 +6,12 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use ibert_datagen::records::{candidate_from_example, verified_example};
-use ibert_datagen::{PipelineOptions, Summary, verify_candidates};
 use ibert_records::{Example, JsonlReader, JsonlWriter};
 use ibert_verify::Verdict;
 
-use super::data_generate::fixtures_for_seed;
-use super::{INTERRUPTED, summary};
+use super::INTERRUPTED;
+use super::verification_run::verify_with_progress;
 use crate::cli::ValidateArgs;
-use crate::{oracle_setup, ui};
 
 pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let reader = JsonlReader::<Example>::open(&args.file)?;
@@ -33,23 +31,15 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
             Err(error) => malformed.push(error.to_string()),
         }
     }
-    let sources = candidates.len();
-    eprintln!("{}: {sources} sql_to_ibis records to verify", args.file.display());
+    eprintln!("{}: {} sql_to_ibis records to verify", args.file.display(), candidates.len());
 
-    let (outcomes, report) = if candidates.is_empty() {
+    let (outcomes, summary) = if candidates.is_empty() {
         (Vec::new(), None)
     } else {
-        let pool = oracle_setup::start_pool(&args.verify)?;
-        let options = PipelineOptions { threads: pool.size(), fixtures: fixtures_for_seed(args.verify.seed) };
-        let bar = ui::progress_bar(candidates.len() as u64, "verifying");
-        let report = verify_candidates(candidates, &pool, &options, &|_| bar.inc(1), interrupted)?;
-        bar.finish_and_clear();
-        if report.cancelled {
-            eprintln!("interrupted after {} of {sources} records; nothing was written", report.outcomes.len());
+        let Some(run) = verify_with_progress(candidates, &args.verify, interrupted)? else {
             return Ok(ExitCode::from(INTERRUPTED));
-        }
-        let rendered = summary::render(&Summary::of(&report.outcomes), &report, pool.size(), &pool.stats());
-        (report.outcomes.clone(), Some(rendered))
+        };
+        (run.report.outcomes, Some(run.summary))
     };
 
     if !args.quiet {
@@ -74,7 +64,7 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
     for error in &malformed {
         println!("{error} MALFORMED");
     }
-    if let Some(rendered) = &report {
+    if let Some(rendered) = &summary {
         print!("{rendered}");
     }
 

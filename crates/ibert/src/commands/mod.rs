@@ -1,6 +1,7 @@
 mod data_generate;
 mod data_validate;
 mod summary;
+mod verification_run;
 
 use std::process::ExitCode;
 use std::sync::Arc;
