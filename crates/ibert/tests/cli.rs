@@ -170,3 +170,12 @@ fn generated_record_snapshot() {
     record["verification"]["duckdb_version"] = "[duckdb version]".into();
     insta::assert_json_snapshot!("record_select_where_status", record);
 }
+
+#[test]
+fn missing_input_file_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert(dir.path(), &["data", "validate", "absent.jsonl"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim(), "error: opening `absent.jsonl`: No such file or directory (os error 2)");
+}
