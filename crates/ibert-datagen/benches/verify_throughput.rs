@@ -1,7 +1,8 @@
 //! Verified examples per second with 1 worker and with one worker per core, on the built-in
 //! templates, and where the time goes (oracle compile, DuckDB, fixtures, the rest).
 //!
-//! `cargo bench -p ibert-datagen --bench verify_throughput [-- --rounds N]`
+//! `cargo bench --workspace --bench verify_throughput [-- --rounds N]` (with `--workspace`: a
+//! single-package build resolves features differently and would compile DuckDB again).
 
 use std::sync::atomic::AtomicBool;
 
