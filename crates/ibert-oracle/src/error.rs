@@ -20,7 +20,7 @@ pub enum OracleError {
     Startup { detail: String },
     #[error("oracle protocol error: {0}")]
     Protocol(String),
-    #[error("the oracle pool is shut down")]
+    #[error("the oracle pool has no workers left: a dead worker could not be replaced")]
     ShutDown,
 }
 

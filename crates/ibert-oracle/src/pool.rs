@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde_json::json;
 
 use crate::protocol::{CompileRequest, Compiled, ProgramFailure, WorkerHello};
@@ -42,6 +43,8 @@ pub struct WorkerPool {
     idle: Receiver<Worker>,
     hello: WorkerHello,
     stats: Mutex<PoolStats>,
+    /// Workers in the pool, idle or busy; drops when a dead worker cannot be replaced.
+    alive: AtomicUsize,
 }
 
 impl WorkerPool {
@@ -60,7 +63,7 @@ impl WorkerPool {
             idle_sender.send(worker).expect("receiver alive");
         }
         let hello = hello.expect("at least one worker");
-        Ok(WorkerPool { env, options, idle_sender, idle, hello, stats: Mutex::new(PoolStats::default()) })
+        Ok(WorkerPool { env, options, idle_sender, idle, hello, stats: Mutex::new(PoolStats::default()), alive: AtomicUsize::new(count) })
     }
 
     /// Versions reported by the workers (Ibis, sqlglot, Python) and whether seccomp is on.
@@ -100,11 +103,22 @@ impl WorkerPool {
         Ok((available, unavailable))
     }
 
+    /// A free worker; an error instead of waiting forever once no worker is left.
+    fn take_idle(&self) -> Result<Worker, OracleError> {
+        loop {
+            match self.idle.recv_timeout(Duration::from_millis(200)) {
+                Ok(worker) => return Ok(worker),
+                Err(RecvTimeoutError::Timeout) if self.alive.load(Ordering::SeqCst) > 0 => continue,
+                Err(_) => return Err(OracleError::ShutDown),
+            }
+        }
+    }
+
     fn with_worker<T>(
         &self,
         call: impl FnOnce(&mut Worker) -> Result<Result<T, ProgramFailure>, WorkerDown>,
     ) -> Result<Result<T, ProgramFailure>, OracleError> {
-        let mut worker = self.idle.recv().map_err(|_| OracleError::ShutDown)?;
+        let mut worker = self.take_idle()?;
         let started = Instant::now();
         let outcome = call(&mut worker);
         let elapsed = started.elapsed();
@@ -125,7 +139,9 @@ impl WorkerPool {
                 drop(stats);
                 let timeout = worker.timeout();
                 drop(worker);
-                let replacement = Worker::spawn(&self.env, &self.options.worker)?;
+                let replacement = Worker::spawn(&self.env, &self.options.worker).inspect_err(|_| {
+                    self.alive.fetch_sub(1, Ordering::SeqCst);
+                })?;
                 self.idle_sender.send(replacement).map_err(|_| OracleError::ShutDown)?;
                 Ok(Err(down.into_failure(timeout)))
             }
