@@ -6,7 +6,9 @@ use std::path::PathBuf;
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let templates = manifest.join("../../templates").canonicalize().expect("templates/ folder at the repository root");
-    println!("cargo:rerun-if-changed={}", templates.display());
+    // Relative to this package, so that another clone sharing the target folder reruns this
+    // script against its own templates instead of reusing the embedded list of the first.
+    println!("cargo:rerun-if-changed=../../templates");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&templates)
         .expect("readable templates/ folder")
         .map(|entry| entry.unwrap().path())
@@ -15,7 +17,6 @@ fn main() {
     files.sort();
     let mut code = String::from("/// (file name, contents) of the templates shipped with iBERT.\npub const EMBEDDED_TEMPLATES: &[(&str, &str)] = &[\n");
     for file in files {
-        println!("cargo:rerun-if-changed={}", file.display());
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.display().to_string()));
     }

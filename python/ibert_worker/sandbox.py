@@ -91,6 +91,9 @@ def check_program(source: str, bound_names: set[str], data_names: frozenset[str]
     allowed_names = set(bound_names) | ALLOWED_GLOBALS | SAFE_BUILTINS | assigned
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
+        if isinstance(node, ast.FunctionDef):
+            _check_builtin_udf(node, line)
+            continue
         if not isinstance(node, _ALLOWED_NODES):
             raise SandboxViolation(f"`{type(node).__name__}` statements are not allowed", line)
         if isinstance(node, ast.Name):
@@ -113,9 +116,41 @@ def check_program(source: str, bound_names: set[str], data_names: frozenset[str]
     return tree
 
 
+_UDF_DECORATORS = ("ibis.udf.scalar.builtin", "ibis.udf.agg.builtin")
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return "?"
+
+
+def _check_builtin_udf(node: ast.FunctionDef, line: int | None) -> None:
+    """The one `def` allowed: a builtin UDF, which maps to a backend function by name, so its body
+    (`...`, `pass` or a docstring) never runs. Its annotations and defaults are checked like any
+    other expression by the walk."""
+    if len(node.decorator_list) != 1:
+        raise SandboxViolation("`def` is allowed only for `@ibis.udf.scalar.builtin` / `@ibis.udf.agg.builtin` functions", line)
+    decorator = node.decorator_list[0]
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if _dotted(target) not in _UDF_DECORATORS:
+        raise SandboxViolation("`def` is allowed only for `@ibis.udf.scalar.builtin` / `@ibis.udf.agg.builtin` functions", line)
+    for statement in node.body:
+        trivial = isinstance(statement, ast.Pass) or (
+            isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, (str, type(Ellipsis)))
+        )
+        if not trivial:
+            raise SandboxViolation("a builtin UDF's body must be `...`, `pass` or a docstring", getattr(statement, "lineno", line))
+    _check_identifier(node.name, line)
+
+
 def _assigned_names(tree: ast.Module) -> set[str]:
     names = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            names.add(node.name)
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.arg):

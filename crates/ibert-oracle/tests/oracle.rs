@@ -172,3 +172,15 @@ fn column_and_struct_field_names_may_shadow_denied_attribute_names() {
     let hostile = CompileRequest { code: "ibis.util.sys".into(), ..request };
     assert_eq!(pool.compile(&hostile).unwrap().unwrap_err().kind, FailureKind::Sandbox);
 }
+
+#[test]
+fn builtin_udf_definitions_are_the_one_def_allowed() {
+    let pool = pool(1, 10);
+    let udf = "@ibis.udf.scalar.builtin\ndef levenshtein(a: str, b: str) -> int:\n    ...\n\nexpr = events.select(d=levenshtein(events.name, 'x'))";
+    let compiled = pool.compile(&request(udf)).unwrap().unwrap();
+    assert!(compiled.sql.contains("LEVENSHTEIN("), "{}", compiled.sql);
+    let with_body = "@ibis.udf.scalar.builtin\ndef f(a: str) -> int:\n    return len(a)\n\nevents";
+    assert_eq!(pool.compile(&request(with_body)).unwrap().unwrap_err().kind, FailureKind::Sandbox);
+    let python_udf = "@ibis.udf.scalar.python\ndef f(a: str) -> int:\n    ...\n\nevents";
+    assert_eq!(pool.compile(&request(python_udf)).unwrap().unwrap_err().kind, FailureKind::Sandbox);
+}
