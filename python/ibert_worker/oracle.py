@@ -14,6 +14,7 @@ import sqlglot
 from . import sandbox
 
 _PROBE_SCHEMA = {"a": "int64", "f": "float64"}
+_API: dict = {}
 
 
 def preload() -> None:
@@ -22,6 +23,7 @@ def preload() -> None:
 
     probe = ibis.table(_PROBE_SCHEMA, name="probe")
     ibis.to_sql(probe.filter(probe.a > 1), dialect="duckdb")
+    _API.update(sandbox.public_api())
 
 
 def versions() -> dict:
@@ -57,17 +59,19 @@ def handle_line(line: str) -> dict:
         request = json.loads(line)
     except json.JSONDecodeError as error:
         return {"id": None, "ok": False, "error": _error("protocol", "JSONDecodeError", str(error))}
-    request_id = request.get("id")
+    # The nonce is never visible to the program, so a program that reached the protocol pipe
+    # still could not forge an answer the Rust side accepts.
+    head = {"id": request.get("id"), "nonce": request.pop("nonce", None)}
     try:
         result = _dispatch(request)
     except _Failure as failure:
-        return {"id": request_id, "ok": False, "error": failure.payload}
+        return head | {"ok": False, "error": failure.payload}
     except MemoryError:
-        return {"id": request_id, "ok": False, "error": _error("resource", "MemoryError", "memory limit reached")}
+        return head | {"ok": False, "error": _error("resource", "MemoryError", "memory limit reached")}
     except Exception as error:  # a bug in the worker itself; keep serving
         detail = traceback.format_exc(limit=3)
-        return {"id": request_id, "ok": False, "error": _error("internal", type(error).__name__, f"{error}\n{detail}")}
-    return {"id": request_id, "ok": True} | result
+        return head | {"ok": False, "error": _error("internal", type(error).__name__, f"{error}\n{detail}")}
+    return head | {"ok": True} | result
 
 
 def _dispatch(request: dict) -> dict:
@@ -107,7 +111,7 @@ def _tables(request: dict) -> dict:
 
 def _parse_checked(code: str, tables: dict) -> ast.Module:
     try:
-        return sandbox.check_program(code, set(tables), sandbox.data_names(tables))
+        return sandbox.check_program(code, set(tables), sandbox.data_names(tables), _API or None)
     except SyntaxError as error:
         raise _Failure(_error("syntax", "SyntaxError", error.msg or str(error), error.lineno))
     except sandbox.SandboxViolation as violation:

@@ -36,7 +36,7 @@ DENIED_ATTRIBUTES = frozenset(
         "resource", "multiprocessing", "threading", "tempfile", "glob", "runpy", "site", "platform",
         "weakref", "operator", "functools", "itertools", "warnings", "traceback", "linecache",
         # process, file and code execution
-        "system", "popen", "spawn", "fork", "execv", "execve", "open", "eval", "exec", "compile",
+        "import_object", "system", "popen", "spawn", "fork", "execv", "execve", "open", "eval", "exec", "compile",
         "remove", "unlink", "rmdir", "rename", "replace_file", "write", "write_text", "write_bytes",
         "read_text", "read_bytes", "mkdir", "chmod", "kill",
         # format-string attribute access and frame walking
@@ -52,8 +52,30 @@ DENIED_ATTRIBUTES = frozenset(
     }
 )
 
-#: Modules a program may import: ibis and its submodules.
-ALLOWED_IMPORT_ROOT = "ibis"
+#: Names bound to modules in a program's namespace. Attributes of these must be on the module's
+#: public allow-list (`public_api`), and the names may only be used as `name.attribute`, never
+#: passed around or re-bound, so no program holds a module object it could walk.
+MODULE_ROOTS = {"ibis": "ibis", "s": "ibis.selectors", "selectors": "ibis.selectors"}
+
+#: What may follow `ibis.udf`: the namespaces of builtin UDF decorators.
+_UDF_PATH = {"ibis.udf": {"scalar", "agg"}, "ibis.udf.scalar": {"builtin"}, "ibis.udf.agg": {"builtin"}}
+
+
+def public_api() -> dict[str, frozenset[str]]:
+    """Public, non-module attributes of `ibis` and `ibis.selectors` (plus the `selectors` and `udf`
+    namespaces of `ibis`). Backend entry points (`ibis.duckdb`), `ibis.util` and every other
+    module are left out: they lead to real backends, files and `import_object`."""
+    import types
+
+    import ibis
+    import ibis.selectors
+
+    def plain(module, names):
+        return {n for n in names if not n.startswith("_") and not isinstance(module.__dict__.get(n), types.ModuleType)}
+
+    ibis_names = plain(ibis, ibis.__all__) | {"selectors", "udf"}
+    selector_names = plain(ibis.selectors, dir(ibis.selectors))
+    return {"ibis": frozenset(ibis_names), "ibis.selectors": frozenset(selector_names)}
 
 #: The largest constant exponent a program may use; `10**10**10` would hang the worker.
 MAX_CONSTANT_EXPONENT = 512
@@ -76,7 +98,12 @@ class SandboxViolation(Exception):
         self.line = line
 
 
-def check_program(source: str, bound_names: set[str], data_names: frozenset[str] = frozenset()) -> ast.Module:
+def check_program(
+    source: str,
+    bound_names: set[str],
+    data_names: frozenset[str] = frozenset(),
+    api: dict[str, frozenset[str]] | None = None,
+) -> ast.Module:
     """Parse `source` and accept it only if every node is on the allow-list.
 
     `data_names` are column and struct field names of the bound tables: attribute access to them
@@ -87,8 +114,12 @@ def check_program(source: str, bound_names: set[str], data_names: frozenset[str]
     uses something outside the allow-list.
     """
     tree = ast.parse(source, mode="exec")
-    assigned = _assigned_names(tree)
-    allowed_names = set(bound_names) | ALLOWED_GLOBALS | SAFE_BUILTINS | assigned
+    api = api if api is not None else public_api()
+    roots = dict(MODULE_ROOTS)
+    roots.update(_module_aliases(tree))
+    assigned = _assigned_names(tree) - set(roots)
+    allowed_names = set(bound_names) | ALLOWED_GLOBALS | SAFE_BUILTINS | assigned | set(roots)
+    parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
         if isinstance(node, ast.FunctionDef):
@@ -98,14 +129,21 @@ def check_program(source: str, bound_names: set[str], data_names: frozenset[str]
             raise SandboxViolation(f"`{type(node).__name__}` statements are not allowed", line)
         if isinstance(node, ast.Name):
             _check_name(node.id, allowed_names, line)
+            if node.id in roots:
+                _check_module_use(node, parents.get(node), line)
         elif isinstance(node, ast.Attribute):
-            _check_attribute(node.attr, data_names, line)
+            path = _module_path(node.value, roots)
+            if path is not None:
+                _check_attribute(node.attr, frozenset(), line)
+                _check_module_attribute(path, node.attr, api, line)
+            else:
+                _check_attribute(node.attr, data_names, line)
         elif isinstance(node, ast.arg):
             _check_identifier(node.arg, line)
         elif isinstance(node, ast.keyword) and node.arg is not None:
             _check_identifier(node.arg, line)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            _check_import(node, line)
+            _check_import(node, api, line)
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
             _check_power(node, line)
         elif isinstance(node, ast.Assign):
@@ -182,15 +220,77 @@ def _check_attribute(attr: str, data_names: frozenset[str], line: int | None) ->
         raise SandboxViolation(f"attribute `{attr}` is not allowed", line)
 
 
-def _check_import(node: ast.Import | ast.ImportFrom, line: int | None) -> None:
-    modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-    for module in modules:
-        if module.split(".")[0] != ALLOWED_IMPORT_ROOT:
-            raise SandboxViolation(f"import of `{module}` is not allowed: only `ibis` modules", line)
+def _module_aliases(tree: ast.Module) -> dict[str, str]:
+    """Names that imports bind to modules: `import ibis.selectors as sel`, `from ibis import selectors`."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module == "ibis":
+            for alias in node.names:
+                if alias.name == "selectors":
+                    aliases[alias.asname or alias.name] = "ibis.selectors"
+    return aliases
+
+
+def _module_path(node: ast.expr, roots: dict[str, str]) -> str | None:
+    """`ibis`, `ibis.udf`, `ibis.udf.scalar` ... when `node` is a chain of plain attributes from a
+    module root; None for anything else (a column, a call result, a table)."""
+    if isinstance(node, ast.Name):
+        return roots.get(node.id)
+    if isinstance(node, ast.Attribute):
+        base = _module_path(node.value, roots)
+        if base == "ibis" and node.attr in ("selectors", "udf"):
+            return "ibis.selectors" if node.attr == "selectors" else "ibis.udf"
+        if base in _UDF_PATH:
+            return f"{base}.{node.attr}"
+    return None
+
+
+def _check_module_attribute(path: str, attr: str, api: dict[str, frozenset[str]], line: int | None) -> None:
+    if path in _UDF_PATH:
+        allowed = _UDF_PATH[path]
+    elif path.startswith("ibis.udf."):
+        allowed = frozenset()
+    else:
+        allowed = api.get(path, frozenset())
+    if attr not in allowed:
+        raise SandboxViolation(f"`{path}.{attr}` is not part of the Ibis API a program may use", line)
+
+
+def _check_module_use(node: ast.Name, parent: ast.AST | None, line: int | None) -> None:
+    """A module name may appear only as the base of an attribute (`ibis.desc`)."""
+    if isinstance(parent, ast.Attribute) and parent.value is node:
+        return
+    if isinstance(parent, ast.alias) or isinstance(node.ctx, ast.Store):
+        raise SandboxViolation(f"`{node.id}` names a module and cannot be re-bound", line)
+    raise SandboxViolation(f"the module `{node.id}` can only be used as `{node.id}.<name>`", line)
+
+
+_IMPORTABLE = {"ibis": "ibis", "ibis.selectors": "ibis.selectors"}
+
+
+def _check_import(node: ast.Import | ast.ImportFrom, api: dict[str, frozenset[str]], line: int | None) -> None:
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.name not in _IMPORTABLE:
+                raise SandboxViolation(f"import of `{alias.name}` is not allowed: only `ibis` and `ibis.selectors`", line)
+            if alias.name == "ibis" and alias.asname not in (None, "ibis"):
+                raise SandboxViolation("`ibis` cannot be imported under another name", line)
+        return
+    module = node.module or ""
+    if module not in _IMPORTABLE or node.level:
+        raise SandboxViolation(f"import from `{module}` is not allowed: only `ibis` and `ibis.selectors`", line)
     for alias in node.names:
-        _check_identifier(alias.name, line)
         if alias.name == "*":
             raise SandboxViolation("`import *` is not allowed", line)
+        allowed = api.get(_IMPORTABLE[module], frozenset()) | ({"_"} if module == "ibis" else set())
+        if alias.name not in allowed:
+            raise SandboxViolation(f"`{alias.name}` is not part of the Ibis API a program may import", line)
+        if alias.name == "udf" or (alias.asname and alias.asname in MODULE_ROOTS and alias.name != "selectors"):
+            raise SandboxViolation(f"`from {module} import {alias.name}` is not allowed", line)
 
 
 def _check_power(node: ast.BinOp, line: int | None) -> None:
@@ -230,7 +330,18 @@ def data_names(tables: dict) -> frozenset[str]:
 def safe_builtins() -> dict:
     import builtins
 
-    return {name: getattr(builtins, name) for name in SAFE_BUILTINS}
+    real_import = builtins.__import__
+
+    def restricted_import(name, globals=None, locals=None, fromlist=(), level=0):
+        # The allow-list has already checked every import statement; this keeps `import` from
+        # reaching anything else at run time.
+        if name not in _IMPORTABLE or level:
+            raise ImportError(f"import of `{name}` is not allowed")
+        return real_import(name, globals, locals, fromlist, level)
+
+    safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
+    safe["__import__"] = restricted_import
+    return safe
 
 
 # --- OS limits ---------------------------------------------------------------------------------

@@ -110,6 +110,9 @@ impl std::fmt::Display for FailureKind {
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawResponse {
     pub id: Option<u64>,
+    /// Echo of the request's nonce, which the program under test never sees.
+    #[serde(default)]
+    pub nonce: Option<u64>,
     pub ok: bool,
     #[serde(default)]
     pub error: Option<ProgramFailure>,

@@ -177,7 +177,9 @@ impl Worker {
     fn call(&mut self, mut body: serde_json::Value) -> Result<RawResponse, WorkerDown> {
         let id = self.next_id;
         self.next_id += 1;
+        let nonce = fresh_nonce();
         body["id"] = json!(id);
+        body["nonce"] = json!(nonce);
         let mut line = serde_json::to_string(&body).expect("requests serialize");
         line.push('\n');
         if self.stdin.write_all(line.as_bytes()).and_then(|()| self.stdin.flush()).is_err() {
@@ -186,8 +188,10 @@ impl Worker {
         let answer = self.read_line(self.timeout)?;
         let response: RawResponse = serde_json::from_str(&answer)
             .map_err(|e| WorkerDown::Died(format!("unreadable answer `{answer}`: {e}")))?;
-        if response.id != Some(id) {
-            return Err(WorkerDown::Died(format!("answer for request {:?} while waiting for {id}", response.id)));
+        if response.id != Some(id) || response.nonce != Some(nonce) {
+            // Out of step, or an answer forged by the program: this worker cannot be trusted.
+            self.kill();
+            return Err(WorkerDown::Died(format!("an answer that does not match request {id} (forged or out of step)")));
         }
         Ok(response)
     }
@@ -208,8 +212,16 @@ impl Worker {
         let _ = self.child.wait();
     }
 
-    /// Exit status and the last lines of stderr of a worker that stopped answering.
+    /// Exit status and the last lines of stderr of a worker that stopped answering. A worker that
+    /// closed its output but still runs is killed first, so this never waits forever.
     fn death_detail(&mut self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
         let status = self.child.wait().map(describe_exit).unwrap_or_else(|e| format!("unknown exit: {e}"));
         // The stderr reader may still be draining the pipe.
         std::thread::sleep(Duration::from_millis(20));
@@ -223,6 +235,16 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A per-request secret: random bits from the standard library's randomly seeded hasher.
+fn fresh_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
 }
 
 fn split_response(response: RawResponse) -> Result<Compiled, ProgramFailure> {

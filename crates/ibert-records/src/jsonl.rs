@@ -21,13 +21,15 @@ pub struct JsonlReader<T = Example> {
     path: PathBuf,
     lines: std::io::Lines<BufReader<File>>,
     line_number: usize,
+    /// Set after an I/O error (a directory, a failing disk): reading stops there.
+    failed: bool,
     _record: std::marker::PhantomData<T>,
 }
 
 impl<T: DeserializeOwned> JsonlReader<T> {
     pub fn open(path: &Path) -> Result<Self, RecordError> {
         let file = File::open(path).map_err(|source| RecordError::Io { action: "opening", path: path.into(), source })?;
-        Ok(JsonlReader { path: path.into(), lines: BufReader::new(file).lines(), line_number: 0, _record: std::marker::PhantomData })
+        Ok(JsonlReader { path: path.into(), lines: BufReader::new(file).lines(), line_number: 0, failed: false, _record: std::marker::PhantomData })
     }
 }
 
@@ -36,13 +38,22 @@ impl<T: DeserializeOwned> Iterator for JsonlReader<T> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            if self.failed {
+                return None;
+            }
             let line = self.lines.next()?;
             self.line_number += 1;
             let line_number = self.line_number;
             let parse_error = |message: String| RecordError::Parse { path: self.path.clone(), line: line_number, message };
             let line = match line {
                 Ok(line) => line,
-                Err(error) => return Some(Err(parse_error(format!("unreadable line: {error}")))),
+                Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                    return Some(Err(parse_error(format!("not UTF-8 text: {error}"))));
+                }
+                Err(error) => {
+                    self.failed = true;
+                    return Some(Err(parse_error(format!("reading failed: {error}"))));
+                }
             };
             if line.trim().is_empty() {
                 continue;
@@ -118,6 +129,13 @@ mod tests {
         let error = read_jsonl::<Example>(&path).unwrap_err().to_string();
         assert!(error.starts_with(&format!("{}:3: ", path.display())), "{error}");
         assert!(error.contains("EOF"), "{error}");
+    }
+
+    #[test]
+    fn a_directory_gives_one_error_not_an_endless_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let items: Vec<_> = JsonlReader::<Example>::open(dir.path()).map(|reader| reader.take(5).collect()).unwrap_or_default();
+        assert!(items.len() <= 1, "{} items", items.len());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Text(x), Value::Text(y)) => x == y,
+        (Value::Typed(kind_x, x), Value::Typed(kind_y, y)) => kind_x == kind_y && x == y,
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => floats_equal(as_f64(a), as_f64(b)),
         _ => false,
     }
@@ -28,6 +29,9 @@ fn floats_equal(x: f64, y: f64) -> bool {
     }
     if x == y {
         return true;
+    }
+    if x.is_infinite() || y.is_infinite() {
+        return false;
     }
     (x - y).abs() <= ABSOLUTE_TOLERANCE + RELATIVE_TOLERANCE * x.abs().max(y.abs())
 }
@@ -53,12 +57,14 @@ fn canonical_cmp(a: &Value, b: &Value) -> Ordering {
             Value::Bool(_) => 1,
             Value::Int(_) | Value::Float(_) => 2,
             Value::Text(_) => 3,
+            Value::Typed(_, _) => 4,
         }
     }
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         (Value::Text(x), Value::Text(y)) => x.cmp(y),
+        (Value::Typed(kind_x, x), Value::Typed(kind_y, y)) => kind_x.cmp(kind_y).then_with(|| x.cmp(y)),
         (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
             rounded(as_f64(a)).total_cmp(&rounded(as_f64(b)))
         }
@@ -165,6 +171,9 @@ mod tests {
         assert!(!values_equal(&Value::Null, &Value::Int(0)));
         assert!(!values_equal(&Value::Text("1".into()), &Value::Int(1)));
         assert!(values_equal(&Value::Float(f64::NAN), &Value::Float(f64::NAN)));
+        assert!(!values_equal(&Value::Float(f64::INFINITY), &Value::Float(5.0)));
+        assert!(!values_equal(&Value::Float(f64::INFINITY), &Value::Float(f64::NEG_INFINITY)));
+        assert!(values_equal(&Value::Float(f64::INFINITY), &Value::Float(f64::INFINITY)));
     }
 
     #[test]

@@ -78,7 +78,8 @@ impl FixtureStore {
         connection
             .execute_batch(
                 "SET threads = 1; SET memory_limit = '1GB'; SET autoinstall_known_extensions = false; \
-                 SET autoload_known_extensions = false; SET enable_external_access = false;",
+                 SET autoload_known_extensions = false; SET enable_external_access = false; \
+                 SET lock_configuration = true;",
             )
             .map_err(FixtureError::Open)?;
         Ok(FixtureStore { connection, loaded: HashMap::new(), order: VecDeque::new(), next_id: 0, capacity: 256 })
@@ -316,11 +317,20 @@ impl ValueGenerator<'_> {
         } else {
             rng.range(0, high)
         };
-        let low = if unsigned { 0 } else if bits == 8 { -128 } else { i64::MIN };
+        let low = match (bits, unsigned) {
+            (_, true) => 0,
+            (8, false) => -128,
+            (16, false) => -32768,
+            (32, false) => -2_147_483_648,
+            _ => i64::MIN,
+        };
         let top = match (bits, unsigned) {
             (8, false) => 127,
             (8, true) => 255,
             (16, false) => 32767,
+            (16, true) => 65535,
+            (32, false) => 2_147_483_647,
+            (32, true) => 4_294_967_295,
             _ => i64::MAX,
         };
         candidate.clamp(low, top)

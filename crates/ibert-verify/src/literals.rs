@@ -75,14 +75,29 @@ impl Literals {
     }
 }
 
+/// `YYYY-MM-DD...` naming a real calendar day (so `2024-02-30` is not used as a date).
 fn looks_like_date(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.len() >= 10
+    let shaped = bytes.len() >= 10
         && bytes[..4].iter().all(u8::is_ascii_digit)
         && bytes[4] == b'-'
         && bytes[5..7].iter().all(u8::is_ascii_digit)
         && bytes[7] == b'-'
-        && bytes[8..10].iter().all(u8::is_ascii_digit)
+        && bytes[8..10].iter().all(u8::is_ascii_digit);
+    if !shaped {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(0);
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    (1..=days).contains(&day)
 }
 
 #[cfg(test)]
@@ -96,5 +111,7 @@ mod tests {
         assert_eq!(literals.strings.iter().collect::<Vec<_>>(), ["2024-02-29", "o'brien"]);
         assert_eq!(literals.dates.iter().collect::<Vec<_>>(), ["2024-02-29"]);
         assert_eq!(literals.integers.iter().copied().collect::<Vec<_>>(), [5, 42]);
+        let impossible = Literals::harvest("SELECT * FROM t WHERE d = '2024-02-30' OR d = '2023-02-29'");
+        assert!(impossible.dates.is_empty(), "{:?}", impossible.dates);
     }
 }

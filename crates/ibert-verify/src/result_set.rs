@@ -19,6 +19,25 @@ pub enum Value {
     Int(i128),
     Float(f64),
     Text(String),
+    /// A non-string value in display form, with its kind (`date`, `timestamp`, `list`, ...).
+    Typed(&'static str, String),
+}
+
+/// The kind of a non-numeric, non-string type: widths and units do not count (a list of int32
+/// and a list of int64 displaying alike are equal), the kind does.
+fn type_kind(data_type: &DataType) -> &'static str {
+    match data_type {
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Timestamp(_, _) => "timestamp",
+        DataType::Time32(_) | DataType::Time64(_) => "time",
+        DataType::Interval(_) | DataType::Duration(_) => "interval",
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(_, _) | DataType::ListView(_) => "list",
+        DataType::Struct(_) => "struct",
+        DataType::Map(_, _) => "map",
+        DataType::Binary | DataType::LargeBinary | DataType::FixedSizeBinary(_) | DataType::BinaryView => "binary",
+        DataType::Dictionary(_, _) => "enum",
+        _ => "other",
+    }
 }
 
 impl std::fmt::Display for Value {
@@ -29,6 +48,7 @@ impl std::fmt::Display for Value {
             Value::Int(value) => write!(f, "{value}"),
             Value::Float(value) => write!(f, "{value}"),
             Value::Text(value) => write!(f, "{value:?}"),
+            Value::Typed(kind, value) => write!(f, "{kind} {value}"),
         }
     }
 }
@@ -106,7 +126,8 @@ impl<'a> Column<'a> {
                 | DataType::Float64
                 | DataType::Decimal128(_, _)
         );
-        let formatter = if numeric { None } else { ArrayFormatter::try_new(array, &FormatOptions::default()).ok() };
+        let options = FormatOptions::default().with_null("NULL");
+        let formatter = if numeric { None } else { ArrayFormatter::try_new(array, &options).ok() };
         Column { array, formatter }
     }
 
@@ -134,10 +155,17 @@ impl<'a> Column<'a> {
                 // HUGEINT arrives as DECIMAL(38, 0): keep it an integer.
                 if *scale == 0 { Value::Int(raw) } else { Value::Float(scaled) }
             }
-            _ => match &self.formatter {
-                Some(formatter) => Value::Text(formatter.value(row).to_string()),
-                None => Value::Text(format!("<unprintable {}>", array.data_type())),
-            },
+            data_type => {
+                let text = match &self.formatter {
+                    Some(formatter) => formatter.value(row).to_string(),
+                    None => format!("<unprintable {data_type}>"),
+                };
+                match data_type {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Value::Text(text),
+                    // Other types keep their kind, so a DATE never equals the string of a date.
+                    other => Value::Typed(type_kind(other), text),
+                }
+            }
         }
     }
 }
@@ -162,12 +190,23 @@ mod tests {
         assert_eq!(row[2], Value::Float(1.25));
         assert_eq!(row[3], Value::Float(0.5));
         assert_eq!(row[4], Value::Bool(true));
-        assert_eq!(row[5], Value::Text("2024-02-29".into()));
-        assert_eq!(row[6], Value::Text("2024-01-02T03:04:05".into()));
-        assert_eq!(row[7], Value::Text("[1, 2]".into()));
-        assert!(matches!(&row[8], Value::Text(text) if text.contains('x') && text.contains('1')), "{:?}", row[8]);
+        assert_eq!(row[5], Value::Typed("date", "2024-02-29".into()));
+        assert_eq!(row[6], Value::Typed("timestamp", "2024-01-02T03:04:05".into()));
+        assert_eq!(row[7], Value::Typed("list", "[1, 2]".into()));
+        assert!(matches!(&row[8], Value::Typed("struct", text) if text.contains('x') && text.contains('1')), "{:?}", row[8]);
         assert_eq!(row[9], Value::Null);
         assert_eq!(row[10], Value::Text("txt".into()));
+    }
+
+    #[test]
+    fn nulls_inside_lists_differ_from_empty_strings() {
+        let connection = Connection::open_in_memory().unwrap();
+        let with_null = run_query(&connection, "SELECT [NULL, 'x'] AS l").unwrap();
+        let with_empty = run_query(&connection, "SELECT ['', 'x'] AS l").unwrap();
+        assert_ne!(with_null.rows, with_empty.rows);
+        let date = run_query(&connection, "SELECT DATE '2024-02-29' AS d").unwrap();
+        let text = run_query(&connection, "SELECT '2024-02-29' AS d").unwrap();
+        assert_ne!(date.rows, text.rows);
     }
 
     #[test]

@@ -25,6 +25,29 @@ fn tokens(sql: &str) -> Vec<(String, usize)> {
                     }
                 }
             }
+            '/' if chars.peek() == Some(&'*') => {
+                flush(&mut word, &mut tokens, depth);
+                chars.next();
+                let mut previous = ' ';
+                for inner in chars.by_ref() {
+                    if previous == '*' && inner == '/' {
+                        break;
+                    }
+                    previous = inner;
+                }
+            }
+            '$' if chars.peek() == Some(&'$') => {
+                flush(&mut word, &mut tokens, depth);
+                tokens.push(("<literal>".into(), depth));
+                chars.next();
+                let mut previous = ' ';
+                for inner in chars.by_ref() {
+                    if previous == '$' && inner == '$' {
+                        break;
+                    }
+                    previous = inner;
+                }
+            }
             '-' if chars.peek() == Some(&'-') => {
                 flush(&mut word, &mut tokens, depth);
                 for inner in chars.by_ref() {
@@ -90,6 +113,8 @@ mod tests {
         assert!(!orders_at_top_level("SELECT * FROM (SELECT a FROM t ORDER BY a LIMIT 3) AS s"));
         assert!(!orders_at_top_level("SELECT 'order by' AS \"order by\" FROM t -- order by a"));
         assert!(!orders_at_top_level("SELECT string_agg(a ORDER BY a) FROM t"));
+        assert!(orders_at_top_level("SELECT id FROM t /* today's list */ ORDER BY a DESC, id"));
+        assert!(!orders_at_top_level("SELECT $$ order by $$ AS x FROM t"));
     }
 
     #[test]
@@ -107,5 +132,6 @@ mod tests {
         assert!(!has_several_statements("SELECT 1;\n  ;"));
         assert!(!has_several_statements("SELECT ';' AS x -- ; DROP TABLE t"));
         assert!(has_several_statements("SELECT 1; DROP TABLE t"));
+        assert!(has_several_statements("SELECT 1 /* it's */; SET default_null_order='nulls_first'; SELECT 2 -- '"));
     }
 }
