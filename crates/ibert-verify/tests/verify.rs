@@ -82,6 +82,23 @@ fn total_order_is_compared_in_order() {
 }
 
 #[test]
+fn ibis_relying_on_storage_order_is_caught_on_the_twin() {
+    let unordered = verify(
+        "SELECT id, amount FROM orders WHERE id > 2 ORDER BY id, amount, customer_id, status",
+        "orders.filter(orders.id > 2).select('id', 'amount')",
+    );
+    assert_eq!(reason(&unordered), Some(RejectReason::Mismatch), "{unordered:?}");
+    let limit_without_order = verify("SELECT id FROM orders WHERE id BETWEEN 1 AND 3", "orders.limit(3).select('id')");
+    assert_eq!(reason(&limit_without_order), Some(RejectReason::Mismatch), "{limit_without_order:?}");
+}
+
+#[test]
+fn results_of_only_nulls_are_vacuous() {
+    let verdict = verify("SELECT MAX(amount) AS m FROM orders WHERE amount > 5000000", "orders.filter(orders.amount > 6000000).amount.max()");
+    assert_eq!(reason(&verdict), Some(RejectReason::Vacuous), "{verdict:?}");
+}
+
+#[test]
 fn ties_under_limit_are_nondeterministic() {
     // Nine rows in ten share the sort key, so which three come first depends on storage order.
     let verdict = verify(
