@@ -16,9 +16,12 @@ fn main() {
         .collect();
     files.sort();
     let mut code = String::from("/// (file name, contents) of the templates shipped with iBERT.\npub const EMBEDDED_TEMPLATES: &[(&str, &str)] = &[\n");
+    // The contents themselves, not `include_str!` of absolute paths: the generated file must not
+    // point into whichever clone last ran this script when clones share a target folder.
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.display().to_string()));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        code.push_str(&format!("    ({name:?}, {text:?}),\n"));
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_templates.rs");

@@ -28,25 +28,13 @@ fn tokens(sql: &str) -> Vec<(String, usize)> {
             '/' if chars.peek() == Some(&'*') => {
                 flush(&mut word, &mut tokens, depth);
                 chars.next();
-                let mut previous = ' ';
-                for inner in chars.by_ref() {
-                    if previous == '*' && inner == '/' {
-                        break;
-                    }
-                    previous = inner;
-                }
+                skip_past(&mut chars, ['*', '/']);
             }
             '$' if chars.peek() == Some(&'$') => {
                 flush(&mut word, &mut tokens, depth);
                 tokens.push(("<literal>".into(), depth));
                 chars.next();
-                let mut previous = ' ';
-                for inner in chars.by_ref() {
-                    if previous == '$' && inner == '$' {
-                        break;
-                    }
-                    previous = inner;
-                }
+                skip_past(&mut chars, ['$', '$']);
             }
             '-' if chars.peek() == Some(&'-') => {
                 flush(&mut word, &mut tokens, depth);
@@ -74,6 +62,17 @@ fn tokens(sql: &str) -> Vec<(String, usize)> {
     }
     flush(&mut word, &mut tokens, depth);
     tokens
+}
+
+/// Advances past the next occurrence of the two-character sequence `end` (or to the end).
+fn skip_past(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, end: [char; 2]) {
+    let mut previous = None;
+    for current in chars.by_ref() {
+        if previous == Some(end[0]) && current == end[1] {
+            return;
+        }
+        previous = Some(current);
+    }
 }
 
 /// Whether the statement ends with an ORDER BY of its own: one outside every parenthesis (so not
