@@ -203,14 +203,23 @@ mod tests {
 
     #[test]
     fn lock_file_pins_the_ibis_version_the_code_checks() {
-        let line = format!("ibis-framework=={PINNED_IBIS_VERSION}");
-        assert!(LOCK_FILE.lines().any(|l| l.trim() == line), "lock file lacks `{line}`");
+        let pin = format!("ibis-framework=={PINNED_IBIS_VERSION}");
+        assert!(LOCK_FILE.lines().any(|l| l.trim_end_matches('\\').trim() == pin), "lock file lacks `{pin}`");
+    }
+
+    /// Requirement lines (not comments, not `--hash` continuation lines).
+    fn requirements() -> Vec<&'static str> {
+        LOCK_FILE.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with(char::is_whitespace)).collect()
     }
 
     #[test]
-    fn every_lock_line_is_an_exact_pin() {
-        for line in LOCK_FILE.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            assert!(line.contains("=="), "`{line}` is not pinned with ==");
+    fn every_requirement_is_an_exact_pin_with_hashes() {
+        assert!(requirements().len() >= 10);
+        for (line, next) in LOCK_FILE.lines().zip(LOCK_FILE.lines().skip(1)) {
+            if requirements().contains(&line) {
+                assert!(line.contains("==") && line.ends_with('\\'), "`{line}` is not an exact pin followed by hashes");
+                assert!(next.trim_start().starts_with("--hash=sha256:"), "`{line}` has no hash");
+            }
         }
     }
 
