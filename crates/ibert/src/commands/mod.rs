@@ -26,9 +26,9 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     let handler_flag = Arc::clone(&flag);
     let _ = ctrlc::set_handler(move || {
         if handler_flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: stop now; temporary files are removed by the OS-level cleanup
-            // of tempfile on the next run, and no output file was renamed into place.
-            std::process::exit(130);
+            // A second Ctrl-C: stop now. No output file has been renamed into place; the
+            // workers see their input close and exit.
+            std::process::exit(i32::from(INTERRUPTED));
         }
         eprintln!("\ninterrupted: finishing the examples in flight, nothing will be written (Ctrl-C again to quit now)");
     });
