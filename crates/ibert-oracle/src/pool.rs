@@ -89,7 +89,7 @@ impl WorkerPool {
     /// Only the allow-list check, without running anything.
     pub fn check(&self, code: &str, tables: &crate::protocol::TableSchemas) -> Result<Result<(), ProgramFailure>, OracleError> {
         let body = json!({"op": "check", "code": code, "tables": tables});
-        self.with_worker(|worker| worker.call_raw(body.clone())).map(|answer| answer.map(|_| ()))
+        self.with_worker(|worker| worker.call_raw(body)).map(|answer| answer.map(|_| ()))
     }
 
     /// The dialects this Ibis can compile to, and those whose compiler fails here with the reason.

@@ -188,3 +188,13 @@ fn builtin_udf_definitions_are_the_one_def_allowed() {
     let python_udf = "@ibis.udf.scalar.python\ndef f(a: str) -> int:\n    ...\n\nevents";
     assert_eq!(pool.compile(&request(python_udf)).unwrap().unwrap_err().kind, FailureKind::Sandbox);
 }
+
+#[test]
+fn check_runs_only_the_allow_list() {
+    let pool = pool(1, 10);
+    // Accepted without running: the missing column would fail only when executed.
+    assert_eq!(pool.check("events.filter(events.no_such_column > 1)", &events()).unwrap(), Ok(()));
+    let failure = pool.check("import subprocess", &events()).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Sandbox);
+    assert!(failure.message.contains("subprocess"), "{failure}");
+}
