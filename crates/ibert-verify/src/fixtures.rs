@@ -225,6 +225,14 @@ fn generate_rows(table: &str, columns: &[Column], config: &FixtureConfig, litera
             row.push(value);
         }
     }
+    // Rows equal in every column, so that counting rows and counting distinct rows differ (two
+    // pairs in larger tables, so that a filter rarely removes every copy).
+    if config.rows >= 8 {
+        cells[config.rows - 2] = cells[3].clone();
+    }
+    if config.rows >= 12 {
+        cells[config.rows - 3] = cells[6].clone();
+    }
     cells
 }
 
@@ -235,6 +243,7 @@ const BASE_STRINGS: &[&str] = &[
 const EDGE_INTEGERS: &[i64] = &[0, 1, -1, 2, 100];
 const EDGE_FLOATS: &[f64] = &[0.0, -1.5, 0.5, 1000.25, 2.0];
 const EDGE_DATES: &[&str] = &["2024-02-29", "1999-12-31", "2000-01-01", "2025-12-31", "2026-01-01"];
+const COMMON_DATES: &[&str] = &["2023-03-14", "2023-03-15", "2024-07-01", "2024-07-02", "2025-01-10", "2025-11-30"];
 const NULL_PERCENT: u64 = 10;
 
 struct ValueGenerator<'a> {
@@ -312,7 +321,7 @@ impl ValueGenerator<'_> {
         let high = if bits == 8 { 100 } else { 1000 };
         let candidate = if rng.chance(15) {
             *rng.pick(EDGE_INTEGERS)
-        } else if !self.literals.integers.is_empty() && rng.chance(15) {
+        } else if !self.literals.integers.is_empty() && rng.chance(20) {
             *rng.pick(&self.literals.integers.iter().copied().collect::<Vec<_>>())
         } else {
             rng.range(0, high)
@@ -339,7 +348,7 @@ impl ValueGenerator<'_> {
     fn float(&self, rng: &mut Rng) -> f64 {
         if rng.chance(10) {
             *rng.pick(EDGE_FLOATS)
-        } else if !self.literals.integers.is_empty() && rng.chance(10) {
+        } else if !self.literals.integers.is_empty() && rng.chance(20) {
             *rng.pick(&self.literals.integers.iter().copied().collect::<Vec<_>>()) as f64
         } else {
             rng.range(-10_000, 100_000) as f64 / 100.0
@@ -373,6 +382,11 @@ impl ValueGenerator<'_> {
         }
         if rng.chance(10) {
             return rng.pick(EDGE_DATES).to_string();
+        }
+        // A third of the days come from a few common ones, so that grouping by day or month
+        // forms groups of several rows (a SUM and an AVG per day then differ).
+        if rng.chance(33) {
+            return rng.pick(COMMON_DATES).to_string();
         }
         format!("{:04}-{:02}-{:02}", rng.range(1999, 2026), rng.range(1, 12), rng.range(1, 28))
     }
@@ -439,7 +453,8 @@ mod tests {
         let set = store.get(&tables, &literals, &[FixtureConfig { seed: 5, rows: 60 }]).unwrap();
         let schema = &set.databases[0].schema;
         let one = |sql: &str| dump(&store, schema, sql).remove(0);
-        assert_eq!(one("SELECT CAST(COUNT(*) - COUNT(DISTINCT id) AS VARCHAR) FROM orders"), "1", "one duplicate key");
+        assert_eq!(one("SELECT CAST(COUNT(*) - COUNT(DISTINCT id) AS VARCHAR) FROM orders"), "3", "duplicate keys");
+        assert_eq!(one("SELECT CAST(COUNT(*) - COUNT(DISTINCT orders) AS VARCHAR) FROM orders"), "2", "two rows repeated whole");
         assert_eq!(one("SELECT CAST(COUNT(*) FILTER (WHERE id IS NULL) AS VARCHAR) FROM orders"), "0", "keys are never NULL");
         assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status IS NULL) AS VARCHAR) FROM orders"), "0");
         assert_ne!(one("SELECT CAST(COUNT(*) FILTER (WHERE status = 'shipped') AS VARCHAR) FROM orders"), "0");

@@ -55,7 +55,9 @@ impl Literals {
                 if !followed_by_word {
                     let digits: String = chars[start..=i].iter().collect();
                     if let Ok(value) = digits.parse::<i64>() {
+                        // The sign may belong to the literal (`> -50`) or be a minus; use both.
                         literals.integers.insert(value);
+                        literals.integers.insert(-value);
                     }
                 }
             }
@@ -110,7 +112,7 @@ mod tests {
         let literals = Literals::harvest(sql);
         assert_eq!(literals.strings.iter().collect::<Vec<_>>(), ["2024-02-29", "o'brien"]);
         assert_eq!(literals.dates.iter().collect::<Vec<_>>(), ["2024-02-29"]);
-        assert_eq!(literals.integers.iter().copied().collect::<Vec<_>>(), [5, 42]);
+        assert_eq!(literals.integers.iter().copied().collect::<Vec<_>>(), [-42, -5, 5, 42]);
         let impossible = Literals::harvest("SELECT * FROM t WHERE d = '2024-02-30' OR d = '2023-02-29'");
         assert!(impossible.dates.is_empty(), "{:?}", impossible.dates);
     }
