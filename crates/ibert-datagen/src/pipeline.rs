@@ -78,7 +78,7 @@ pub fn verify_candidates(
                     progress(&outcome);
                     *slots[index].lock().unwrap() = Some(outcome);
                 }
-                add_timings(&mut totals.lock().unwrap(), &verifier.timings);
+                *totals.lock().unwrap() += &verifier.timings;
             });
         }
     });
@@ -93,11 +93,4 @@ pub fn verify_candidates(
         wall: started.elapsed(),
         timings: totals.into_inner().unwrap(),
     })
-}
-
-fn add_timings(total: &mut Timings, part: &Timings) {
-    total.fixtures += part.fixtures;
-    total.compile += part.compile;
-    total.execute += part.execute;
-    total.compare += part.compare;
 }

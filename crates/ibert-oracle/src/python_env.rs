@@ -45,7 +45,7 @@ impl PythonEnv {
     /// first one installs while the others wait on a file lock.
     pub fn ensure_in(root: &Path, progress: &dyn Fn(&str)) -> Result<Self, OracleError> {
         fs::create_dir_all(root).map_err(|e| OracleError::io("creating", root, e))?;
-        let venv = root.join(format!("venv-{}", short_hash(LOCK_FILE.as_bytes())));
+        let venv = root.join(format!("venv-{}", short_hash([LOCK_FILE.as_bytes()])));
         let lock_path = root.join(format!("{}.lock", venv.file_name().unwrap().to_string_lossy()));
         let lock = fs::File::create(&lock_path).map_err(|e| OracleError::io("creating", &lock_path, e))?;
         lock.lock().map_err(|e| OracleError::io("locking", &lock_path, e))?;
@@ -67,15 +67,15 @@ impl PythonEnv {
     pub fn worker_dir(&self) -> &Path {
         &self.worker_dir
     }
-
-    pub fn venv_dir(&self) -> &Path {
-        &self.venv
-    }
 }
 
-fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+/// The first 12 hex digits of the sha256 of the concatenated parts: names cache folders by content.
+fn short_hash<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().iter().take(6).map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The interpreter that creates the venv: `$IBERT_PYTHON`, else `python3`.
@@ -173,12 +173,7 @@ fn install_venv(venv: &Path, progress: &dyn Fn(&str)) -> Result<(), OracleError>
 /// Writes the embedded worker package under `root/worker-<hash>/ibert_worker`, once per version of
 /// its sources, through a temporary folder and a rename so that readers never see half of it.
 fn install_worker_sources(root: &Path) -> Result<PathBuf, OracleError> {
-    let mut hasher = Sha256::new();
-    for (name, source) in WORKER_SOURCES {
-        hasher.update(name.as_bytes());
-        hasher.update(source.as_bytes());
-    }
-    let hash: String = hasher.finalize().iter().take(6).map(|byte| format!("{byte:02x}")).collect();
+    let hash = short_hash(WORKER_SOURCES.iter().flat_map(|(name, source)| [name.as_bytes(), source.as_bytes()]));
     let dir = root.join(format!("worker-{hash}"));
     if dir.join("ibert_worker").join("__main__.py").exists() {
         return Ok(dir);

@@ -99,6 +99,15 @@ pub struct Timings {
     pub compare: Duration,
 }
 
+impl std::ops::AddAssign<&Timings> for Timings {
+    fn add_assign(&mut self, other: &Timings) {
+        self.fixtures += other.fixtures;
+        self.compile += other.compile;
+        self.execute += other.execute;
+        self.compare += other.compare;
+    }
+}
+
 /// Verifies pairs against one oracle pool. Holds its own DuckDB fixture databases, so use one
 /// verifier per thread.
 pub struct Verifier<'p> {
