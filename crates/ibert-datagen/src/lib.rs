@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod records;
 pub mod summary;
 pub mod template;
+pub mod transpiled;
 
 pub use expand::{Candidate, expand_template};
 pub use pipeline::{Outcome, PipelineOptions, PipelineReport, verify_candidates};

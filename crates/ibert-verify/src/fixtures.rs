@@ -169,7 +169,8 @@ struct Column {
 enum Role {
     /// `id`, or `<singular table name>_id` in its own table: unique but for one duplicate.
     Key,
-    /// Any other `*_id`: a small domain so joins match, some values without a match.
+    /// Any other `*_id`, and `*key` / `*_sk` (the TPC naming): a small domain so joins match,
+    /// some values without a match.
     ForeignKey,
     Plain,
 }
@@ -188,7 +189,7 @@ fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value
             let lower = name.to_ascii_lowercase();
             let role = if is_int && (lower == "id" || lower == singular_key) {
                 Role::Key
-            } else if is_int && lower.ends_with("_id") {
+            } else if is_int && (lower.ends_with("_id") || lower.ends_with("key") || lower.ends_with("_sk")) {
                 Role::ForeignKey
             } else {
                 Role::Plain

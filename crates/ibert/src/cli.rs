@@ -21,6 +21,10 @@ pub enum Command {
     /// Build and check datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Translate SQL into Ibis with the deterministic transpiler, and verify the translation.
+    FromSql(FromSqlArgs),
+    /// Compile an Ibis program to SQL with real Ibis, for any dialect Ibis supports.
+    ToSql(ToSqlArgs),
     /// Print the versions of ibert, the pinned Ibis and the bundled DuckDB.
     Version(VersionArgs),
 }
@@ -72,6 +76,55 @@ pub struct ValidateArgs {
     /// Print only the summary, not a verdict per record.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+/// The tables a program or query reads.
+#[derive(Debug, Args, Clone)]
+pub struct SchemaOptions {
+    /// Table schemas: JSON `{"table": {"column": "type"}}`, or `"id: int, name: string"` with --table-name.
+    #[arg(long, value_name = "SCHEMA", conflicts_with = "schema_file")]
+    pub schema: Option<String>,
+    /// Read the schemas from a file (either form), or a corpus YAML with a `tables:` mapping.
+    #[arg(long, value_name = "FILE")]
+    pub schema_file: Option<PathBuf>,
+    /// The table that a `"column: type, ..."` schema describes.
+    #[arg(long, value_name = "NAME")]
+    pub table_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FromSqlArgs {
+    /// A file holding one SQL query [default: standard input].
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub schema: SchemaOptions,
+    /// SQL dialect of the input.
+    #[arg(long, default_value = "duckdb", value_parser = clap::builder::PossibleValuesParser::new(ibert_transpile::SqlDialect::NAMES))]
+    pub dialect: String,
+    /// Print a self-contained program: imports and `ibis.table(...)` declarations.
+    #[arg(long)]
+    pub standalone: bool,
+    /// Never fall back to a language model for what the transpiler rejects.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Print the translation without verifying it by execution.
+    #[arg(long)]
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ToSqlArgs {
+    /// A file holding an Ibis program; its result is `expr`, else its last expression [default: standard input].
+    pub file: Option<PathBuf>,
+    /// Target SQL dialect: any backend Ibis compiles to (duckdb, postgres, snowflake, bigquery, ...).
+    #[arg(long, default_value = "duckdb")]
+    pub dialect: String,
+    #[command(flatten)]
+    pub schema: SchemaOptions,
     #[command(flatten)]
     pub verify: VerifyOptions,
 }

@@ -1,5 +1,8 @@
 mod data_generate;
 mod data_validate;
+mod from_sql;
+mod schema_input;
+mod to_sql;
 mod summary;
 mod verification_run;
 
@@ -13,6 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(DataCommand::Generate(args)) => data_generate::run(&args, &interrupt_flag()),
         Command::Data(DataCommand::Validate(args)) => data_validate::run(&args, &interrupt_flag()),
+        Command::FromSql(args) => from_sql::run(&args),
+        Command::ToSql(args) => to_sql::run(&args),
         Command::Version(_) => {
             println!("ibert {}", crate::cli::version_text());
             Ok(ExitCode::SUCCESS)

@@ -37,6 +37,6 @@ pub fn verify_with_progress(
 }
 
 /// The default fixtures with their seeds shifted by `1000 * seed`.
-fn fixtures_for_seed(seed: u64) -> Vec<FixtureConfig> {
+pub(super) fn fixtures_for_seed(seed: u64) -> Vec<FixtureConfig> {
     DEFAULT_FIXTURES.iter().map(|config| FixtureConfig { seed: config.seed.wrapping_add(seed.wrapping_mul(1000)), rows: config.rows }).collect()
 }

@@ -1,0 +1,140 @@
+//! SQL function names and the Ibis spelling of each.
+
+/// Aggregate functions (when used without `OVER`).
+pub fn is_aggregate(name: &str) -> bool {
+    matches!(
+        name,
+        "sum" | "avg" | "mean" | "min" | "max" | "count" | "count_if" | "countif" | "stddev" | "stddev_samp"
+            | "stddev_pop" | "variance" | "var_samp" | "var_pop" | "median" | "string_agg" | "listagg"
+            | "group_concat" | "any_value" | "arbitrary" | "bool_and" | "bool_or" | "every" | "approx_count_distinct"
+            | "quantile_cont" | "quantile" | "mode" | "corr" | "covar_samp" | "covar_pop" | "arg_max" | "arg_min"
+            | "argmax" | "argmin" | "max_by" | "min_by"
+    )
+}
+
+/// Functions that only exist as window functions.
+pub fn is_window_only(name: &str) -> bool {
+    matches!(
+        name,
+        "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile" | "lag" | "lead" | "first_value"
+            | "last_value" | "nth_value"
+    )
+}
+
+/// Window functions whose result does not depend on the frame.
+pub fn ignores_frame(name: &str) -> bool {
+    matches!(name, "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile" | "lag" | "lead")
+}
+
+/// `(method, extra arguments)` of a one-argument aggregate: `x.method(extra)`.
+pub fn aggregate_method(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "sum" => ("sum", ""),
+        "avg" | "mean" => ("mean", ""),
+        "min" => ("min", ""),
+        "max" => ("max", ""),
+        "count" => ("count", ""),
+        "stddev" | "stddev_samp" => ("std", ""),
+        "stddev_pop" => ("std", "how=\"pop\""),
+        "variance" | "var_samp" => ("var", ""),
+        "var_pop" => ("var", "how=\"pop\""),
+        "median" => ("median", ""),
+        "any_value" | "arbitrary" => ("arbitrary", ""),
+        "bool_and" | "every" => ("all", ""),
+        "bool_or" => ("any", ""),
+        "approx_count_distinct" => ("approx_nunique", ""),
+        "mode" => ("mode", ""),
+        _ => return None,
+    })
+}
+
+/// Units of `date_trunc` as `truncate` spells them.
+pub fn truncate_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit {
+        "year" | "years" | "y" | "yr" => "Y",
+        "quarter" | "quarters" => "Q",
+        "month" | "months" | "mon" => "M",
+        "week" | "weeks" => "W",
+        "day" | "days" | "d" => "D",
+        "hour" | "hours" | "h" => "h",
+        "minute" | "minutes" | "m" | "min" => "m",
+        "second" | "seconds" | "s" | "sec" => "s",
+        _ => return None,
+    })
+}
+
+/// Units of `date_diff` / `delta`.
+pub fn delta_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit {
+        "year" | "years" => "year",
+        "quarter" | "quarters" => "quarter",
+        "month" | "months" => "month",
+        "week" | "weeks" => "week",
+        "day" | "days" => "day",
+        "hour" | "hours" => "hour",
+        "minute" | "minutes" => "minute",
+        "second" | "seconds" => "second",
+        _ => return None,
+    })
+}
+
+/// `ibis.interval` keyword for an interval unit.
+pub fn interval_keyword(unit: &str) -> Option<&'static str> {
+    Some(match unit.trim_end_matches('s') {
+        "year" => "years",
+        "quarter" => "quarters",
+        "month" | "mon" => "months",
+        "week" => "weeks",
+        "day" => "days",
+        "hour" => "hours",
+        "minute" | "min" => "minutes",
+        "second" | "sec" => "seconds",
+        _ => return None,
+    })
+}
+
+/// An SQL type name (as `sqlparser` prints it) spelled as an Ibis type.
+pub fn ibis_type(sql_type: &str) -> Option<String> {
+    let upper = sql_type.trim().to_ascii_uppercase();
+    let (base, params) = match upper.split_once('(') {
+        Some((base, rest)) => (base.trim().to_string(), Some(rest.trim_end_matches(')').replace(' ', ""))),
+        None => (upper.clone(), None),
+    };
+    Some(match base.as_str() {
+        "INT" | "INTEGER" | "INT4" | "SIGNED" => "int32".into(),
+        "BIGINT" | "INT8" | "LONG" | "INT64" => "int64".into(),
+        "SMALLINT" | "INT2" | "SHORT" => "int16".into(),
+        "TINYINT" | "INT1" => "int8".into(),
+        "UBIGINT" => "uint64".into(),
+        "UINTEGER" => "uint32".into(),
+        "DOUBLE" | "FLOAT8" | "DOUBLE PRECISION" | "FLOAT64" => "float64".into(),
+        "FLOAT" | "REAL" | "FLOAT4" => "float32".into(),
+        "DECIMAL" | "NUMERIC" | "DEC" => match params {
+            Some(params) if params.contains(',') => format!("decimal({params})"),
+            Some(precision) => format!("decimal({precision},0)"),
+            None => "decimal(18,3)".into(),
+        },
+        "VARCHAR" | "TEXT" | "STRING" | "CHAR" | "CHARACTER" | "CHARACTER VARYING" | "BPCHAR" => "string".into(),
+        "BOOLEAN" | "BOOL" => "boolean".into(),
+        "DATE" => "date".into(),
+        "TIMESTAMP" | "DATETIME" | "TIMESTAMP WITHOUT TIME ZONE" => "timestamp".into(),
+        "TIME" => "time".into(),
+        "UUID" => "uuid".into(),
+        "BLOB" | "BYTEA" => "binary".into(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_types_map_to_ibis_types() {
+        assert_eq!(ibis_type("INTEGER").as_deref(), Some("int32"));
+        assert_eq!(ibis_type("DECIMAL(15, 2)").as_deref(), Some("decimal(15,2)"));
+        assert_eq!(ibis_type("NUMERIC(10)").as_deref(), Some("decimal(10,0)"));
+        assert_eq!(ibis_type("VARCHAR(25)").as_deref(), Some("string"));
+        assert_eq!(ibis_type("GEOMETRY"), None);
+    }
+}

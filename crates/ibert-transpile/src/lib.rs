@@ -1,0 +1,87 @@
+//! Deterministic SQL -> Ibis translation.
+//!
+//! The SQL is parsed with `sqlparser`, every name is resolved against a [`Catalog`] of table
+//! schemas, and an Ibis 12 program is emitted: one statement per CTE, derived table or self-join
+//! view, and a final `expr = ...` method chain. Anything the translator cannot express exactly is
+//! refused with a [`TranspileError`] naming the construct and where it is in the SQL: a wrong
+//! translation is worse than none, and every translation is still checked by the verifier.
+
+mod catalog;
+mod chain;
+pub mod corpus;
+mod error;
+mod expr;
+mod functions;
+mod python;
+mod query;
+mod scope;
+
+pub use catalog::{Catalog, CatalogError, TableDef};
+pub use error::TranspileError;
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::{Dialect, DuckDbDialect, GenericDialect, PostgreSqlDialect};
+use sqlparser::parser::Parser;
+
+/// The name of the variable that holds the result in every emitted program.
+pub const RESULT_NAME: &str = "expr";
+
+/// SQL dialects the front end parses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqlDialect {
+    #[default]
+    DuckDb,
+    Postgres,
+    Generic,
+}
+
+impl SqlDialect {
+    pub const NAMES: [&'static str; 3] = ["duckdb", "postgres", "generic"];
+
+    pub fn from_name(name: &str) -> Option<SqlDialect> {
+        match name.to_ascii_lowercase().as_str() {
+            "duckdb" => Some(SqlDialect::DuckDb),
+            "postgres" | "postgresql" => Some(SqlDialect::Postgres),
+            "generic" | "ansi" => Some(SqlDialect::Generic),
+            _ => None,
+        }
+    }
+
+    fn parser_dialect(self) -> Box<dyn Dialect> {
+        match self {
+            SqlDialect::DuckDb => Box::new(DuckDbDialect {}),
+            SqlDialect::Postgres => Box::new(PostgreSqlDialect {}),
+            SqlDialect::Generic => Box::new(GenericDialect {}),
+        }
+    }
+}
+
+/// An Ibis program equivalent to one SQL query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// Python source; the tables are free variables named after them, the result is [`RESULT_NAME`].
+    pub code: String,
+    /// The catalog tables the program reads, in order of first use.
+    pub tables: Vec<String>,
+}
+
+/// Translates one SQL query into an Ibis program over the tables of `catalog`.
+pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Translation, TranspileError> {
+    let dialect = dialect.parser_dialect();
+    let statements = Parser::parse_sql(dialect.as_ref(), sql).map_err(|error| TranspileError::Parse(error.to_string()))?;
+    let statement = match statements.as_slice() {
+        [one] => one,
+        [] => return Err(TranspileError::Parse("the input holds no SQL statement".into())),
+        [_, second, ..] => {
+            return Err(TranspileError::unsupported_at("a second statement (only one query is translated)", second));
+        }
+    };
+    let Statement::Query(query) = statement else {
+        return Err(TranspileError::unsupported_at(&format!("the statement `{}`", statement_keyword(statement)), statement));
+    };
+    query::translate(query, catalog)
+}
+
+fn statement_keyword(statement: &Statement) -> String {
+    statement.to_string().split_whitespace().next().unwrap_or_default().to_ascii_uppercase()
+}

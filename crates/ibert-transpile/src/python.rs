@@ -1,0 +1,100 @@
+//! Python spelling: identifiers, string literals and attribute access that cannot clash with
+//! Ibis's own `Table` methods.
+
+const KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match", "case", "type",
+];
+
+/// Attributes of an Ibis `Table` (or of `_`) that a column of the same name would be shadowed by.
+const TABLE_ATTRIBUTES: &[&str] = &[
+    "agg", "aggregate", "alias", "anti_join", "as_scalar", "as_table", "asof_join", "bind", "cache", "cast", "columns",
+    "compile", "count", "cross_join", "describe", "difference", "distinct", "drop", "drop_null", "dropna", "equals",
+    "execute", "explain", "fill_null", "fillna", "filter", "get_backend", "get_name", "group_by", "head", "info",
+    "inner_join", "intersect", "join", "left_join", "limit", "mutate", "name", "nunique", "op", "order_by",
+    "outer_join", "pipe", "pivot_longer", "pivot_wider", "preview", "relocate", "rename", "right_join", "rowid",
+    "sample", "schema", "select", "semi_join", "sql", "topk", "try_cast", "union", "unnest", "unpack",
+    "value_counts", "view", "window_by", "to_array", "to_sql", "to_pandas", "to_pyarrow", "to_polars", "unique",
+];
+
+/// Names the program defines itself, which a table or variable must not take.
+const RESERVED_NAMES: &[&str] = &["ibis", "_", "expr", "s", "selectors"];
+
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !KEYWORDS.contains(&name)
+}
+
+/// Whether `name` can be used as a keyword argument (`select(name=...)`).
+pub fn is_keyword_argument(name: &str) -> bool {
+    is_identifier(name) && !name.starts_with('_')
+}
+
+/// `receiver.column`, or `receiver["column"]` where the attribute would not reach the column.
+pub fn attribute(receiver: &str, column: &str) -> String {
+    if is_identifier(column) && !column.starts_with('_') && !TABLE_ATTRIBUTES.contains(&column) {
+        format!("{receiver}.{column}")
+    } else {
+        format!("{receiver}[{}]", string(column))
+    }
+}
+
+/// A double-quoted Python string literal.
+pub fn string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A variable name derived from `hint` that is a valid identifier and not reserved.
+pub fn variable_name(hint: &str) -> String {
+    let mut name: String = hint.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 't');
+    }
+    if !is_identifier(&name) || RESERVED_NAMES.contains(&name.as_str()) {
+        name.push('_');
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_fall_back_to_indexing_for_shadowed_or_odd_names() {
+        assert_eq!(attribute("orders", "amount"), "orders.amount");
+        assert_eq!(attribute("orders", "count"), "orders[\"count\"]");
+        assert_eq!(attribute("_", "order date"), "_[\"order date\"]");
+        assert_eq!(attribute("t", "class"), "t[\"class\"]");
+    }
+
+    #[test]
+    fn strings_escape_quotes_backslashes_and_controls() {
+        assert_eq!(string("it's \"x\"\\\n"), "\"it's \\\"x\\\"\\\\\\n\"");
+    }
+
+    #[test]
+    fn variable_names_are_identifiers_that_do_not_shadow_the_program() {
+        assert_eq!(variable_name("order-items"), "order_items");
+        assert_eq!(variable_name("1st"), "t1st");
+        assert_eq!(variable_name("expr"), "expr_");
+        assert_eq!(variable_name("from"), "from_");
+    }
+}
