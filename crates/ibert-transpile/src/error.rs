@@ -7,9 +7,9 @@ use sqlparser::tokenizer::Span;
 pub enum TranspileError {
     #[error("cannot parse the SQL: {0}")]
     Parse(String),
-    #[error("{construct} is not supported by the transpiler (line {line}, column {column})")]
+    #[error("{construct} is not supported by the transpiler{}", position(*line, *column))]
     Unsupported { construct: String, line: u64, column: u64 },
-    #[error("{message} (line {line}, column {column})")]
+    #[error("{message}{}", position(*line, *column))]
     Resolve { message: String, line: u64, column: u64 },
 }
 
@@ -35,4 +35,9 @@ impl TranspileError {
             TranspileError::Resolve { message, .. } => message,
         }
     }
+}
+
+/// ` (line L, column C)`, or nothing where the parser recorded no position (line 0).
+fn position(line: u64, column: u64) -> String {
+    if line == 0 { String::new() } else { format!(" (line {line}, column {column})") }
 }

@@ -1050,13 +1050,16 @@ pub(crate) fn first_column_name(expr: &Expr) -> Option<String> {
 /// operand (`orders.x.count() / _.count()` fails); such a value becomes `lambda t: ...` with `t`
 /// in place of `_`, which Ibis calls with that same table.
 pub(crate) fn deferred_safe(code: &str) -> String {
-    let positions = deferred_positions(code);
-    if positions.is_empty() || !has_other_roots(code) {
+    let roots = attribute_roots(code);
+    let deferred: Vec<usize> = roots.iter().filter(|(_, name)| *name == "_").map(|(at, _)| *at).collect();
+    // Only where another name starts a chain (`orders.amount`) does an Ibis expression meet `_`.
+    let mixed = roots.iter().any(|(_, name)| *name != "_" && *name != "ibis");
+    if deferred.is_empty() || !mixed {
         return code.to_string();
     }
     let mut out = String::with_capacity(code.len() + 12);
     let mut last = 0;
-    for position in positions {
+    for position in deferred {
         out.push_str(&code[last..position]);
         out.push('t');
         last = position + 1;
@@ -1065,10 +1068,11 @@ pub(crate) fn deferred_safe(code: &str) -> String {
     format!("lambda t: {out}")
 }
 
-/// Whether a name other than `_` and `ibis` starts an attribute chain (`orders.amount`): only
-/// then does an Ibis expression meet a deferred operand.
-fn has_other_roots(code: &str) -> bool {
+/// Every name that starts an attribute chain (followed by `.` or `[`) outside string literals,
+/// with its byte offset: `_` and `orders` in `orders.x / _.count()`.
+fn attribute_roots(code: &str) -> Vec<(usize, &str)> {
     let bytes = code.as_bytes();
+    let mut roots = Vec::new();
     let mut quote: Option<u8> = None;
     let mut i = 0;
     while i < bytes.len() {
@@ -1087,51 +1091,19 @@ fn has_other_roots(code: &str) -> bool {
             i += 1;
             continue;
         }
-        let starts_identifier = (b.is_ascii_alphabetic() || b == b'_') && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'));
+        let starts_identifier = (b.is_ascii_alphabetic() || b == b'_')
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'));
         if starts_identifier {
             let end = (i..bytes.len()).find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')).unwrap_or(bytes.len());
-            let name = &code[i..end];
-            if matches!(bytes.get(end), Some(b'.') | Some(b'[')) && name != "_" && name != "ibis" {
-                return true;
+            if matches!(bytes.get(end), Some(b'.') | Some(b'[')) {
+                roots.push((i, &code[i..end]));
             }
             i = end;
             continue;
         }
         i += 1;
     }
-    false
-}
-
-/// Byte offsets of every `_` that is a whole identifier followed by `.` or `[`, outside strings.
-fn deferred_positions(code: &str) -> Vec<usize> {
-    let bytes = code.as_bytes();
-    let mut positions = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) => {
-                if b == b'\\' {
-                    i += 1;
-                } else if b == q {
-                    quote = None;
-                }
-            }
-            None => {
-                if b == b'"' || b == b'\'' {
-                    quote = Some(b);
-                } else if b == b'_'
-                    && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'))
-                    && matches!(bytes.get(i + 1), Some(b'.') | Some(b'['))
-                {
-                    positions.push(i);
-                }
-            }
-        }
-        i += 1;
-    }
-    positions
+    roots
 }
 
 #[cfg(test)]

@@ -150,14 +150,20 @@ impl<'c> Translator<'c> {
     fn order_and_limit_outputs(&mut self, rel: Rel, order_by: Option<&OrderBy>, limit: Option<&LimitClause>) -> Result<Rel, TranspileError> {
         let mut rel = rel;
         if let Some(order_by) = order_by {
-            let outputs = Scope { sources: vec![output_source(&rel.columns)], ..Scope::default() };
-            let items: Vec<Item> = rel.columns.iter().map(|c| Item { name: c.name.clone(), expr: ident_expr(&c.name) }).collect();
-            let cx = Cx { scope: &outputs, phase: Phase::Source, aliases: &[], prefer_alias: false };
-            let keys = self.order_keys(order_by, &items, &cx)?;
-            rel.chain.call("order_by", &keys);
+            self.order_by_outputs(&mut rel.chain, order_by, &rel.columns)?;
         }
         self.limit(&mut rel.chain, limit)?;
         Ok(rel)
+    }
+
+    /// ORDER BY that may only name output columns (after DISTINCT or a set operation), through `_`.
+    fn order_by_outputs(&mut self, chain: &mut Chain, order_by: &OrderBy, columns: &[Column]) -> Result<(), TranspileError> {
+        let outputs = Scope { sources: vec![output_source(columns)], ..Scope::default() };
+        let items: Vec<Item> = columns.iter().map(|c| Item { name: c.name.clone(), expr: ident_expr(&c.name) }).collect();
+        let cx = Cx { scope: &outputs, phase: Phase::Source, aliases: &[], prefer_alias: false };
+        let keys = self.order_keys(order_by, &items, &cx)?;
+        chain.call("order_by", &keys);
+        Ok(())
     }
 
     fn select(&mut self, select: &Select, order_by: Option<&OrderBy>, limit: Option<&LimitClause>, outer: &Scope) -> Result<Rel, TranspileError> {
@@ -264,11 +270,7 @@ impl<'c> Translator<'c> {
         if distinct {
             chain.call("distinct", &[]);
             if let Some(order_by) = order_by {
-                let outputs = Scope { sources: vec![output_source(&columns)], ..Scope::default() };
-                let output_items: Vec<Item> = columns.iter().map(|c| Item { name: c.name.clone(), expr: ident_expr(&c.name) }).collect();
-                let cx = Cx { scope: &outputs, phase: Phase::Source, aliases: &[], prefer_alias: false };
-                let keys = self.order_keys(order_by, &output_items, &cx)?;
-                chain.call("order_by", &keys);
+                self.order_by_outputs(chain, order_by, &columns)?;
             }
         }
         Ok(columns)
@@ -391,11 +393,7 @@ impl<'c> Translator<'c> {
         if distinct {
             chain.call("distinct", &[]);
             if let Some(order_by) = order_by {
-                let outputs = Scope { sources: vec![output_source(&columns)], ..Scope::default() };
-                let output_items: Vec<Item> = columns.iter().map(|c| Item { name: c.name.clone(), expr: ident_expr(&c.name) }).collect();
-                let cx = Cx { scope: &outputs, phase: Phase::Source, aliases: &[], prefer_alias: false };
-                let keys = self.order_keys(order_by, &output_items, &cx)?;
-                chain.call("order_by", &keys);
+                self.order_by_outputs(chain, order_by, &columns)?;
             }
         }
         Ok(columns)
