@@ -3,32 +3,49 @@
 //! translations per second end to end, and (with `--side-by-side`) Ibis's own
 //! `parse_sql` + `decompile` on the same queries, verified the same way.
 //!
-//! `cargo bench --workspace --bench transpile [-- --side-by-side] [--rounds N]`
-//! The TPC queries are the DuckDB versions shipped inside the pinned ibis-framework package.
+//! `cargo bench --workspace --bench transpile [-- --side-by-side] [--rounds N] [--suite NAME]...
+//! [--tpch-scale F] [--tpcds-scale F]`
+//! The TPC queries are the DuckDB versions shipped inside the pinned ibis-framework package; they
+//! are verified on the benchmarks' own data (generated once into the cache folder), the corpus
+//! on generated fixtures.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use ibert_datagen::transpiled::transpile_corpus;
+use ibert_datagen::transpiled::{tpc_suites, transpile_corpus};
 use ibert_datagen::{Candidate, PipelineOptions, verify_candidates};
-use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool};
+use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool, cache_dir};
+use ibert_tpc::{Benchmark, ensure_database};
 use ibert_transpile::corpus::Corpus;
 use ibert_verify::{DEFAULT_FIXTURES, Verdict};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let side_by_side = args.iter().any(|a| a == "--side-by-side");
-    let rounds: usize = args.iter().skip_while(|a| *a != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(20);
+    let flag = |name: &str| args.iter().skip_while(|a| *a != name).nth(1).cloned();
+    let rounds: usize = flag("--rounds").and_then(|n| n.parse().ok()).unwrap_or(20);
+    let tpch_scale: f64 = flag("--tpch-scale").and_then(|n| n.parse().ok()).unwrap_or(0.1);
+    let tpcds_scale: f64 = flag("--tpcds-scale").and_then(|n| n.parse().ok()).unwrap_or(1.0);
+    let wanted: Vec<&String> = args.windows(2).filter(|pair| pair[0] == "--suite").map(|pair| &pair[1]).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let env = PythonEnv::ensure(&|_| {}).expect("python environment");
     let mut suites = Corpus::load_dir(&root.join("corpus/sql")).expect("corpus");
-    let tpc = tpc_queries_dir(&env);
-    suites.push(Corpus::load_tpc("tpch", &root.join("corpus/tpc/tpch.yaml"), &tpc.join("h")).expect("TPC-H"));
-    suites.push(Corpus::load_tpc("tpcds", &root.join("corpus/tpc/tpcds.yaml"), &tpc.join("ds")).expect("TPC-DS"));
+    suites.extend(tpc_suites(&env, &root).expect("TPC suites"));
+    suites.retain(|suite| wanted.is_empty() || wanted.contains(&&suite.name));
+
+    let mut references = Vec::new();
+    for (suite, benchmark, scale) in [("tpch", Benchmark::H, tpch_scale), ("tpcds", Benchmark::Ds, tpcds_scale)] {
+        let Some(suite) = suites.iter().find(|s| s.name == suite) else { continue };
+        let names: Vec<String> = suite.catalog.tables().iter().map(|t| t.name.clone()).collect();
+        let started = Instant::now();
+        let reference = ensure_database(benchmark, scale, &suite.catalog.schemas_of(&names), &cache_dir()).expect("TPC data");
+        println!("{} data at scale {scale}: {} ({:.1} s)", benchmark.name(), reference.path.display(), started.elapsed().as_secs_f64());
+        references.push(reference);
+    }
 
     // Latency: every query translated `rounds` times, best of the rounds per query.
     let mut best: Vec<Duration> = Vec::new();
@@ -52,7 +69,7 @@ fn main() {
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = WorkerPool::start(env.clone(), PoolOptions { workers, ..PoolOptions::default() }).expect("pool");
-    let options = PipelineOptions { threads: workers, fixtures: DEFAULT_FIXTURES.to_vec() };
+    let options = PipelineOptions { references, ..PipelineOptions::new(workers, DEFAULT_FIXTURES.to_vec()) };
     let start = Instant::now();
     let mut ours: BTreeMap<String, bool> = BTreeMap::new();
     let mut features: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -129,14 +146,6 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().chars().take(160).collect()
 }
 
-fn tpc_queries_dir(env: &PythonEnv) -> PathBuf {
-    let output = Command::new(env.python())
-        .args(["-c", "import ibis, os; print(os.path.dirname(ibis.__file__))"])
-        .output()
-        .expect("running the venv python");
-    let ibis_dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    Path::new(&ibis_dir).join("backends/tests/tpc/queries/duckdb")
-}
 
 /// Ibis's own path on every query; its programs go through the same verifier.
 fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options: &PipelineOptions) -> BTreeMap<String, bool> {
@@ -154,8 +163,12 @@ fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options
             by_id.insert(id, (suite.name.clone(), query.clone(), tables.clone()));
         }
     }
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing queries");
+    // Written from another thread: the script answers as it reads, and a full stdout pipe
+    // would otherwise block both sides.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output().expect("decompile output");
+    writer.join().expect("writer thread").expect("writing queries");
     let mut candidates = Vec::new();
     let mut result = BTreeMap::new();
     let mut failed = 0;

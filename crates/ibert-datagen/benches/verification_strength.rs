@@ -33,7 +33,7 @@ fn main() {
     let candidates: Vec<Candidate> = templates.iter().flat_map(|t| expand_template(t).expect("templates expand")).collect();
     let env = PythonEnv::ensure(&|_| {}).expect("python environment");
     let pool = WorkerPool::start(env, PoolOptions::default()).expect("pool");
-    let options = PipelineOptions { threads: pool.size(), fixtures: DEFAULT_FIXTURES.to_vec() };
+    let options = PipelineOptions::new(pool.size(), DEFAULT_FIXTURES.to_vec());
     let never = AtomicBool::new(false);
 
     let report = verify_candidates(candidates, &pool, &options, &|_| {}, &never).expect("verification runs");

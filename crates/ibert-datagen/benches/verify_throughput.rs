@@ -30,7 +30,7 @@ fn main() {
     let mut baseline = None;
     for workers in worker_counts {
         let pool = WorkerPool::start(env.clone(), PoolOptions { workers, ..PoolOptions::default() }).expect("pool");
-        let options = PipelineOptions { threads: workers, fixtures: DEFAULT_FIXTURES.to_vec() };
+        let options = PipelineOptions::new(workers, DEFAULT_FIXTURES.to_vec());
         // Warm-up: first requests import lazily loaded compiler parts.
         let _ = verify_candidates(candidates[..candidates.len().min(8)].to_vec(), &pool, &options, &|_| {}, &AtomicBool::new(false));
         let mut best: Option<ibert_datagen::PipelineReport> = None;

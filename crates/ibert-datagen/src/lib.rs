@@ -13,6 +13,6 @@ pub mod template;
 pub mod transpiled;
 
 pub use expand::{Candidate, expand_template};
-pub use pipeline::{Outcome, PipelineOptions, PipelineReport, verify_candidates};
+pub use pipeline::{Outcome, PipelineError, PipelineOptions, PipelineReport, verify_candidates};
 pub use summary::Summary;
 pub use template::{Template, TemplateError, load_embedded_templates, load_templates_dir, parse_template};

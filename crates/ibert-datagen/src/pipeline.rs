@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ibert_oracle::{OracleError, WorkerPool};
-use ibert_verify::{FixtureConfig, Timings, Verdict, Verifier};
+use ibert_verify::{FixtureConfig, FixtureError, ReferenceDatabase, Timings, Verdict, Verifier};
 
 use crate::Candidate;
 
@@ -16,6 +16,24 @@ pub struct PipelineOptions {
     /// Verification threads; one per oracle worker is right for most machines.
     pub threads: usize,
     pub fixtures: Vec<FixtureConfig>,
+    /// Real data that pairs over its tables run on instead of generated fixtures.
+    pub references: Vec<ReferenceDatabase>,
+}
+
+impl PipelineOptions {
+    /// Generated fixtures only.
+    pub fn new(threads: usize, fixtures: Vec<FixtureConfig>) -> Self {
+        PipelineOptions { threads, fixtures, references: Vec::new() }
+    }
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Oracle(#[from] OracleError),
+    #[error(transparent)]
+    Fixtures(#[from] FixtureError),
 }
 
 /// A candidate and what verification said about it.
@@ -46,17 +64,23 @@ pub fn verify_candidates(
     options: &PipelineOptions,
     progress: &(dyn Fn(&Outcome) + Sync),
     cancel: &AtomicBool,
-) -> Result<PipelineReport, OracleError> {
+) -> Result<PipelineReport, PipelineError> {
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Outcome>>> = candidates.iter().map(|_| Mutex::new(None)).collect();
     let totals = Mutex::new(Timings::default());
-    let failure: Mutex<Option<OracleError>> = Mutex::new(None);
+    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
 
     std::thread::scope(|scope| {
         for _ in 0..options.threads.max(1) {
             scope.spawn(|| {
-                let mut verifier = Verifier::new(pool, &options.fixtures);
+                let mut verifier = match Verifier::with_references(pool, &options.fixtures, &options.references) {
+                    Ok(verifier) => verifier,
+                    Err(error) => {
+                        failure.lock().unwrap().get_or_insert(error.into());
+                        return;
+                    }
+                };
                 loop {
                     if cancel.load(Ordering::Relaxed) || failure.lock().unwrap().is_some() {
                         break;
@@ -66,7 +90,7 @@ pub fn verify_candidates(
                     let verdict = match verifier.verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name)) {
                         Ok(verdict) => verdict,
                         Err(error) => {
-                            failure.lock().unwrap().get_or_insert(error);
+                            failure.lock().unwrap().get_or_insert(error.into());
                             break;
                         }
                     };

@@ -1,9 +1,12 @@
 //! Examples from the deterministic transpiler: each corpus query with its Ibis translation, as
 //! a candidate for the same verification as the templates.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ibert_transpile::corpus::Corpus;
+use ibert_oracle::PythonEnv;
+use ibert_transpile::corpus::{Corpus, CorpusError};
 use ibert_transpile::{RESULT_NAME, SqlDialect, TranspileError, transpile};
 
 use crate::expand::Candidate;
@@ -44,4 +47,29 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
         }
     }
     result
+}
+
+/// The TPC-H and TPC-DS suites: the schemas of `corpus/tpc` under `root` and the DuckDB copies of
+/// the standard queries that the pinned ibis-framework package ships (22 and 99).
+pub fn tpc_suites(env: &PythonEnv, root: &Path) -> Result<[Corpus; 2], CorpusError> {
+    let queries = tpc_queries_dir(env)?;
+    let tpc = root.join("corpus/tpc");
+    Ok([
+        Corpus::load_tpc("tpch", &tpc.join("tpch.yaml"), &queries.join("h"))?,
+        Corpus::load_tpc("tpcds", &tpc.join("tpcds.yaml"), &queries.join("ds"))?,
+    ])
+}
+
+fn tpc_queries_dir(env: &PythonEnv) -> Result<PathBuf, CorpusError> {
+    let python = env.python();
+    let failed = |message: String| CorpusError::Invalid { path: python.clone(), message };
+    let output = Command::new(&python)
+        .args(["-c", "import ibis, os; print(os.path.dirname(ibis.__file__))"])
+        .output()
+        .map_err(|error| failed(format!("running it to locate the ibis package: {error}")))?;
+    if !output.status.success() {
+        return Err(failed(format!("locating the ibis package: {}", String::from_utf8_lossy(&output.stderr).trim())));
+    }
+    let ibis_dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    Ok(Path::new(&ibis_dir).join("backends/tests/tpc/queries/duckdb"))
 }

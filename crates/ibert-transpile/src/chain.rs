@@ -15,6 +15,11 @@ impl Chain {
         Chain { base: base.into(), calls: Vec::new() }
     }
 
+    /// Whether the chain is its receiver alone (a table or variable name).
+    pub fn is_plain(&self) -> bool {
+        self.calls.is_empty()
+    }
+
     pub fn call(&mut self, method: &str, args: &[String]) {
         self.calls.push(format!("{method}({})", args.join(", ")));
     }

@@ -354,9 +354,13 @@ impl Translator<'_> {
         Ok(format!("{} - 1", self.expr(position, cx)?.operand(ADDITIVE)))
     }
 
+    /// A subquery used inside an expression: inline when short, else bound to a name; always
+    /// bound when it uses `_`, which would otherwise be taken for the outer table's (and be
+    /// rewritten with it by [`deferred_safe`]).
     fn relation_receiver(&mut self, chain: crate::chain::Chain) -> String {
         let inline = chain.inline();
-        if inline.len() > 70 { self.bind("subquery", &chain) } else { inline }
+        let uses_deferred = attribute_roots(&inline).iter().any(|(_, name)| *name == "_");
+        if inline.len() > 70 || uses_deferred { self.bind("subquery", &chain) } else { inline }
     }
 
     /// The single column of an `IN (SELECT ...)` subquery.
@@ -744,7 +748,13 @@ impl Translator<'_> {
                 let unit = unit_of(&args[0]).and_then(|u| functions::delta_unit(&u)).ok_or_else(|| TranspileError::unsupported_at("this date_diff unit", &args[0]))?;
                 Ok(values[2].method("delta", &[values[1].code.clone(), format!("unit={}", python::string(unit))]))
             }
-            "date_add" => { need(2)?; Ok(Py::op(format!("{} + {}", values[0].operand(ADDITIVE), values[1].operand(ADDITIVE + 1)), ADDITIVE)) }
+            "date_add" => {
+                need(2)?;
+                // DuckDB adds a whole number of days to a date; Ibis needs the interval.
+                let days = static_type(&args[1], cx).is_some_and(|t| t.starts_with("int"));
+                let amount = if days { format!("ibis.interval(days={})", values[1].code) } else { values[1].operand(ADDITIVE + 1) };
+                Ok(Py::op(format!("{} + {amount}", values[0].operand(ADDITIVE)), ADDITIVE))
+            }
             "strftime" => { need(2)?; Ok(values[0].method("strftime", &[values[1].code.clone()])) }
             "make_date" => { need(3)?; Ok(Py::atom(format!("ibis.date({}, {}, {})", values[0].code, values[1].code, values[2].code))) }
             "to_date" | "date" if values.len() == 1 => Ok(values[0].method("cast", &[python::string("date")])),
@@ -885,7 +895,7 @@ fn static_type(expr: &Expr, cx: &Cx) -> Option<String> {
 }
 
 /// Two references to the same column, however qualified.
-fn same_column(a: &Expr, b: &Expr, scope: &Scope) -> bool {
+pub(crate) fn same_column(a: &Expr, b: &Expr, scope: &Scope) -> bool {
     if !matches!(a, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) || !matches!(b, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
         return false;
     }
@@ -1046,26 +1056,41 @@ pub(crate) fn first_column_name(expr: &Expr) -> Option<String> {
     name
 }
 
+/// `ibis.` functions that build an Ibis value, which cannot take `_` as an operand (ranking
+/// functions can: their `.over(...)` takes `_`).
+const IBIS_VALUE_MAKERS: &[&str] = &[
+    "literal", "null", "date", "timestamp", "time", "interval", "now", "today", "random", "uuid", "array", "map", "struct",
+    "pi", "e",
+];
+
 /// `_` stands for the table a method is called on, but an Ibis expression cannot take a deferred
 /// operand (`orders.x.count() / _.count()` fails); such a value becomes `lambda t: ...` with `t`
 /// in place of `_`, which Ibis calls with that same table.
 pub(crate) fn deferred_safe(code: &str) -> String {
     let roots = attribute_roots(code);
     let deferred: Vec<usize> = roots.iter().filter(|(_, name)| *name == "_").map(|(at, _)| *at).collect();
-    // Only where another name starts a chain (`orders.amount`) does an Ibis expression meet `_`.
-    let mixed = roots.iter().any(|(_, name)| *name != "_" && *name != "ibis");
+    // Only where another name starts a chain (`orders.amount`), or an `ibis.` function makes a
+    // value (`ibis.literal(50)`), does an Ibis expression meet `_`; `ibis.desc(_.x)` and the
+    // like take `_` themselves.
+    let mixed = roots.iter().any(|(at, name)| match *name {
+        "_" => false,
+        "ibis" => IBIS_VALUE_MAKERS.iter().any(|maker| code[at + 5..].starts_with(maker) && code[at + 5 + maker.len()..].starts_with('(')),
+        _ => true,
+    });
     if deferred.is_empty() || !mixed {
         return code.to_string();
     }
+    // The parameter must not shadow a table variable of the code (a self-join's `t`).
+    let parameter = ["t", "tbl", "rel", "rows"].into_iter().find(|p| !roots.iter().any(|(_, name)| name == p)).unwrap_or("_t");
     let mut out = String::with_capacity(code.len() + 12);
     let mut last = 0;
     for position in deferred {
         out.push_str(&code[last..position]);
-        out.push('t');
+        out.push_str(parameter);
         last = position + 1;
     }
     out.push_str(&code[last..]);
-    format!("lambda t: {out}")
+    format!("lambda {parameter}: {out}")
 }
 
 /// Every name that starts an attribute chain (followed by `.` or `[`) outside string literals,
@@ -1119,6 +1144,9 @@ mod tests {
         assert_eq!(deferred_safe("ibis.desc(_.n)"), "ibis.desc(_.n)");
         assert_eq!(deferred_safe("(100.0 * _.revenue / _.revenue.sum().over()).round(2)"), "(100.0 * _.revenue / _.revenue.sum().over()).round(2)");
         assert_eq!(deferred_safe("ibis.desc(orders.x.sum() / _.count())"), "lambda t: ibis.desc(orders.x.sum() / t.count())");
+        assert_eq!(deferred_safe("t.x.sum() / _.count()"), "lambda tbl: t.x.sum() / tbl.count()", "a table named t is not shadowed");
+        assert_eq!(deferred_safe("_.x > ibis.literal(50) / 100.0 * _.y"), "lambda t: t.x > ibis.literal(50) / 100.0 * t.y");
+        assert_eq!(deferred_safe("ibis.desc(_.x)"), "ibis.desc(_.x)");
         assert_eq!(deferred_safe("x.like(\"_._\")"), "x.like(\"_._\")");
     }
 }

@@ -42,6 +42,18 @@ pub fn attribute(receiver: &str, column: &str) -> String {
     }
 }
 
+/// The column name of `receiver.column` or `receiver["column"]` code; `None` for anything else.
+pub fn attribute_name(code: &str) -> Option<String> {
+    let (receiver, rest) = code.split_once(['.', '['])?;
+    if !is_identifier(receiver) {
+        return None;
+    }
+    if let Some(quoted) = rest.strip_prefix('"').and_then(|r| r.strip_suffix("\"]")) {
+        return (!quoted.contains(['"', '\\'])).then(|| quoted.to_string());
+    }
+    is_identifier(rest).then(|| rest.to_string())
+}
+
 /// A double-quoted Python string literal.
 pub fn string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -83,6 +95,14 @@ mod tests {
         assert_eq!(attribute("orders", "count"), "orders[\"count\"]");
         assert_eq!(attribute("_", "order date"), "_[\"order date\"]");
         assert_eq!(attribute("t", "class"), "t[\"class\"]");
+    }
+
+    #[test]
+    fn attribute_names_come_from_plain_references_only() {
+        assert_eq!(attribute_name("inv2.d_moy").as_deref(), Some("d_moy"));
+        assert_eq!(attribute_name("_[\"order date\"]").as_deref(), Some("order date"));
+        assert_eq!(attribute_name("inv.x + 1"), None);
+        assert_eq!(attribute_name("inv.x.abs()"), None);
     }
 
     #[test]

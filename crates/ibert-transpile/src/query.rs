@@ -9,7 +9,7 @@ use crate::python;
 use crate::scope::{BoundJoin, Column, Resolved, Scope, Source};
 use crate::{RESULT_NAME, Translation};
 use sqlparser::ast::{
-    BinaryOperator, Distinct, Expr, GroupByExpr, Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName,
+    BinaryOperator, Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName,
     OrderBy, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
     SetQuantifier, Spanned, TableFactor, TableWithJoins,
 };
@@ -132,7 +132,7 @@ impl<'c> Translator<'c> {
                     SetQuantifier::Distinct | SetQuantifier::None => true,
                     _ => return Err(TranspileError::unsupported_at(&format!("{op} {set_quantifier}"), body)),
                 };
-                let (left, right) = align_set_operands(left, right);
+                let (left, right) = self.align_set_operands(left, right);
                 let mut args = vec![inline_relation(&right.chain)];
                 if distinct != default_distinct {
                     args.push(format!("distinct={}", if distinct { "True" } else { "False" }));
@@ -161,7 +161,7 @@ impl<'c> Translator<'c> {
         let outputs = Scope { sources: vec![output_source(columns)], ..Scope::default() };
         let items: Vec<Item> = columns.iter().map(|c| Item { name: c.name.clone(), expr: ident_expr(&c.name) }).collect();
         let cx = Cx { scope: &outputs, phase: Phase::Source, aliases: &[], prefer_alias: false };
-        let keys = self.order_keys(order_by, &items, &cx)?;
+        let keys = self.order_keys(order_by, &items, &cx, false)?;
         chain.call("order_by", &keys);
         Ok(())
     }
@@ -177,7 +177,8 @@ impl<'c> Translator<'c> {
             || select.having.as_ref().is_some_and(|e| contains_subquery(e) || contains_window(e))
             || select.qualify.is_some()
             || order_by_exprs(order_by).iter().any(|e| contains_window(e))
-            || select.projection.iter().any(|item| select_item_expr(item).is_some_and(|e| contains_subquery(e) || contains_window(e)));
+            || select.projection.iter().any(|item| select_item_expr(item).is_some_and(|e| contains_subquery(e) || contains_window(e) || counts_rows_conditionally(e)))
+            || select.having.as_ref().is_some_and(counts_rows_conditionally);
         let mut chain = self.from_clause(&select.from, &mut scope, &mut conjuncts, needs_bound_join, select)?;
         let items = self.select_items(&select.projection, &scope)?;
         if !conjuncts.is_empty() {
@@ -188,20 +189,25 @@ impl<'c> Translator<'c> {
             }
             chain.call("filter", &args);
         }
-        let group_exprs: Vec<Expr> = match &select.group_by {
-            GroupByExpr::Expressions(exprs, modifiers) => {
-                if !modifiers.is_empty() {
-                    return Err(TranspileError::unsupported_at("GROUP BY modifiers (ROLLUP, CUBE, GROUPING SETS)", select));
+        let (group_exprs, grouping_sets): (Vec<Expr>, Option<Vec<Vec<Expr>>>) = match &select.group_by {
+            GroupByExpr::Expressions(exprs, modifiers) => match expand_grouping_sets(exprs, modifiers, select)? {
+                None => (exprs.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>()?, None),
+                Some(sets) => {
+                    let sets: Vec<Vec<Expr>> = sets
+                        .iter()
+                        .map(|set| set.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>())
+                        .collect::<Result<_, _>>()?;
+                    let mut keys: Vec<Expr> = Vec::new();
+                    for key in sets.iter().flatten() {
+                        if !keys.contains(key) {
+                            keys.push(key.clone());
+                        }
+                    }
+                    (keys, Some(sets))
                 }
-                exprs.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>()?
-            }
-            GroupByExpr::All(_) => items.iter().filter(|i| !contains_aggregate(&i.expr) && !is_constant(&i.expr)).map(|i| i.expr.clone()).collect(),
+            },
+            GroupByExpr::All(_) => (items.iter().filter(|i| !contains_aggregate(&i.expr) && !is_constant(&i.expr)).map(|i| i.expr.clone()).collect(), None),
         };
-        for expr in &group_exprs {
-            if matches!(expr, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)) {
-                return Err(TranspileError::unsupported_at("ROLLUP, CUBE and GROUPING SETS", expr));
-            }
-        }
         let order_exprs = order_by_exprs(order_by);
         let aggregated = !group_exprs.is_empty()
             || select.having.is_some()
@@ -213,7 +219,7 @@ impl<'c> Translator<'c> {
             Some(Distinct::On(_)) => return Err(TranspileError::unsupported_at("DISTINCT ON", select)),
         };
         let columns = if aggregated {
-            self.aggregate_block(&mut chain, select, &scope, &items, group_exprs, order_by, distinct)?
+            self.aggregate_block(&mut chain, select, &scope, &items, (group_exprs, grouping_sets), order_by, distinct)?
         } else {
             self.projection_block(&mut chain, select, &scope, &items, order_by, distinct)?
         };
@@ -238,9 +244,10 @@ impl<'c> Translator<'c> {
             let predicate = self.expr(qualify, &cx)?.code;
             chain.call("filter", &[predicate]);
         }
-        if let (Some(order_by), false) = (order_by, distinct) {
+        let sort_after_windows = sorts_after_windows(order_by, items, distinct);
+        if let (Some(order_by), false, false) = (order_by, distinct, sort_after_windows) {
             let cx = Cx { scope, phase: Phase::Source, aliases: &aliases, prefer_alias: true };
-            let keys = self.order_keys(order_by, items, &cx)?;
+            let keys = self.order_keys(order_by, items, &cx, false)?;
             chain.call("order_by", &keys);
         }
         let cx = Cx { scope, phase: Phase::Source, aliases: &[], prefer_alias: false };
@@ -248,7 +255,7 @@ impl<'c> Translator<'c> {
         let mut columns = Vec::new();
         for item in items {
             let py = self.expr(&item.expr, &cx)?;
-            let ty = plain_column(&item.expr, scope).and_then(|r| r.ty);
+            let ty = plain_column(&item.expr, scope).and_then(|r| r.ty).or_else(|| null_type(&item.expr));
             values.push((item.name.clone(), py.value(), column_name_of(&item.expr, scope)));
             columns.push(Column { name: item.name.clone(), ty });
         }
@@ -260,7 +267,9 @@ impl<'c> Translator<'c> {
         let prefix = values.iter().take_while(|v| passes_through(v)).count();
         let prefix_names: Vec<&String> = values[..prefix].iter().map(|(n, _, _)| n).collect();
         let whole_input = !source_columns.is_empty() && prefix >= source_columns.len() && prefix_names[..source_columns.len()].iter().zip(&source_columns).all(|(a, b)| *a == b);
-        if whole_input && prefix == values.len() && values.len() == source_columns.len() {
+        if let (Some(order_by), true) = (order_by, sort_after_windows) {
+            self.sort_after_windows(chain, order_by, items, &values, &cx)?;
+        } else if whole_input && prefix == values.len() && values.len() == source_columns.len() {
             // SELECT *: nothing to project.
         } else if whole_input && values.len() > source_columns.len() && prefix == source_columns.len() {
             chain.call("mutate", &named_arguments(&values[prefix..]));
@@ -278,7 +287,8 @@ impl<'c> Translator<'c> {
 
     /// SELECT with GROUP BY or aggregates: `group_by(keys).aggregate(metrics)`, HAVING as a
     /// filter on the result, ORDER BY, and a final projection where the SELECT list is more than
-    /// the keys and metrics in order.
+    /// the keys and metrics in order. With grouping sets (ROLLUP, CUBE, GROUPING SETS), one
+    /// aggregation per set, united (see [`Translator::grouping_set_union`]).
     #[allow(clippy::too_many_arguments)]
     fn aggregate_block(
         &mut self,
@@ -286,7 +296,7 @@ impl<'c> Translator<'c> {
         select: &Select,
         scope: &Scope,
         items: &[Item],
-        group_exprs: Vec<Expr>,
+        (group_exprs, grouping_sets): (Vec<Expr>, Option<Vec<Vec<Expr>>>),
         order_by: Option<&OrderBy>,
         distinct: bool,
     ) -> Result<Vec<Column>, TranspileError> {
@@ -326,7 +336,9 @@ impl<'c> Translator<'c> {
                 aggregation.metrics.push((item.expr.clone(), item.name.clone()));
             }
         }
-        let mut hidden_sources: Vec<&Expr> = items.iter().map(|i| &i.expr).collect();
+        // Items computed whole as metrics need none of their inner aggregates again.
+        let mut hidden_sources: Vec<&Expr> =
+            items.iter().map(|i| &i.expr).filter(|e| !aggregation.metrics.iter().any(|(metric, _)| metric == *e)).collect();
         hidden_sources.extend(select.having.iter());
         hidden_sources.extend(select.qualify.iter());
         let order_exprs = order_by_exprs(order_by);
@@ -349,7 +361,21 @@ impl<'c> Translator<'c> {
         if key_args.is_empty() && metric_args.is_empty() {
             return Err(TranspileError::unsupported_at("an aggregation without keys or aggregates", select));
         }
-        if metric_args.is_empty() {
+        let mut grouping_calls = Vec::new();
+        for expr in items.iter().map(|i| &i.expr).chain(select.having.iter()).chain(select.qualify.iter()).chain(order_exprs.iter().copied()) {
+            collect_grouping_calls(expr, &mut grouping_calls);
+        }
+        let mut flags = Vec::new();
+        if grouping_sets.is_some() || !grouping_calls.is_empty() {
+            let sets = grouping_sets.unwrap_or_else(|| vec![group_exprs.clone()]);
+            for call in grouping_calls {
+                let name = (1..).map(|n| format!("grouping_{n}")).find(|name| !taken.contains(name)).expect("a free name");
+                taken.insert(name.clone());
+                flags.push((call.clone(), name.clone()));
+                aggregation.metrics.push((call, name));
+            }
+            *chain = self.grouping_set_union(chain, scope, &sets, &key_args, &aggregation.keys, &metric_args, &flags)?;
+        } else if metric_args.is_empty() {
             chain.call("select", &select_arguments(&key_args));
             chain.call("distinct", &[]);
         } else {
@@ -370,12 +396,18 @@ impl<'c> Translator<'c> {
             let predicate = self.expr(qualify, &cx)?.code;
             chain.call("filter", &[predicate]);
         }
-        if let (Some(order_by), false) = (order_by, distinct) {
+        let sort_after_windows = sorts_after_windows(order_by, items, distinct);
+        if let (Some(order_by), false, false) = (order_by, distinct, sort_after_windows) {
             let cx = Cx { scope: &post, phase: Phase::Aggregated(&aggregation), aliases: &aliases, prefer_alias: true };
-            let keys = self.order_keys(order_by, items, &cx)?;
+            let keys = self.order_keys(order_by, items, &cx, false)?;
             chain.call("order_by", &keys);
         }
-        let produced: Vec<String> = key_names.iter().chain(metric_args.iter().map(|(n, _, _)| n)).cloned().collect();
+        let produced: Vec<String> = key_names
+            .iter()
+            .chain(metric_args.iter().map(|(n, _, _)| n))
+            .chain(flags.iter().map(|(_, n)| n))
+            .cloned()
+            .collect();
         let item_names: Vec<String> = items.iter().map(|i| i.name.clone()).collect();
         let cx = Cx { scope: &post, phase: Phase::Aggregated(&aggregation), aliases: &[], prefer_alias: false };
         let mut columns = Vec::new();
@@ -384,10 +416,18 @@ impl<'c> Translator<'c> {
             let py = self.expr(&item.expr, &cx)?;
             let passthrough = py.code == python::attribute("_", &item.name);
             values.push((item.name.clone(), py.value(), passthrough.then(|| item.name.clone())));
-            let ty = aggregation.keys.iter().find(|(e, _)| e == &item.expr).and_then(|(e, _)| plain_column(e, scope)).and_then(|r| r.ty);
+            let ty = aggregation
+                .keys
+                .iter()
+                .find(|(e, _)| e == &item.expr)
+                .and_then(|(e, _)| plain_column(e, scope))
+                .and_then(|r| r.ty)
+                .or_else(|| null_type(&item.expr));
             columns.push(Column { name: item.name.clone(), ty });
         }
-        if produced != item_names || values.iter().any(|(_, _, p)| p.is_none()) {
+        if let (Some(order_by), true) = (order_by, sort_after_windows) {
+            self.sort_after_windows(chain, order_by, items, &values, &cx)?;
+        } else if produced != item_names || values.iter().any(|(_, _, p)| p.is_none()) {
             chain.call("select", &select_arguments(&values));
         }
         if distinct {
@@ -399,11 +439,162 @@ impl<'c> Translator<'c> {
         Ok(columns)
     }
 
-    fn order_keys(&mut self, order_by: &OrderBy, items: &[Item], cx: &Cx) -> Result<Vec<String>, TranspileError> {
+    /// One aggregation per grouping set over the same rows, united: the keys a set leaves out
+    /// are typed NULLs, and each `GROUPING(...)` is the constant bit mask of its set (1 for an
+    /// argument the set leaves out, the first argument the highest bit). Ibis has no grouping
+    /// sets; this is what they mean.
+    #[allow(clippy::too_many_arguments)]
+    fn grouping_set_union(
+        &mut self,
+        input: &Chain,
+        scope: &Scope,
+        sets: &[Vec<Expr>],
+        key_args: &[(String, String, Option<String>)],
+        keys: &[(Expr, String)],
+        metric_args: &[(String, String, Option<String>)],
+        flags: &[(Expr, String)],
+    ) -> Result<Chain, TranspileError> {
+        let rows = if sets.len() > 1 && !input.is_plain() { Chain::new(self.bind("grouped_rows", input)) } else { input.clone() };
+        let order: Vec<String> = key_args
+            .iter()
+            .map(|(name, _, _)| name)
+            .chain(metric_args.iter().map(|(name, _, _)| name))
+            .chain(flags.iter().map(|(_, name)| name))
+            .map(|name| python::string(name))
+            .collect();
+        let mut branches = Vec::new();
+        for set in sets {
+            let in_set = |key: &Expr| set.iter().any(|e| e == key || crate::expr::same_column(e, key, scope));
+            let present: Vec<(String, String, Option<String>)> =
+                key_args.iter().zip(keys).filter(|(_, (key, _))| in_set(key)).map(|(arg, _)| arg.clone()).collect();
+            let mut branch = rows.clone();
+            if metric_args.is_empty() && present.is_empty() {
+                return Err(TranspileError::unsupported_at("an empty grouping set without aggregates", &keys[0].0));
+            }
+            if metric_args.is_empty() {
+                branch.call("select", &select_arguments(&present));
+                branch.call("distinct", &[]);
+            } else {
+                if !present.is_empty() {
+                    branch.call("group_by", &select_arguments(&present));
+                }
+                branch.call("aggregate", &named_arguments(metric_args));
+            }
+            let mut constants = Vec::new();
+            for ((name, _, _), (key, _)) in key_args.iter().zip(keys).filter(|(_, (key, _))| !in_set(key)) {
+                // The type of the NULL: the column's, from the catalog or, for a column computed
+                // upstream (a derived table's), read off the grouped rows.
+                let ty = match plain_column(key, scope) {
+                    Some(Resolved { ty: Some(ty), .. }) => python::string(&ty),
+                    Some(resolved) if scope.sources.len() == 1 && rows.is_plain() => format!("{}.type()", python::attribute(&rows.inline(), &resolved.column)),
+                    _ => {
+                        return Err(TranspileError::unsupported_at(
+                            "ROLLUP, CUBE or GROUPING SETS over a computed key (group by a column, or compute the key in a subquery first)",
+                            key,
+                        ));
+                    }
+                };
+                constants.push((name.clone(), format!("ibis.null({ty})"), None));
+            }
+            for (call, name) in flags {
+                let mask = grouping_mask(call, &in_set)?;
+                constants.push((name.clone(), format!("ibis.literal({mask})"), None));
+            }
+            if !constants.is_empty() {
+                branch.call("mutate", &named_arguments(&constants));
+            }
+            if sets.len() > 1 {
+                branch.call("select", &order);
+            }
+            branches.push(branch);
+        }
+        let mut branches = branches.into_iter();
+        let first = branches.next().expect("at least one grouping set");
+        if sets.len() == 1 {
+            return Ok(first);
+        }
+        let mut chain = Chain::new(self.bind("grouping_set", &first));
+        let rest: Vec<String> = branches.map(|branch| self.bind("grouping_set", &branch)).collect();
+        chain.call("union", &rest);
+        Ok(chain)
+    }
+
+    /// The right operand of a set operation takes the left's column names, and types where they
+    /// differ (Ibis unites only equal schemas). A bare `NULL` column takes the other side's type:
+    /// the known one, or else the one read off the other side, bound to a name for that.
+    fn align_set_operands(&mut self, left: Rel, right: Rel) -> (Rel, Rel) {
+        let mut left = left;
+        let pairs: Vec<(Column, Column)> = left.columns.iter().cloned().zip(right.columns.iter().cloned()).collect();
+        let is_null = |ty: &Option<String>| ty.as_deref() == Some(NULL_TYPE);
+        let needs_rename = pairs.iter().any(|(l, r)| l.name != r.name);
+        let needs_cast = pairs.iter().any(|(l, r)| l.ty != r.ty && (is_null(&l.ty) || is_null(&r.ty) || (l.ty.is_some() && r.ty.is_some())));
+        if !needs_rename && !needs_cast {
+            return (left, right);
+        }
+        let mut left_values = Vec::new();
+        let mut right_values = Vec::new();
+        let mut right_var: Option<String> = None;
+        let mut left_var: Option<String> = None;
+        for (l, r) in &pairs {
+            let mut left_code = python::attribute("_", &l.name);
+            let mut right_code = python::attribute("_", &r.name);
+            match (&l.ty, &r.ty) {
+                (Some(a), Some(b)) if a == b => {}
+                (Some(a), _) if is_null(&r.ty) && !is_null(&l.ty) => right_code = format!("{right_code}.cast({})", python::string(a)),
+                (None, _) if is_null(&r.ty) => {
+                    let var = left_var.get_or_insert_with(|| self.bind("left", &left.chain)).clone();
+                    right_code = format!("{right_code}.cast({}.type())", python::attribute(&var, &l.name));
+                }
+                (_, Some(b)) if is_null(&l.ty) && !is_null(&r.ty) => left_code = format!("{left_code}.cast({})", python::string(b)),
+                (_, None) if is_null(&l.ty) => {
+                    let var = right_var.get_or_insert_with(|| self.bind("right", &right.chain)).clone();
+                    left_code = format!("{left_code}.cast({}.type())", python::attribute(&var, &r.name));
+                }
+                (Some(a), Some(_)) => right_code = format!("{right_code}.cast({})", python::string(a)),
+                _ => {}
+            }
+            let left_same = (!left_code.contains(".cast(")).then(|| l.name.clone());
+            left_values.push((l.name.clone(), left_code, left_same));
+            let right_same = (l.name == r.name && !right_code.contains(".cast(")).then(|| l.name.clone());
+            right_values.push((l.name.clone(), right_code, right_same));
+        }
+        if let Some(var) = left_var {
+            left.chain = Chain::new(var);
+        }
+        if left_values.iter().any(|(_, _, same)| same.is_none()) {
+            left.chain.call("select", &select_arguments(&left_values));
+        }
+        let mut chain = match right_var {
+            Some(var) => Chain::new(var),
+            None => right.chain,
+        };
+        chain.call("select", &select_arguments(&right_values));
+        let columns = left.columns.iter().zip(&right.columns).map(|(l, r)| Column { name: l.name.clone(), ty: if is_null(&l.ty) { r.ty.clone() } else { l.ty.clone() } }).collect();
+        left.columns = columns;
+        (left, Rel { chain, columns: right.columns })
+    }
+
+    /// ORDER BY over a SELECT list with window functions: a sort below a window is lost (the
+    /// window reorders rows), so the list is computed first (`mutate`, keeping every column the
+    /// sort may need), then sorted, then projected to the list.
+    fn sort_after_windows(&mut self, chain: &mut Chain, order_by: &OrderBy, items: &[Item], values: &[(String, String, Option<String>)], cx: &Cx) -> Result<(), TranspileError> {
+        chain.call("mutate", &named_arguments(values));
+        let keys = self.order_keys(order_by, items, cx, true)?;
+        chain.call("order_by", &keys);
+        let outputs: Vec<(String, String, Option<String>)> =
+            values.iter().map(|(name, _, _)| (name.clone(), python::attribute("_", name), Some(name.clone()))).collect();
+        chain.call("select", &select_arguments(&outputs));
+        Ok(())
+    }
+
+    /// Sort keys; with `items_are_columns`, a key naming a SELECT item (by alias, position or the
+    /// same expression) is that item's column of the current table.
+    fn order_keys(&mut self, order_by: &OrderBy, items: &[Item], cx: &Cx, items_are_columns: bool) -> Result<Vec<String>, TranspileError> {
         let OrderByKind::Expressions(exprs) = &order_by.kind else {
             return Err(TranspileError::Unsupported { construct: "ORDER BY ALL".into(), line: 0, column: 0 });
         };
         let mut keys = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for order in exprs {
             if order.with_fill.is_some() {
                 return Err(TranspileError::unsupported_at("ORDER BY ... WITH FILL", &order.expr));
@@ -415,7 +606,27 @@ impl<'c> Translator<'c> {
                     .expr,
                 None => &order.expr,
             };
-            let code = self.expr(expr, cx)?.value();
+            let item = items_are_columns
+                .then(|| {
+                    items.iter().find(|i| {
+                        &i.expr == expr || matches!(&order.expr, Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case(&i.name))
+                    })
+                })
+                .flatten();
+            let mut code = match item {
+                Some(item) => python::attribute("_", &item.name),
+                None => self.expr(expr, cx)?.value(),
+            };
+            // Ibis names sort keys and refuses two of one name (`inv.d_moy`, `inv2.d_moy`).
+            if let Some(name) = python::attribute_name(&code) {
+                if seen.contains(&name) {
+                    let renamed = (2..).map(|n| format!("{name}_{n}")).find(|n| !seen.contains(n)).expect("a free name");
+                    code = format!("{code}.name({})", python::string(&renamed));
+                    seen.insert(renamed);
+                } else {
+                    seen.insert(name);
+                }
+            }
             keys.push(deferred_safe(&sort_key(code, !matches!(order.options.sort, Some(sqlparser::ast::OrderBySort::Desc)), order.options.nulls_first)));
         }
         Ok(keys)
@@ -557,11 +768,13 @@ impl<'c> Translator<'c> {
                 self.join(join, scope, &mut chain, &mut steps)?;
             }
         }
+        let (names, merged) = join_output_names(scope, &steps);
         if bind_join && scope.sources.len() > 1 {
             let var = self.bind("joined", &chain);
-            scope.bound_join = Some(BoundJoin { var: var.clone(), names: join_output_names(scope, &steps) });
+            scope.bound_join = Some(BoundJoin { var: var.clone(), names });
             return Ok(Chain::new(var));
         }
+        scope.merged = merged;
         Ok(chain)
     }
 
@@ -703,7 +916,7 @@ const DEFAULT_RNAME: &str = "{name}_right";
 /// Ibis renames a colliding right-hand column `{name}_right`; when that name is taken too (a
 /// third table with an `id`), the join names the right table instead: `{name}_<variable>`.
 fn right_name_template(scope: &Scope, steps: &[JoinStep], right: usize) -> String {
-    let names = join_output_names(scope, steps);
+    let (names, _) = join_output_names(scope, steps);
     let taken: HashSet<&String> = names.values().collect();
     let collides = scope.sources[right].columns.iter().any(|c| taken.contains(&format!("{}_right", c.name)));
     if collides { format!("{{name}}_{}", scope.sources[right].var) } else { DEFAULT_RNAME.to_string() }
@@ -719,8 +932,12 @@ fn with_rname(mut args: Vec<String>, rname: &str) -> Vec<String> {
 /// Ibis's names for the columns of a join chain: a right-hand column whose name is taken is
 /// dropped when an inner equi-join makes it equal to the column of that name, and is otherwise
 /// renamed `{name}_right`.
-fn join_output_names(scope: &Scope, steps: &[JoinStep]) -> HashMap<(usize, String), String> {
+/// The output name of every (source, column) of a join chain, and the right-hand columns that an
+/// inner equi-join merged into an earlier source's column of the same name (Ibis keeps one).
+#[allow(clippy::type_complexity)]
+fn join_output_names(scope: &Scope, steps: &[JoinStep]) -> (HashMap<(usize, String), String>, HashMap<(usize, String), (usize, String)>) {
     let mut names: HashMap<(usize, String), String> = HashMap::new();
+    let mut merged = HashMap::new();
     let mut taken: Vec<(String, (usize, String))> = Vec::new();
     let mut groups: Vec<HashSet<(usize, String)>> = Vec::new();
     for column in &scope.sources[0].columns {
@@ -761,7 +978,8 @@ fn join_output_names(scope: &Scope, steps: &[JoinStep]) -> HashMap<(usize, Strin
                 Some((_, owner)) => {
                     let equal = groups.iter().any(|g| g.contains(owner) && g.contains(&key));
                     if equal {
-                        names.insert(key, column.name.clone());
+                        names.insert(key.clone(), column.name.clone());
+                        merged.insert(key, owner.clone());
                     } else {
                         let renamed = step.rname.replace("{name}", &column.name);
                         names.insert(key.clone(), renamed.clone());
@@ -771,7 +989,7 @@ fn join_output_names(scope: &Scope, steps: &[JoinStep]) -> HashMap<(usize, Strin
             }
         }
     }
-    names
+    (names, merged)
 }
 
 /// `a.x = b.y` between two columns of the current block.
@@ -814,6 +1032,7 @@ pub(crate) fn plain_column(expr: &Expr, scope: &Scope) -> Option<Resolved> {
 fn column_name_of(expr: &Expr, scope: &Scope) -> Option<String> {
     match expr {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => plain_column(expr, scope).map(|r| r.column),
+        Expr::Nested(inner) => column_name_of(inner, scope),
         _ => None,
     }
 }
@@ -907,6 +1126,104 @@ fn group_key_expr(expr: &Expr, items: &[Item], scope: &Scope) -> Result<Expr, Tr
     Ok(expr.clone())
 }
 
+/// The grouping sets of a GROUP BY with ROLLUP, CUBE or GROUPING SETS, as lists of key
+/// expressions (before alias and position resolution); `None` for a plain GROUP BY.
+fn expand_grouping_sets(exprs: &[Expr], modifiers: &[GroupByWithModifier], at: &Select) -> Result<Option<Vec<Vec<Expr>>>, TranspileError> {
+    let has_sets = exprs.iter().any(|e| matches!(e, Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_)));
+    if modifiers.is_empty() && !has_sets {
+        return Ok(None);
+    }
+    let rollup = |lists: &[Vec<Expr>]| -> Vec<Vec<Expr>> { (0..=lists.len()).rev().map(|n| lists[..n].concat()).collect() };
+    let cube = |lists: &[Vec<Expr>]| -> Vec<Vec<Expr>> {
+        let n = lists.len();
+        (0..1u32 << n)
+            .rev()
+            .map(|mask| (0..n).filter(|i| mask & (1 << (n - 1 - i)) != 0).flat_map(|i| lists[i].clone()).collect())
+            .collect()
+    };
+    let too_many = || TranspileError::unsupported_at("more than 64 grouping sets", at);
+    let mut sets: Vec<Vec<Expr>> = vec![Vec::new()];
+    for expr in exprs {
+        if let Expr::Rollup(lists) | Expr::Cube(lists) | Expr::GroupingSets(lists) = expr
+            && lists.len() > 64
+        {
+            return Err(too_many());
+        }
+        if matches!(expr, Expr::Cube(lists) if lists.len() > 6) {
+            return Err(too_many());
+        }
+        let options = match expr {
+            Expr::Rollup(lists) => rollup(lists),
+            Expr::Cube(lists) => cube(lists),
+            Expr::GroupingSets(lists) => lists.clone(),
+            other => vec![vec![other.clone()]],
+        };
+        if sets.len() * options.len() > 64 {
+            return Err(too_many());
+        }
+        sets = sets.iter().flat_map(|set| options.iter().map(move |option| [set.clone(), option.clone()].concat())).collect();
+    }
+    for modifier in modifiers {
+        let whole: Vec<Vec<Expr>> = match (modifier, sets.as_slice()) {
+            (GroupByWithModifier::Cube, [only]) if only.len() > 6 => return Err(too_many()),
+            (GroupByWithModifier::Rollup | GroupByWithModifier::Cube, [only]) => only.iter().map(|e| vec![e.clone()]).collect(),
+            _ => return Err(TranspileError::unsupported_at(&format!("GROUP BY ... {modifier}"), at)),
+        };
+        sets = if matches!(modifier, GroupByWithModifier::Rollup) { rollup(&whole) } else { cube(&whole) };
+    }
+    if sets.len() > 64 {
+        return Err(too_many());
+    }
+    Ok(Some(sets))
+}
+
+/// `GROUPING(a, b, ...)` calls, each once.
+fn collect_grouping_calls(expr: &Expr, out: &mut Vec<Expr>) {
+    crate::expr::visit(expr, &mut |e| {
+        if let Expr::Function(function) = e
+            && function.over.is_none()
+            && function.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("grouping"))
+        {
+            if !out.contains(e) {
+                out.push(e.clone());
+            }
+            return false;
+        }
+        !matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. })
+    });
+}
+
+/// The value of a `GROUPING(...)` call in the grouping set that `in_set` describes.
+fn grouping_mask(call: &Expr, in_set: &dyn Fn(&Expr) -> bool) -> Result<u64, TranspileError> {
+    let Expr::Function(function) = call else { unreachable!("collected as a function call") };
+    let sqlparser::ast::FunctionArguments::List(list) = &function.args else {
+        return Err(TranspileError::resolve_at("GROUPING() needs the grouped columns as arguments".into(), call));
+    };
+    let mut mask = 0u64;
+    for arg in &list.args {
+        let sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(arg)) = arg else {
+            return Err(TranspileError::resolve_at("GROUPING() takes column expressions".into(), call));
+        };
+        mask = (mask << 1) | u64::from(!in_set(arg));
+    }
+    Ok(mask)
+}
+
+fn sorts_after_windows(order_by: Option<&OrderBy>, items: &[Item], distinct: bool) -> bool {
+    order_by.is_some() && !distinct && items.iter().any(|i| contains_window(&i.expr))
+}
+
+/// The type marker of a bare `NULL` column, whose type a set operation takes from the other side.
+const NULL_TYPE: &str = "null";
+
+fn null_type(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Null) => Some(NULL_TYPE.to_string()),
+        Expr::Nested(inner) => null_type(inner),
+        _ => None,
+    }
+}
+
 fn order_by_exprs(order_by: Option<&OrderBy>) -> Vec<&Expr> {
     match order_by.map(|o| &o.kind) {
         Some(OrderByKind::Expressions(exprs)) => exprs.iter().map(|o| &o.expr).collect(),
@@ -925,6 +1242,24 @@ fn collect_aggregate_calls(expr: &Expr, out: &mut Vec<Expr>) {
         }
         !matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { target: sqlparser::ast::InTarget::Subquery(_), .. })
     });
+}
+
+/// `COUNT(*) FILTER (WHERE ...)` and `count_if(...)` become `_.count(where=...)`, whose condition
+/// Ibis does not dereference through a join chain: over joins they need the join bound to a name.
+fn counts_rows_conditionally(expr: &Expr) -> bool {
+    let mut found = false;
+    crate::expr::visit(expr, &mut |e| {
+        if let Expr::Function(function) = e
+            && let Some(name) = function.name.0.last().and_then(|p| p.as_ident())
+        {
+            let name = name.value.to_ascii_lowercase();
+            let star = matches!(&function.args, sqlparser::ast::FunctionArguments::List(list)
+                if list.args.iter().any(|a| matches!(a, sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Wildcard))));
+            found |= (name == "count" && star && function.filter.is_some()) || name == "count_if" || name == "countif";
+        }
+        !found
+    });
+    found
 }
 
 /// Whether `expr` reads a column outside of any aggregate call.
@@ -1025,31 +1360,6 @@ fn rename_columns(rel: Rel, names: &[String], at: &Ident) -> Result<Rel, Transpi
 
 /// Set operations need equal schemas: the right side takes the left's names, and a column whose
 /// known types differ is cast to the left's type.
-fn align_set_operands(left: Rel, right: Rel) -> (Rel, Rel) {
-    let needs_rename = left.columns.iter().zip(&right.columns).any(|(l, r)| l.name != r.name);
-    let needs_cast = left.columns.iter().zip(&right.columns).any(|(l, r)| matches!((&l.ty, &r.ty), (Some(a), Some(b)) if a != b));
-    if !needs_rename && !needs_cast {
-        return (left, right);
-    }
-    let values: Vec<(String, String, Option<String>)> = left
-        .columns
-        .iter()
-        .zip(&right.columns)
-        .map(|(l, r)| {
-            let mut code = python::attribute("_", &r.name);
-            if let (Some(a), Some(b)) = (&l.ty, &r.ty)
-                && a != b
-            {
-                code = format!("{code}.cast({})", python::string(a));
-            }
-            let same = (l.name == r.name && !code.contains(".cast(")).then(|| l.name.clone());
-            (l.name.clone(), code, same)
-        })
-        .collect();
-    let mut chain = right.chain;
-    chain.call("select", &select_arguments(&values));
-    (left, Rel { chain, columns: right.columns })
-}
 
 /// A relation used as an argument: a bare variable, or its chain inline.
 pub(crate) fn inline_relation(chain: &Chain) -> String {

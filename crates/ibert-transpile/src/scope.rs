@@ -40,6 +40,10 @@ pub struct Scope<'p> {
     /// Columns merged by `JOIN ... USING`, resolved to the source on the left.
     pub using: Vec<(String, usize)>,
     pub bound_join: Option<BoundJoin>,
+    /// Right-hand columns of an unbound join chain that an inner equi-join merged into an
+    /// earlier source's column: Ibis refuses to filter or sort by the right-hand one, so
+    /// references go to the column they were merged into (equal on every joined row).
+    pub merged: HashMap<(usize, String), (usize, String)>,
     pub parent: Option<&'p Scope<'p>>,
 }
 
@@ -115,6 +119,9 @@ impl<'p> Scope<'p> {
             && let Some(name) = bound.names.get(&(resolved.source, resolved.column.clone()))
         {
             return python::attribute(&bound.var, name);
+        }
+        if let Some((source, column)) = scope.merged.get(&(resolved.source, resolved.column.clone())) {
+            return python::attribute(&scope.sources[*source].var, column);
         }
         python::attribute(&scope.sources[resolved.source].var, &resolved.column)
     }

@@ -39,18 +39,56 @@ pub enum FixtureError {
     DuckDb { table: String, source: duckdb::Error },
     #[error("opening the fixture database failed: {0}")]
     Open(duckdb::Error),
+    #[error("attaching the reference database {path}: {source}")]
+    Attach { path: std::path::PathBuf, source: duckdb::Error },
 }
 
 /// Table name -> ordered column name -> Ibis type string (as in `context.tables.<t>.schema`).
 pub type TableSchemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
 /// The tables of one fixture config, in a schema of the store's database, and the same rows in
-/// another physical order in a twin schema.
+/// another physical order in a twin schema. Schemas are qualified with their catalog
+/// (`memory.fixture_1_1`, or `ref_tpch.main` for reference data).
 #[derive(Debug, Clone)]
 pub struct FixtureDatabase {
     pub config: FixtureConfig,
     pub schema: String,
     pub twin_schema: String,
+    /// Reference data: the name of the [`ReferenceDatabase`]; `None` for generated fixtures.
+    pub reference: Option<String>,
+}
+
+impl FixtureDatabase {
+    /// How messages name this database.
+    pub fn label(&self) -> String {
+        match &self.reference {
+            Some(name) => format!("reference data `{name}`"),
+            None => format!("fixture seed {}", self.config.seed),
+        }
+    }
+}
+
+/// Real data for a fixed set of tables (the TPC benchmarks' own data), in a DuckDB file whose
+/// `main` schema holds the tables and whose `twin` schema holds the same rows in another
+/// physical order. A pair whose tables all belong to a reference database, with the same
+/// columns and types, runs on that data instead of generated fixtures: generated rows rarely
+/// satisfy the filters of a many-table benchmark query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceDatabase {
+    pub name: String,
+    pub path: std::path::PathBuf,
+    pub tables: TableSchemas,
+}
+
+impl ReferenceDatabase {
+    fn catalog(&self) -> String {
+        format!("ref_{}", self.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>())
+    }
+
+    /// Whether every table of `tables` is in this database with the same columns and types.
+    fn serves(&self, tables: &TableSchemas) -> bool {
+        !tables.is_empty() && tables.iter().all(|(name, columns)| self.tables.get(name) == Some(columns))
+    }
 }
 
 /// The fixture databases one example runs on.
@@ -64,6 +102,7 @@ pub struct FixtureSet {
 /// one database per verification thread keeps both off the hot path.
 pub struct FixtureStore {
     connection: Connection,
+    references: Vec<(ReferenceDatabase, Rc<FixtureSet>)>,
     loaded: HashMap<(String, Literals), Rc<FixtureSet>>,
     order: VecDeque<(String, Literals)>,
     next_id: u64,
@@ -72,17 +111,40 @@ pub struct FixtureStore {
 
 impl FixtureStore {
     pub fn new() -> Result<Self, FixtureError> {
+        Self::with_references(&[])
+    }
+
+    /// A store that also serves the given reference databases (attached read-only).
+    pub fn with_references(references: &[ReferenceDatabase]) -> Result<Self, FixtureError> {
         let connection = Connection::open_in_memory().map_err(FixtureError::Open)?;
+        let mut attached = Vec::new();
+        for reference in references {
+            let catalog = reference.catalog();
+            let path = reference.path.to_string_lossy().replace('\'', "''");
+            connection
+                .execute_batch(&format!("ATTACH '{path}' AS {catalog} (READ_ONLY)"))
+                .map_err(|source| FixtureError::Attach { path: reference.path.clone(), source })?;
+            let database = FixtureDatabase {
+                config: FixtureConfig { seed: 0, rows: 0 },
+                schema: format!("{catalog}.main"),
+                twin_schema: format!("{catalog}.twin"),
+                reference: Some(reference.name.clone()),
+            };
+            attached.push((reference.clone(), Rc::new(FixtureSet { databases: vec![database] })));
+        }
         // Examples run in parallel on separate stores: one thread each keeps results stable.
-        // No file or network access and no extension installs for the queries that run here.
+        // No file or network access and no extension installs for the queries that run here
+        // (reference files are attached before the lock).
+        // Benchmark queries over reference data (millions of rows) need more room than fixtures.
+        let memory_limit = if references.is_empty() { "1GB" } else { "4GB" };
         connection
-            .execute_batch(
-                "SET threads = 1; SET memory_limit = '1GB'; SET autoinstall_known_extensions = false; \
+            .execute_batch(&format!(
+                "SET threads = 1; SET memory_limit = '{memory_limit}'; SET autoinstall_known_extensions = false; \
                  SET autoload_known_extensions = false; SET enable_external_access = false; \
-                 SET lock_configuration = true;",
-            )
+                 SET lock_configuration = true;"
+            ))
             .map_err(FixtureError::Open)?;
-        Ok(FixtureStore { connection, loaded: HashMap::new(), order: VecDeque::new(), next_id: 0, capacity: 256 })
+        Ok(FixtureStore { connection, references: attached, loaded: HashMap::new(), order: VecDeque::new(), next_id: 0, capacity: 256 })
     }
 
     pub fn connection(&self) -> &Connection {
@@ -91,6 +153,9 @@ impl FixtureStore {
 
     /// The fixture set for these tables and literals, loading it if it is not loaded yet.
     pub(crate) fn get(&mut self, tables: &TableSchemas, literals: &Literals, configs: &[FixtureConfig]) -> Result<Rc<FixtureSet>, FixtureError> {
+        if let Some((_, set)) = self.references.iter().find(|(reference, _)| reference.serves(tables)) {
+            return Ok(Rc::clone(set));
+        }
         let key = (serde_json::to_string(tables).unwrap_or_default(), literals.clone());
         if let Some(set) = self.loaded.get(&key) {
             return Ok(Rc::clone(set));
@@ -116,7 +181,7 @@ impl FixtureStore {
         }
         let mut databases = Vec::new();
         for config in configs {
-            let schema = format!("fixture_{id}_{}", config.seed);
+            let schema = format!("memory.fixture_{id}_{}", config.seed);
             let twin_schema = format!("{schema}_twin");
             let duckdb_error = |table: &str| {
                 let table = table.to_string();
@@ -137,7 +202,7 @@ impl FixtureStore {
                     ))
                     .map_err(duckdb_error(table))?;
             }
-            databases.push(FixtureDatabase { config: *config, schema, twin_schema });
+            databases.push(FixtureDatabase { config: *config, schema, twin_schema, reference: None });
         }
         Ok(FixtureSet { databases })
     }
@@ -153,7 +218,7 @@ impl FixtureStore {
 
     /// Runs one query with the unqualified table names resolving to `schema`.
     pub fn query(&self, schema: &str, sql: &str) -> Result<ResultSet, QueryError> {
-        self.connection.execute_batch(&format!("USE memory.{schema}"))?;
+        self.connection.execute_batch(&format!("USE {schema}"))?;
         run_query(&self.connection, sql)
     }
 }
@@ -221,7 +286,15 @@ fn generate_rows(table: &str, columns: &[Column], config: &FixtureConfig, litera
             let value = match column.role {
                 Role::Key => generator.key(index).to_string(),
                 Role::ForeignKey => generator.foreign_key(&mut rng, column.nullable),
-                Role::Plain => generator.value(&mut rng, &column.column_type, column.nullable),
+                Role::Plain => {
+                    let compared = literals.by_column.get(&column.name.to_ascii_lowercase()).filter(|_| column.column_type == ColumnType::String);
+                    match compared {
+                        // A third of the values from what the SQL compares this column with
+                        // (not more: `NOT EXISTS (... AND kind = 'x')` needs rows without them).
+                        Some(compared) if rng.chance(35) => generator.compared_string(&mut rng, compared, column.nullable),
+                        _ => generator.value(&mut rng, &column.column_type, column.nullable),
+                    }
+                }
             };
             row.push(value);
         }
@@ -268,6 +341,15 @@ impl ValueGenerator<'_> {
         // About four rows per key, so that grouped aggregates see several rows per group.
         let domain = (self.rows as i64 / 4).max(3);
         rng.range(1, domain).to_string()
+    }
+
+    fn compared_string(&self, rng: &mut Rng, compared: &std::collections::BTreeSet<String>, nullable: bool) -> String {
+        if nullable && rng.chance(NULL_PERCENT) {
+            return "NULL".into();
+        }
+        let choices: Vec<&String> = compared.iter().collect();
+        let choice: &&String = rng.pick(&choices);
+        quote_string(choice)
     }
 
     fn value(&self, rng: &mut Rng, column_type: &ColumnType, nullable: bool) -> String {
@@ -359,6 +441,14 @@ impl ValueGenerator<'_> {
     fn decimal(&self, rng: &mut Rng, precision: u8, scale: u8) -> String {
         let integer_digits = u32::from(precision - scale).min(6);
         let bound = 10_i64.pow(integer_digits) - 1;
+        // Integer literals of the SQL (`price BETWEEN 20 AND 200`), where they fit.
+        let fitting: Vec<i64> = self.literals.integers.iter().copied().filter(|v| v.abs() <= bound).collect();
+        if !fitting.is_empty() && rng.chance(20) {
+            let whole = *rng.pick(&fitting);
+            return if scale == 0 { whole.to_string() } else { format!("{whole}.{}", "0".repeat(usize::from(scale.min(6)))) };
+        }
+        // Otherwise mostly small amounts, as prices and quantities are.
+        let bound = if rng.chance(70) { bound.min(999) } else { bound };
         let whole = rng.range(-bound / 10, bound);
         if scale == 0 {
             return whole.to_string();
@@ -469,6 +559,20 @@ mod tests {
     }
 
     #[test]
+    fn filters_on_several_columns_and_decimal_ranges_select_rows() {
+        let tables = schemas(serde_json::json!({"orders": {"id": "int64", "status": "string", "channel": "string", "code": "string", "price": "decimal(10, 2)"}}));
+        let mut store = FixtureStore::new().unwrap();
+        for sql in [
+            "SELECT id FROM orders WHERE status IN ('shipped', 'delivered') AND channel IN ('web', 'mobile') AND regexp_matches(code, '^[A-Z]+[0-9]+$')",
+            "SELECT id FROM orders WHERE price BETWEEN 20 AND 200 AND status = 'open'",
+        ] {
+            let set = store.get(&tables, &Literals::harvest(sql), &[FixtureConfig { seed: 1, rows: 48 }]).unwrap();
+            let selected = dump(&store, &set.databases[0].schema, &format!("SELECT CAST(COUNT(*) AS VARCHAR) FROM ({sql})"));
+            assert_ne!(selected, ["0"], "the filters of {sql} select some rows");
+        }
+    }
+
+    #[test]
     fn nested_types_load() {
         let tables = schemas(serde_json::json!({"readings": {"samples": "array<float64>", "location": "struct<lat: float64, site: string>", "tags": "map<string, int64>", "cost": "decimal(10, 2)", "u": "uuid", "small": "int8"}}));
         let mut store = FixtureStore::new().unwrap();
@@ -501,6 +605,43 @@ mod tests {
         assert!(store.query(&first.databases[0].schema, "SELECT * FROM t").is_err(), "evicted schema is gone");
         let again = store.get(&tables, &Literals::harvest("SELECT 'x'"), DEFAULT_FIXTURES).unwrap();
         assert_eq!(dump(&store, &again.databases[0].schema, "SELECT CAST(t AS VARCHAR) FROM t"), before);
+    }
+
+    #[test]
+    fn pairs_over_reference_tables_run_on_the_reference_data_and_others_on_fixtures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ref.duckdb");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "CREATE TABLE main.nation (n_key INTEGER, n_name VARCHAR); INSERT INTO main.nation VALUES (1, 'FRANCE'), (2, 'PERU');
+                 CREATE SCHEMA twin; CREATE TABLE twin.nation AS SELECT * FROM main.nation ORDER BY n_key DESC;",
+            )
+            .unwrap();
+        drop(writer);
+        let nation = schemas(serde_json::json!({"nation": {"n_key": "int32", "n_name": "string"}}));
+        let reference = ReferenceDatabase { name: "tiny".into(), path, tables: nation.clone() };
+        let mut store = FixtureStore::with_references(&[reference]).unwrap();
+
+        let set = store.get(&nation, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        assert_eq!(set.databases.len(), 1);
+        assert_eq!(set.databases[0].label(), "reference data `tiny`");
+        assert_eq!(dump(&store, &set.databases[0].schema, "SELECT n_name FROM nation ORDER BY n_key"), ["FRANCE", "PERU"]);
+        assert_eq!(dump(&store, &set.databases[0].twin_schema, "SELECT n_name FROM nation"), ["PERU", "FRANCE"]);
+        assert!(store.query(&set.databases[0].schema, "CREATE TABLE nation2 AS SELECT 1").is_err(), "attached read-only");
+
+        // Another type for a column: not the reference's table, so generated fixtures.
+        let other = schemas(serde_json::json!({"nation": {"n_key": "int64", "n_name": "string"}}));
+        let set = store.get(&other, &Literals::default(), DEFAULT_FIXTURES).unwrap();
+        assert_eq!(set.databases.len(), DEFAULT_FIXTURES.len());
+        assert!(set.databases.iter().all(|d| d.reference.is_none()));
+    }
+
+    #[test]
+    fn a_missing_reference_file_is_an_error_naming_it() {
+        let reference = ReferenceDatabase { name: "gone".into(), path: "/nonexistent/ref.duckdb".into(), tables: TableSchemas::new() };
+        let error = FixtureStore::with_references(&[reference]).err().expect("refused").to_string();
+        assert!(error.contains("/nonexistent/ref.duckdb"), "{error}");
     }
 
     #[test]

@@ -19,5 +19,5 @@ mod sql_text;
 mod verifier;
 mod watchdog;
 
-pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, FixtureStore, TableSchemas};
+pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, FixtureStore, ReferenceDatabase, TableSchemas};
 pub use verifier::{Evidence, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

@@ -1,7 +1,10 @@
 //! Literals harvested from a query, so that fixture data contains the values its filters name:
 //! `WHERE status = 'shipped'` selects rows only if some rows hold `'shipped'`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// The literals of one query, sorted so that fixture data does not depend on their order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -10,7 +13,26 @@ pub struct Literals {
     pub integers: BTreeSet<i64>,
     /// `YYYY-MM-DD` strings among the string literals (also usable as dates and timestamps).
     pub dates: BTreeSet<String>,
+    /// Lowercase column name -> the strings the SQL compares it with (`status = 'x'`,
+    /// `status IN (...)`, `name LIKE 'M%'`), with an example of each LIKE or regex pattern
+    /// (`'M%'` gives `M`, `'^[A-Z]+[0-9]+$'` gives `A0`), so that fixtures fill that column with
+    /// values its filters select.
+    pub by_column: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// `column <op> 'literal'` with a comparison or pattern operator, and `column [NOT] IN (...)`.
+static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'")
+        .expect("a valid pattern")
+});
+static IN_LIST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s+(?:NOT\s+)?IN\s*\(((?:\s*'(?:[^']|'')*'\s*,?)+)\)").expect("a valid pattern"));
+/// `regexp_matches(column, 'pattern')` and the like.
+static REGEX_CALL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)regexp_(?:matches|like|full_match)\s*\(\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*\.\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*,\s*'((?:[^']|'')*)'")
+        .expect("a valid pattern")
+});
+static QUOTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"'((?:[^']|'')*)'").expect("a valid pattern"));
 
 impl Literals {
     /// Scans SQL text for `'quoted'` strings and bare integers, skipping comments.
@@ -63,7 +85,34 @@ impl Literals {
             }
             i += 1;
         }
+        literals.harvest_columns(sql);
         literals
+    }
+
+    fn harvest_columns(&mut self, sql: &str) {
+        let unquote = |text: &str| text.replace("''", "'");
+        let mut pairs: Vec<(String, String, bool)> = Vec::new();
+        for captures in COMPARED.captures_iter(sql) {
+            pairs.push((captures[1].to_ascii_lowercase(), unquote(&captures[2]), captures[0].to_ascii_lowercase().contains("like")));
+        }
+        for captures in IN_LIST.captures_iter(sql) {
+            for quoted in QUOTED.captures_iter(&captures[2]) {
+                pairs.push((captures[1].to_ascii_lowercase(), unquote(&quoted[1]), false));
+            }
+        }
+        for captures in REGEX_CALL.captures_iter(sql) {
+            if let Some(example) = regex_example(&unquote(&captures[2])) {
+                pairs.push((captures[1].to_ascii_lowercase(), example, false));
+            }
+        }
+        for (column, text, is_like) in pairs {
+            if text.len() > 200 {
+                continue;
+            }
+            let text = if is_like { text.replace('%', "").replace('_', "x") } else { text };
+            self.strings.insert(text.clone());
+            self.by_column.entry(column).or_default().insert(text);
+        }
     }
 
     fn add_string(&mut self, text: String) {
@@ -78,6 +127,94 @@ impl Literals {
 }
 
 /// `YYYY-MM-DD...` naming a real calendar day (so `2024-02-30` is not used as a date).
+/// A string the regular expression matches, for the common shapes (anchors, classes,
+/// alternatives, quantifiers); `None` where the pattern is beyond this sketch.
+fn regex_example(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let (example, _) = regex_sequence(&chars, 0)?;
+    Some(example)
+}
+
+/// The example of one alternative from `start` up to `|` or `)` at this depth, and where it ended.
+fn regex_sequence(chars: &[char], start: usize) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut unit_start = 0;
+    let mut i = start;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '|' => {
+                // Only the first alternative: skip the others.
+                let mut depth = 0;
+                while i < chars.len() && !(depth == 0 && chars[i] == ')') {
+                    match chars[i] {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        '\\' => i += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                return Some((out, i));
+            }
+            ')' => return Some((out, i)),
+            '^' | '$' => {}
+            '(' => {
+                let mut j = i + 1;
+                if chars.get(j) == Some(&'?') {
+                    j += 2; // (?: ...)
+                }
+                let (inner, end) = regex_sequence(chars, j)?;
+                unit_start = out.len();
+                out.push_str(&inner);
+                i = end;
+            }
+            '[' => {
+                let end = (i + 1..chars.len()).find(|&j| chars[j] == ']' && j > i + 1)?;
+                unit_start = out.len();
+                let negated = chars[i + 1] == '^';
+                out.push(if negated { '#' } else if chars[i + 1] == '\\' { 'a' } else { chars[i + 1] });
+                i = end;
+            }
+            '\\' => {
+                let escaped = *chars.get(i + 1)?;
+                unit_start = out.len();
+                out.push(match escaped {
+                    'd' => '1',
+                    'w' => 'a',
+                    's' => ' ',
+                    other => other,
+                });
+                i += 1;
+            }
+            '*' | '?' => out.truncate(unit_start),
+            '+' => {}
+            '{' => {
+                // `{n}` and `{n,m}`: the unit n times.
+                let end = (i..chars.len()).find(|&j| chars[j] == '}')?;
+                let bounds: String = chars[i + 1..end].iter().collect();
+                let count: usize = bounds.split(',').next()?.trim().parse().ok()?;
+                let unit = out[unit_start..].to_string();
+                out.truncate(unit_start);
+                for _ in 0..count.min(20) {
+                    out.push_str(&unit);
+                }
+                i = end;
+            }
+            '.' => {
+                unit_start = out.len();
+                out.push('x');
+            }
+            other => {
+                unit_start = out.len();
+                out.push(other);
+            }
+        }
+        i += 1;
+    }
+    Some((out, i))
+}
+
 fn looks_like_date(text: &str) -> bool {
     let bytes = text.as_bytes();
     let shaped = bytes.len() >= 10
@@ -115,5 +252,27 @@ mod tests {
         assert_eq!(literals.integers.iter().copied().collect::<Vec<_>>(), [-42, -5, 5, 42]);
         let impossible = Literals::harvest("SELECT * FROM t WHERE d = '2024-02-30' OR d = '2023-02-29'");
         assert!(impossible.dates.is_empty(), "{:?}", impossible.dates);
+    }
+
+    #[test]
+    fn strings_are_tied_to_the_columns_they_filter() {
+        let sql = "SELECT * FROM o WHERE o.status IN ('shipped', 'it''s') AND channel = 'web' AND name NOT LIKE 'M_r%' \
+                   AND regexp_matches(o.code, '^[A-Z]+[0-9]{2}$') AND regexp_matches(page, '^/(reports|billing)') AND x > 'b'";
+        let literals = Literals::harvest(sql);
+        let column = |name: &str| literals.by_column.get(name).map(|set| set.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(column("status"), ["it's", "shipped"]);
+        assert_eq!(column("channel"), ["web"]);
+        assert_eq!(column("name"), ["Mxr"]);
+        assert_eq!(column("code"), ["A00"]);
+        assert_eq!(column("page"), ["/reports"]);
+        assert!(column("x").is_empty(), "only equality, pattern and IN comparisons");
+        assert!(literals.strings.contains("A00"), "examples join the global pool too");
+    }
+
+    #[test]
+    fn regex_examples_match_their_pattern() {
+        for (pattern, example) in [("in$", "in"), ("^a.c?d*e+", "axe"), ("(?:ab|cd)x", "abx"), ("[^0-9]z", "#z"), ("\\d{3}-\\w", "111-a")] {
+            assert_eq!(regex_example(pattern).as_deref(), Some(example), "{pattern}");
+        }
     }
 }

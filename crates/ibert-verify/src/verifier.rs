@@ -8,7 +8,7 @@ use ibert_records::{Verification, VerificationLevel};
 use sha2::{Digest, Sha256};
 
 use crate::compare::{canonical_text, compare, same_multiset, same_sequence, sorted_rows};
-use crate::fixtures::{FixtureConfig, FixtureSet, FixtureStore, TableSchemas};
+use crate::fixtures::{FixtureConfig, FixtureSet, FixtureStore, ReferenceDatabase, TableSchemas};
 use crate::literals::Literals;
 use crate::result_set::{ResultSet, Value};
 use crate::sql_text::orders_at_top_level;
@@ -129,15 +129,21 @@ enum QueryFailure {
 
 impl<'p> Verifier<'p> {
     pub fn new(pool: &'p WorkerPool, fixtures: &[FixtureConfig]) -> Self {
-        Verifier {
+        Self::with_references(pool, fixtures, &[]).expect("an in-memory DuckDB database opens")
+    }
+
+    /// A verifier that runs pairs over the tables of a reference database on that database's
+    /// data, and every other pair on generated fixtures.
+    pub fn with_references(pool: &'p WorkerPool, fixtures: &[FixtureConfig], references: &[ReferenceDatabase]) -> Result<Self, crate::FixtureError> {
+        Ok(Verifier {
             pool,
             fixtures: fixtures.to_vec(),
-            store: FixtureStore::new().expect("an in-memory DuckDB database opens"),
+            store: FixtureStore::with_references(references)?,
             duckdb_version: duckdb_version(),
             watchdog: Watchdog::new(),
             sql_timeout: Duration::from_secs(10),
             timings: Timings::default(),
-        }
+        })
     }
 
     /// The record of an accepted pair's verification.
@@ -173,7 +179,7 @@ impl<'p> Verifier<'p> {
         let started = Instant::now();
         let mut expected = Vec::new();
         for database in &fixtures.databases {
-            let seed = database.config.seed;
+            let label = database.label();
             let original = match self.run(&database.schema, sql) {
                 Ok(result) => result,
                 Err(failure) => return query_reject("SQL", failure),
@@ -185,7 +191,7 @@ impl<'p> Verifier<'p> {
             if !same_multiset(&original, &shuffled) {
                 return reject(
                     RejectReason::Nondeterministic,
-                    format!("fixture seed {seed}: the SQL returns other rows when the same data is stored in another order (ties under ORDER BY ... LIMIT?)"),
+                    format!("{label}: the SQL returns other rows when the same data is stored in another order (ties under ORDER BY ... LIMIT?)"),
                 );
             }
             expected.push((original, shuffled));
@@ -232,12 +238,12 @@ impl<'p> Verifier<'p> {
 
         let started = Instant::now();
         for ((database, (expected, expected_twin)), (actual, actual_twin)) in fixtures.databases.iter().zip(&expected).zip(&actual) {
-            let seed = database.config.seed;
+            let label = database.label();
             if let Err(diff) = compare(expected, actual, ordered) {
-                return reject(RejectReason::Mismatch, format!("fixture seed {seed}: {diff}"));
+                return reject(RejectReason::Mismatch, format!("{label}: {diff}"));
             }
             if let Err(diff) = compare(expected_twin, actual_twin, ordered) {
-                return reject(RejectReason::Mismatch, format!("fixture seed {seed}, rows stored in another order: {diff}"));
+                return reject(RejectReason::Mismatch, format!("{label}, rows stored in another order: {diff}"));
             }
         }
         let fingerprint = fingerprint(expected.iter().map(|(result, _)| result), ordered);

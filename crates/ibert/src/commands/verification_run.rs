@@ -24,7 +24,7 @@ pub fn verify_with_progress(
 ) -> anyhow::Result<Option<VerificationRun>> {
     let total = candidates.len();
     let pool = oracle_setup::start_pool(options)?;
-    let pipeline = PipelineOptions { threads: pool.size(), fixtures: fixtures_for_seed(options.seed) };
+    let pipeline = PipelineOptions::new(pool.size(), fixtures_for_seed(options.seed));
     let bar = ui::progress_bar(total as u64, "verifying");
     let report = verify_candidates(candidates, &pool, &pipeline, &|_| bar.inc(1), interrupted)?;
     bar.finish_and_clear();
