@@ -402,8 +402,8 @@ impl Translator<'_> {
 
     fn function(&mut self, function: &Function, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
         let name = function.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).unwrap_or_default();
-        if !function.within_group.is_empty() || function.null_treatment.is_some() {
-            return Err(TranspileError::unsupported_at(&format!("{name}(...) WITHIN GROUP / IGNORE NULLS"), expr));
+        if function.null_treatment.is_some() || (!function.within_group.is_empty() && function.over.is_some()) {
+            return Err(TranspileError::unsupported_at(&format!("{name}(...) IGNORE NULLS or WITHIN GROUP ... OVER"), expr));
         }
         let (args, star, distinct) = match &function.args {
             FunctionArguments::None => (Vec::new(), false, false),
@@ -413,6 +413,8 @@ impl Translator<'_> {
                 for clause in &list.clauses {
                     match clause {
                         FunctionArgumentClause::Where(_) => filter_clause = true,
+                        // Read by the aggregates that order their input (`string_agg(x, ',' ORDER BY y)`).
+                        FunctionArgumentClause::OrderBy(_) if ORDERED_AGGREGATES.contains(&name.as_str()) && function.over.is_none() => {}
                         _ => return Err(TranspileError::unsupported_at(&format!("{name}(... {clause})"), expr)),
                     }
                 }
@@ -431,12 +433,30 @@ impl Translator<'_> {
                 (args, star, matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct)))
             }
         };
+        if let [order] = function.within_group.as_slice() {
+            // Ordered-set aggregates: the ordered column is the value.
+            if let Phase::Aggregated(_) = cx.phase {
+                return Err(TranspileError::unsupported_at("an aggregate that is not computed by the GROUP BY", expr));
+            }
+            let ascending = !matches!(order.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+            let filter = function.filter.as_deref();
+            return match (name.as_str(), args.as_slice()) {
+                ("percentile_cont" | "quantile_cont", [fraction]) if ascending => {
+                    self.aggregate("quantile_cont", &[order.expr.clone(), fraction.clone()], false, false, filter, expr, cx)
+                }
+                ("mode", []) => self.aggregate("mode", std::slice::from_ref(&order.expr), false, false, filter, expr, cx),
+                _ => Err(TranspileError::unsupported_at(&format!("{name}(...) WITHIN GROUP (ORDER BY ...{})", if ascending { "" } else { " DESC" }), expr)),
+            };
+        }
+        if !function.within_group.is_empty() {
+            return Err(TranspileError::unsupported_at(&format!("{name}(...) WITHIN GROUP with several keys"), expr));
+        }
         if let Some(over) = &function.over {
             let WindowType::WindowSpec(spec) = over else {
-                return Err(TranspileError::unsupported_at("named windows", expr));
+                return Err(TranspileError::unsupported_at("a named window this SELECT does not define", expr));
             };
             if spec.window_name.is_some() {
-                return Err(TranspileError::unsupported_at("named windows", expr));
+                return Err(TranspileError::unsupported_at("a named window this SELECT does not define", expr));
             }
             return self.window(&name, &args, star, distinct, function, spec, expr, cx);
         }
@@ -461,6 +481,17 @@ impl Translator<'_> {
         if let Some(filter) = filter {
             extra.push(format!("where={}", self.expr(filter, cx)?.code));
         }
+        if let Some(order) = argument_order(expr) {
+            let mut keys = Vec::new();
+            for key in order {
+                let code = self.expr(&key.expr, cx)?.value();
+                keys.push(sort_key(code, !matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc)), key.options.nulls_first));
+            }
+            extra.push(format!("order_by=[{}]", keys.join(", ")));
+        }
+        if distinct && !matches!(name, "count" | "min" | "max" | "sum" | "avg" | "mean") {
+            return Err(TranspileError::unsupported_at(&format!("{name}(DISTINCT ...)"), expr));
+        }
         let arity = |n: usize| -> Result<(), TranspileError> {
             if args.len() == n { Ok(()) } else { Err(TranspileError::resolve_at(format!("{name}() takes {n} argument(s) here"), expr)) }
         };
@@ -478,6 +509,12 @@ impl Translator<'_> {
                     None => condition,
                 };
                 Ok(Py::atom(format!("_.count(where={condition})")))
+            }
+            "array_agg" | "list" => {
+                arity(1)?;
+                // SQL keeps NULL elements; `collect` drops them unless told.
+                extra.push("include_null=True".into());
+                Ok(self.expr(&args[0], cx)?.method("collect", &extra))
             }
             "string_agg" | "listagg" | "group_concat" => {
                 let value = self.expr(&args[0], cx)?;
@@ -1054,6 +1091,20 @@ pub(crate) fn first_column_name(expr: &Expr) -> Option<String> {
         }
     });
     name
+}
+
+/// Aggregates whose result depends on the order of their input, and which take it as
+/// `order_by=` in Ibis.
+const ORDERED_AGGREGATES: &[&str] = &["string_agg", "listagg", "group_concat", "array_agg", "list"];
+
+/// The `ORDER BY` inside an aggregate's parentheses.
+fn argument_order(expr: &Expr) -> Option<&Vec<sqlparser::ast::OrderByExpr>> {
+    let Expr::Function(function) = expr else { return None };
+    let FunctionArguments::List(list) = &function.args else { return None };
+    list.clauses.iter().find_map(|clause| match clause {
+        FunctionArgumentClause::OrderBy(order) => Some(order),
+        _ => None,
+    })
 }
 
 /// `ibis.` functions that build an Ibis value, which cannot take `_` as an operand (ranking

@@ -8,7 +8,7 @@ pub fn is_aggregate(name: &str) -> bool {
             | "stddev_pop" | "variance" | "var_samp" | "var_pop" | "median" | "string_agg" | "listagg"
             | "group_concat" | "any_value" | "arbitrary" | "bool_and" | "bool_or" | "every" | "approx_count_distinct"
             | "quantile_cont" | "quantile" | "mode" | "corr" | "covar_samp" | "covar_pop" | "arg_max" | "arg_min"
-            | "argmax" | "argmin" | "max_by" | "min_by"
+            | "argmax" | "argmin" | "max_by" | "min_by" | "array_agg" | "list" | "percentile_cont"
     )
 }
 

@@ -10,6 +10,7 @@ mod catalog;
 mod chain;
 pub mod corpus;
 mod error;
+mod named_windows;
 mod expr;
 mod functions;
 mod python;

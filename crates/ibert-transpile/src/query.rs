@@ -167,6 +167,8 @@ impl<'c> Translator<'c> {
     }
 
     fn select(&mut self, select: &Select, order_by: Option<&OrderBy>, limit: Option<&LimitClause>, outer: &Scope) -> Result<Rel, TranspileError> {
+        let inlined = crate::named_windows::inline_named_windows(select)?;
+        let select = inlined.as_ref().unwrap_or(select);
         reject_select_extras(select)?;
         let mut scope = Scope::child(outer);
         let mut conjuncts: Vec<&Expr> = Vec::new();
@@ -216,7 +218,13 @@ impl<'c> Translator<'c> {
         let distinct = match &select.distinct {
             None | Some(Distinct::All) => false,
             Some(Distinct::Distinct) => true,
-            Some(Distinct::On(_)) => return Err(TranspileError::unsupported_at("DISTINCT ON", select)),
+            Some(Distinct::On(_)) if aggregated || select.qualify.is_some() => {
+                return Err(TranspileError::unsupported_at("DISTINCT ON with GROUP BY, aggregates or QUALIFY", select));
+            }
+            Some(Distinct::On(on)) => {
+                self.keep_first_per_key(&mut chain, on, order_by, &scope, &items)?;
+                false
+            }
         };
         let columns = if aggregated {
             self.aggregate_block(&mut chain, select, &scope, &items, (group_exprs, grouping_sets), order_by, distinct)?
@@ -225,6 +233,23 @@ impl<'c> Translator<'c> {
         };
         self.limit(&mut chain, limit)?;
         Ok(Rel { chain, columns })
+    }
+
+    /// `DISTINCT ON (keys)`: the first row of each key by the ORDER BY, as a row-number filter;
+    /// the ORDER BY then sorts the rows kept, as in SQL.
+    fn keep_first_per_key(&mut self, chain: &mut Chain, on: &[Expr], order_by: Option<&OrderBy>, scope: &Scope, items: &[Item]) -> Result<(), TranspileError> {
+        let aliases: Vec<(String, Expr)> = items.iter().map(|i| (i.name.clone(), i.expr.clone())).collect();
+        let cx = Cx { scope, phase: Phase::Source, aliases: &aliases, prefer_alias: true };
+        let mut keys = Vec::new();
+        for expr in on {
+            keys.push(self.expr(&group_key_expr(expr, items, scope)?, &cx)?.value());
+        }
+        let mut over = vec![format!("group_by=[{}]", keys.join(", "))];
+        if let Some(order_by) = order_by {
+            over.push(format!("order_by=[{}]", self.order_keys(order_by, items, &cx, false)?.join(", ")));
+        }
+        chain.call("filter", &[deferred_safe(&format!("ibis.row_number().over({}) == 0", over.join(", ")))]);
+        Ok(())
     }
 
     /// SELECT without aggregation: QUALIFY, ORDER BY (on the input, where it may use any
@@ -1301,8 +1326,6 @@ fn reject_select_extras(select: &Select) -> Result<(), TranspileError> {
         Some("CONNECT BY")
     } else if !select.cluster_by.is_empty() || !select.distribute_by.is_empty() || !select.sort_by.is_empty() {
         Some("CLUSTER/DISTRIBUTE/SORT BY")
-    } else if !select.named_window.is_empty() {
-        Some("named windows (WINDOW w AS ...)")
     } else if select.value_table_mode.is_some() {
         Some("SELECT AS VALUE/STRUCT")
     } else if select.exclude.is_some() {
@@ -1357,9 +1380,6 @@ fn rename_columns(rel: Rel, names: &[String], at: &Ident) -> Result<Rel, Transpi
     let columns = names.iter().zip(rel.columns).map(|(n, c)| Column { name: n.clone(), ty: c.ty }).collect();
     Ok(Rel { chain, columns })
 }
-
-/// Set operations need equal schemas: the right side takes the left's names, and a column whose
-/// known types differ is cast to the left's type.
 
 /// A relation used as an argument: a bare variable, or its chain inline.
 pub(crate) fn inline_relation(chain: &Chain) -> String {
