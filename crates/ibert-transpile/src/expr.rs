@@ -822,9 +822,11 @@ fn frame_bound(bound: &WindowFrameBound, expr: &Expr) -> Result<String, Transpil
             None => Ok(None),
             Some(Expr::Value(v)) => match &v.value {
                 Value::Number(n, _) => Ok(Some(n.clone())),
-                _ => Err(TranspileError::unsupported_at("a window frame offset that is not a number", expr)),
+                _ => Err(TranspileError::unsupported_at("a window frame offset that is not a number or interval", expr)),
             },
-            Some(other) => Err(TranspileError::unsupported_at("a window frame offset that is not a number", other)),
+            // `RANGE BETWEEN INTERVAL 7 DAY PRECEDING AND CURRENT ROW`: Ibis takes the interval.
+            Some(Expr::Interval(interval)) => Ok(Some(interval_literal(interval, expr)?.code)),
+            Some(other) => Err(TranspileError::unsupported_at("a window frame offset that is not a number or interval", other)),
         }
     };
     Ok(match bound {
