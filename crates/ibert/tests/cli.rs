@@ -25,7 +25,7 @@ fn version_names_ibert_ibis_and_duckdb() {
 #[test]
 fn help_exists_on_every_level() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [vec!["--help"], vec!["data", "--help"], vec!["data", "generate", "--help"], vec!["data", "validate", "--help"]] {
+    for args in [vec!["--help"], vec!["data", "--help"], vec!["data", "generate", "--help"], vec!["data", "validate", "--help"], vec!["model", "info", "--help"]] {
         let output = ibert(dir.path(), &args);
         assert!(output.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
@@ -178,4 +178,21 @@ fn missing_input_file_is_named_once() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim(), "error: opening `absent.jsonl`: No such file or directory (os error 2)");
+}
+
+#[test]
+fn model_info_describes_the_default_model_and_refuses_a_foreign_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert(dir.path(), &["model", "info"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(stdout.contains("SmolLM2-135M-Instruct.Q4_1.gguf"), "{stdout}");
+    assert!(stdout.contains("architecture      llama"), "{stdout}");
+    assert!(stdout.contains("context length    8192 tokens"), "{stdout}");
+    assert!(stdout.contains("<|im_start|>assistant"), "{stdout}");
+
+    std::fs::write(dir.path().join("notes.gguf"), "not a model").unwrap();
+    let output = ibert(dir.path(), &["model", "info", "--model-path", "notes.gguf"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output).contains("notes.gguf is not a GGUF model file"), "{}", text(&output));
 }

