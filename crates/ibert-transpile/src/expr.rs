@@ -761,6 +761,20 @@ impl Translator<'_> {
                 if values.len() < 2 { return Err(TranspileError::resolve_at("regexp_extract() takes 2 or 3 arguments".into(), expr)); }
                 Ok(values[0].method("re_extract", &[values[1].code.clone(), group]))
             }
+            "concat_ws" => {
+                // DuckDB's concat_ws skips NULL parts; Ibis's `sep.join([...])` compiles to it.
+                let Some((separator, parts)) = values.split_first() else {
+                    return Err(TranspileError::resolve_at("concat_ws() takes a separator and parts".into(), expr));
+                };
+                if parts.is_empty() {
+                    return Err(TranspileError::resolve_at("concat_ws() takes a separator and parts".into(), expr));
+                }
+                let separator = if separator.literal { format!("ibis.literal({})", separator.code) } else { separator.operand(ATOM) };
+                let parts: Vec<String> = parts.iter().map(|p| p.code.clone()).collect();
+                Ok(Py::atom(format!("{separator}.join([{}])", parts.join(", "))))
+            }
+            "current_date" | "today" if values.is_empty() => Ok(Py::atom("ibis.today()".into())),
+            "current_timestamp" | "now" | "get_current_timestamp" if values.is_empty() => Ok(Py::atom("ibis.now()".into())),
             "concat" => {
                 if values.is_empty() {
                     return Err(TranspileError::resolve_at("concat() takes arguments".into(), expr));

@@ -730,12 +730,14 @@ impl<'c> Translator<'c> {
                 SelectItem::ExprWithAliases { .. } => return Err(TranspileError::unsupported_at("multiple aliases", item)),
             }
         }
-        for item in &items {
+        // SQL allows two output columns of one name (`a.id, b.id`); an Ibis table does not. Later
+        // ones are renamed as DuckDB does for a subquery's columns: `id_1`, `id_2`, ...
+        let taken: HashSet<String> = items.iter().map(|i| i.name.clone()).collect();
+        for item in &mut items {
             if !used.insert(item.name.clone()) {
-                return Err(TranspileError::resolve_at(
-                    format!("the SELECT list names two columns `{}`; give them distinct aliases", item.name),
-                    &item.expr,
-                ));
+                let renamed = (1..).map(|n| format!("{}_{n}", item.name)).find(|n| !taken.contains(n) && !used.contains(n)).expect("a free name");
+                used.insert(renamed.clone());
+                item.name = renamed;
             }
         }
         Ok(items)
