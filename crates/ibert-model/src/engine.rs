@@ -1,0 +1,89 @@
+//! The one seam every task command talks to: a prompt in, text out (streamed as it comes), with
+//! the sampling settings of the request. Backends: [`crate::candle_gguf`] (GGUF on CPU with
+//! candle); a llama.cpp backend is planned where it measures faster.
+
+use std::time::Duration;
+
+use crate::chat::{ChatMessage, ChatTemplateError};
+
+/// How to pick tokens. `temperature` 0 is greedy decoding (deterministic).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationOptions {
+    pub max_tokens: usize,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    /// 1.0 leaves logits alone; above 1 discourages tokens of the last `repeat_last_n`.
+    pub repetition_penalty: f32,
+    pub repeat_last_n: usize,
+    pub seed: u64,
+    /// Generation ends before any of these texts; they are not part of the answer.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationOptions {
+    fn default() -> Self {
+        GenerationOptions {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            repetition_penalty: 1.1,
+            repeat_last_n: 64,
+            seed: 42,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The model produced its end-of-turn token.
+    EndOfText,
+    /// A stop text appeared.
+    StopText,
+    /// `max_tokens` were generated.
+    Length,
+}
+
+/// A finished generation and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub text: String,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// Time to process the prompt (until the first token's logits).
+    pub prompt_time: Duration,
+    /// Time to generate the rest.
+    pub generation_time: Duration,
+    pub stop_reason: StopReason,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] crate::gguf::GgufError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+    #[error(transparent)]
+    ChatTemplate(#[from] ChatTemplateError),
+    #[error("{path}: the architecture `{architecture}` is not supported (llama and qwen2 are)")]
+    Architecture { path: String, architecture: String },
+    #[error("the prompt has {prompt} tokens; with {max} more to generate it exceeds the model's context of {context}")]
+    Context { prompt: usize, max: usize, context: usize },
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+/// A loaded model that turns prompts into text.
+pub trait Engine {
+    /// The model file or name, for messages.
+    fn describe(&self) -> String;
+
+    /// The model's own chat template applied to `messages`, ready for [`Engine::generate`].
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError>;
+
+    /// Generates from `prompt`, calling `on_text` with each new piece of text as it is decoded.
+    fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError>;
+}

@@ -1,0 +1,67 @@
+//! The tokenizer a GGUF file describes in its metadata (`tokenizer.ggml.*`), built as a Hugging
+//! Face `tokenizers` tokenizer, so that a GGUF model needs no tokenizer.json beside it.
+
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+use crate::gguf::{Gguf, MetadataValue};
+
+/// GGUF token type of control tokens (`<|im_start|>`), which the text may contain verbatim.
+const CONTROL_TOKEN: u64 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("{0} has no tokenizer vocabulary (tokenizer.ggml.tokens)")]
+    NoVocabulary(String),
+    #[error("{path}: tokenizer model `{model}` is not supported yet (byte-level BPE, `gpt2`, is); use a Hugging Face model folder with its tokenizer.json")]
+    Unsupported { path: String, model: String },
+    #[error("building the tokenizer of {path}: {detail}")]
+    Build { path: String, detail: String },
+}
+
+/// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2 and Qwen2 use) from the GGUF vocabulary,
+/// merges and control tokens.
+pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
+    let path = gguf.path.display().to_string();
+    let model = gguf.string("tokenizer.ggml.model").unwrap_or("");
+    if model != "gpt2" {
+        return Err(TokenizerError::Unsupported { path, model: model.to_string() });
+    }
+    let tokens = gguf.tokens();
+    if tokens.is_empty() {
+        return Err(TokenizerError::NoVocabulary(path));
+    }
+    let mut vocab = Vocab::default();
+    for (id, token) in tokens.iter().enumerate() {
+        vocab.insert(token.to_string(), id as u32);
+    }
+    let merges: Vec<(String, String)> = match gguf.metadata.get("tokenizer.ggml.merges") {
+        Some(MetadataValue::Array(items)) => items
+            .iter()
+            .filter_map(MetadataValue::as_str)
+            .filter_map(|merge| merge.split_once(' '))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|error| TokenizerError::Build { path: path.clone(), detail: error.to_string() })?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    let types: Vec<u64> = match gguf.metadata.get("tokenizer.ggml.token_type") {
+        Some(MetadataValue::Array(items)) => items.iter().map(|v| v.as_u64().unwrap_or(1)).collect(),
+        _ => Vec::new(),
+    };
+    let control: Vec<AddedToken> = tokens
+        .iter()
+        .zip(&types)
+        .filter(|(_, kind)| **kind == CONTROL_TOKEN)
+        .map(|(token, _)| AddedToken::from(token.to_string(), true))
+        .collect();
+    tokenizer.add_special_tokens(&control);
+    Ok(tokenizer)
+}

@@ -1,0 +1,96 @@
+//! The candle engine on the real default model: tokenizer, greedy decoding, stops, limits.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use ibert_model::{CandleGguf, ChatMessage, Engine, EngineError, GenerationOptions, StopReason, ensure_default_model};
+use ibert_oracle::{PythonEnv, cache_dir};
+
+fn model_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let env = PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment: {error}"));
+        ensure_default_model(&env.python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))
+    })
+    .clone()
+}
+
+/// One loaded model shared by the tests (loading takes a moment; generation needs `&mut`).
+fn engine() -> &'static Mutex<CandleGguf> {
+    static ENGINE: OnceLock<Mutex<CandleGguf>> = OnceLock::new();
+    ENGINE.get_or_init(|| Mutex::new(CandleGguf::load(&model_path()).expect("the default model loads")))
+}
+
+#[test]
+fn the_tokenizer_round_trips_text_and_knows_the_control_tokens() {
+    let engine = engine().lock().unwrap();
+    let tokenizer = engine.tokenizer();
+    for text in ["expr = orders.filter(orders.amount > 100)", "  indented\n\tand tabs", "ünïcödé — “quotes” ✓", ""] {
+        let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(tokenizer.decode(&ids, false).unwrap(), text);
+    }
+    let ids = tokenizer.encode("<|im_start|>user\nhi<|im_end|>", false).unwrap().get_ids().to_vec();
+    assert_eq!(ids.first(), Some(&1), "<|im_start|> is one token: {ids:?}");
+    assert_eq!(ids.last(), Some(&2), "<|im_end|> is one token: {ids:?}");
+}
+
+#[test]
+fn greedy_decoding_is_deterministic_and_streams_what_it_returns() {
+    let mut engine = engine().lock().unwrap();
+    let prompt = engine.chat_prompt(&[ChatMessage::new("user", "Write one line of Python that adds 2 and 3.")]).unwrap();
+    let options = GenerationOptions { max_tokens: 24, ..GenerationOptions::default() };
+    let mut streamed = String::new();
+    let first = engine.generate(&prompt, &options, &mut |piece| streamed.push_str(piece)).unwrap();
+    let second = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
+    assert!(!first.text.trim().is_empty());
+    assert_eq!(first.text, second.text, "temperature 0 is greedy");
+    assert_eq!(streamed, first.text, "the streamed pieces make up the answer");
+    assert!(first.generated_tokens <= 24 && first.prompt_tokens > 20, "{first:?}");
+    assert!(first.stop_reason == StopReason::EndOfText || first.generated_tokens == 24, "{first:?}");
+}
+
+#[test]
+fn stop_texts_end_the_answer_before_them() {
+    let mut engine = engine().lock().unwrap();
+    let prompt = engine.chat_prompt(&[ChatMessage::new("user", "List three colors.")]).unwrap();
+    let free = engine.generate(&prompt, &GenerationOptions { max_tokens: 30, ..GenerationOptions::default() }, &mut |_| {}).unwrap();
+    // A piece of what greedy decoding says anyway, taken from its middle, as the stop text.
+    let chars: Vec<char> = free.text.chars().collect();
+    assert!(chars.len() >= 12, "{:?}", free.text);
+    let stop: String = chars[chars.len() / 2..chars.len() / 2 + 3].iter().collect();
+    let expected = &free.text[..free.text.find(&stop).unwrap()];
+    let options = GenerationOptions { max_tokens: 30, stop: vec![stop.clone()], ..GenerationOptions::default() };
+    let mut streamed = String::new();
+    let generation = engine.generate(&prompt, &options, &mut |piece| streamed.push_str(piece)).unwrap();
+    assert_eq!(generation.text, expected, "stopped before {stop:?}");
+    assert_eq!(streamed, expected, "nothing past the stop text was streamed");
+    assert_eq!(generation.stop_reason, StopReason::StopText);
+}
+
+#[test]
+fn sampling_with_a_seed_is_reproducible() {
+    let mut engine = engine().lock().unwrap();
+    let prompt = engine.chat_prompt(&[ChatMessage::new("user", "Name a fruit.")]).unwrap();
+    let options = GenerationOptions { max_tokens: 12, temperature: 0.9, top_p: Some(0.9), top_k: Some(40), seed: 7, ..GenerationOptions::default() };
+    let a = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
+    let b = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
+    assert_eq!(a.text, b.text);
+}
+
+#[test]
+fn a_prompt_past_the_context_is_refused() {
+    let mut engine = engine().lock().unwrap();
+    let options = GenerationOptions { max_tokens: 9000, ..GenerationOptions::default() };
+    let error = engine.generate("hello", &options, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, EngineError::Context { context: 8192, .. }), "{error}");
+}
+
+#[test]
+fn a_truncated_model_fails_to_load_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.gguf");
+    let bytes = std::fs::read(model_path()).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let error = CandleGguf::load(&path).err().expect("refused").to_string();
+    assert!(error.contains("cut.gguf") && error.contains("truncated or corrupt"), "{error}");
+}

@@ -1,0 +1,226 @@
+//! The model-backed task commands: `complete` and `fix` (answers compiled by real Ibis, retried
+//! with the real error fed back), `qa` and `doc` (answers streamed, no check exists for them).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ibert_model::{ChatMessage, Engine, Generation};
+use ibert_oracle::WorkerPool;
+use ibert_oracle::protocol::{CompileRequest, TableSchemas};
+
+use super::schema_input;
+use crate::cli::{CompleteArgs, DocArgs, DocStyle, FixArgs, ModelOptions, QaArgs, SchemaOptions, VerifyOptions};
+use crate::model_config::{self, ModelSettings};
+use crate::oracle_setup;
+
+const IBIS_SYSTEM: &str = "You write Python code with the Ibis dataframe library (ibis-framework 12, `import ibis` and `from ibis import _`). \
+Tables are Python variables named after the table; the result of a program is the variable `expr`.";
+
+const COMPLETE_EXAMPLE: (&str, &str) = (
+    "Complete this Ibis program.\n```python\nexpr = orders.filter(orders.amount > 100)\n```",
+    "```python\nexpr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n```",
+);
+
+pub fn complete(args: &CompleteArgs) -> anyhow::Result<ExitCode> {
+    let prefix = schema_input::read_input(args.file.as_deref(), "partial Ibis program")?;
+    let tables = tables(&args.check.schema)?;
+    let mut messages = system(&tables);
+    if !args.model.no_examples {
+        messages.push(ChatMessage::new("user", COMPLETE_EXAMPLE.0));
+        messages.push(ChatMessage::new("assistant", COMPLETE_EXAMPLE.1));
+    }
+    messages.push(ChatMessage::new("user", &format!("Complete this Ibis program.\n```python\n{}\n```", prefix.trim_end())));
+    checked_answer(&args.model, messages, &tables, args.check.attempts, |answer| {
+        let code = code_block(answer);
+        // The model may answer with the whole program or with the rest of it.
+        let prefix = prefix.trim_end();
+        if code.trim_start().starts_with(prefix.trim_start()) {
+            code
+        } else if code.trim_start().starts_with('.') {
+            format!("{prefix}{}", code.trim_start())
+        } else {
+            format!("{prefix}\n{code}")
+        }
+    })
+}
+
+pub fn fix(args: &FixArgs) -> anyhow::Result<ExitCode> {
+    let broken = schema_input::read_input(args.file.as_deref(), "broken Ibis program")?;
+    let tables = tables(&args.check.schema)?;
+    let error = match &args.error {
+        Some(error) => error.clone(),
+        None => {
+            let pool = start_oracle()?;
+            match compile(&pool, &broken, &tables)? {
+                Ok(_) => {
+                    println!("{}", broken.trim_end());
+                    eprintln!("the program already compiles with real Ibis; nothing to fix");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(error) => error,
+            }
+        }
+    };
+    let mut messages = system(&tables);
+    let mut request = format!("This Ibis program fails with: {error}\n```python\n{}\n```\n", broken.trim_end());
+    if let Some(context) = &args.context {
+        request.push_str(&format!("It is meant to: {context}\n"));
+    }
+    request.push_str("Reply with the corrected program in one ```python block.");
+    messages.push(ChatMessage::new("user", &request));
+    checked_answer(&args.model, messages, &tables, args.check.attempts, code_block)
+}
+
+pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
+    let question = schema_input::read_input(args.file.as_deref(), "question")?;
+    let mut messages = vec![ChatMessage::new("system", &format!("{IBIS_SYSTEM} Answer questions about Ibis briefly and show code in ```python blocks."))];
+    let question = match &args.context {
+        Some(context) => format!("{context}\n\n{}", question.trim()),
+        None => question.trim().to_string(),
+    };
+    messages.push(ChatMessage::new("user", &question));
+    streamed_answer(&args.model, &messages, "not checked: answers to questions have no check")
+}
+
+pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
+    let code = schema_input::read_input(args.file.as_deref(), "code to document")?;
+    let style = match args.style {
+        DocStyle::Google => "Google style (Args:, Returns:)",
+        DocStyle::Numpy => "NumPy style (Parameters / Returns sections underlined with dashes)",
+    };
+    let messages = vec![
+        ChatMessage::new("system", &format!("{IBIS_SYSTEM} Write Python docstrings in {style}. Reply with the docstring only, in triple quotes.")),
+        ChatMessage::new("user", &format!("Write the docstring for:\n```python\n{}\n```", code.trim_end())),
+    ];
+    streamed_answer(&args.model, &messages, "not checked: docstrings have no check")
+}
+
+fn system(tables: &TableSchemas) -> Vec<ChatMessage> {
+    let mut text = IBIS_SYSTEM.to_string();
+    if !tables.is_empty() {
+        text.push_str(" The tables:");
+        for (name, columns) in tables {
+            let columns: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {}", t.as_str().unwrap_or("?"))).collect();
+            text.push_str(&format!(" {name}({});", columns.join(", ")));
+        }
+    }
+    vec![ChatMessage::new("system", &text)]
+}
+
+fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
+    Ok(match schema_input::catalog(schema)? {
+        Some(catalog) => {
+            let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
+            catalog.schemas_of(&names)
+        }
+        None => TableSchemas::new(),
+    })
+}
+
+/// Generates, compiles the program `program_of(answer)` with real Ibis, and on failure asks
+/// again with the real error, up to `attempts` answers. Prints the last program and whether it
+/// compiled.
+fn checked_answer(
+    model: &ModelOptions,
+    mut messages: Vec<ChatMessage>,
+    tables: &TableSchemas,
+    attempts: u32,
+    program_of: impl Fn(&str) -> String,
+) -> anyhow::Result<ExitCode> {
+    let settings = model_config::settings(model)?;
+    let mut engine = model_config::load_engine(&settings)?;
+    let pool = start_oracle()?;
+    let mut last = String::new();
+    let mut last_error = String::new();
+    for attempt in 1..=attempts {
+        eprintln!("-- answer {attempt} of at most {attempts} ({}):", engine.describe());
+        let generation = generate(&mut engine, &settings, &messages, &mut |text| {
+            eprint!("{text}");
+            let _ = std::io::stderr().flush();
+        })?;
+        eprintln!();
+        report_speed(&generation);
+        last = program_of(&generation.text);
+        match compile(&pool, &last, tables)? {
+            Ok(sql) => {
+                println!("{}", last.trim_end());
+                eprintln!("verified: compiles with real Ibis {} (answer {attempt}); it compiles to:\n{}", pool.hello().ibis, sql.trim_end());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(error) => {
+                eprintln!("answer {attempt} does not compile: {error}");
+                last_error = error.clone();
+                messages.push(ChatMessage::new("assistant", &generation.text));
+                messages.push(ChatMessage::new("user", &format!("Real Ibis raised: {error}\nReply with the corrected complete program in one ```python block.")));
+            }
+        }
+    }
+    println!("{}", last.trim_end());
+    eprintln!("NOT verified: no answer of {attempts} compiled with real Ibis (last error: {last_error})");
+    Ok(ExitCode::FAILURE)
+}
+
+fn streamed_answer(model: &ModelOptions, messages: &[ChatMessage], note: &str) -> anyhow::Result<ExitCode> {
+    let settings = model_config::settings(model)?;
+    let mut engine = model_config::load_engine(&settings)?;
+    let generation = generate(&mut engine, &settings, messages, &mut |text| {
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+    })?;
+    println!();
+    report_speed(&generation);
+    eprintln!("{note}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(engine: &mut dyn Engine, settings: &ModelSettings, messages: &[ChatMessage], on_text: &mut dyn FnMut(&str)) -> anyhow::Result<Generation> {
+    let prompt = engine.chat_prompt(messages)?;
+    Ok(engine.generate(&prompt, &settings.generation, on_text)?)
+}
+
+fn report_speed(generation: &Generation) {
+    let rate = |tokens: usize, seconds: f64| if seconds > 0.0 { tokens as f64 / seconds } else { 0.0 };
+    let (prompt, generated) = (generation.prompt_time.as_secs_f64(), generation.generation_time.as_secs_f64());
+    eprintln!(
+        "({} prompt tokens in {prompt:.2} s = {:.0} tok/s; {} generated in {generated:.2} s = {:.0} tok/s)",
+        generation.prompt_tokens,
+        rate(generation.prompt_tokens, prompt),
+        generation.generated_tokens,
+        rate(generation.generated_tokens, generated)
+    );
+}
+
+fn start_oracle() -> anyhow::Result<WorkerPool> {
+    oracle_setup::start_pool(&VerifyOptions { jobs: Some(1), seed: 0, timeout: 10 })
+}
+
+/// The SQL real Ibis compiles `code` to, or its error as `Type: message`.
+fn compile(pool: &WorkerPool, code: &str, tables: &TableSchemas) -> anyhow::Result<Result<String, String>> {
+    let request = CompileRequest { code: code.to_string(), tables: tables.clone(), dialect: "duckdb".into(), expr_name: None };
+    Ok(match pool.compile(&request).context("compiling with the Ibis oracle")? {
+        Ok(compiled) => Ok(compiled.sql),
+        Err(failure) => Err(format!("{}: {}", failure.error_type, failure.message)),
+    })
+}
+
+/// The first fenced code block of an answer, else the whole answer.
+fn code_block(answer: &str) -> String {
+    let Some(start) = answer.find("```") else { return answer.trim().to_string() };
+    let after = &answer[start + 3..];
+    let body = after.split_once('\n').map_or(after, |(_, rest)| rest);
+    let end = body.find("```").unwrap_or(body.len());
+    body[..end].trim_end().to_string() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_blocks_are_taken_from_fenced_answers() {
+        assert_eq!(code_block("Sure:\n```python\nexpr = t.count()\n```\nDone."), "expr = t.count()\n");
+        assert_eq!(code_block("```\nx = 1\n"), "x = 1\n");
+        assert_eq!(code_block("  expr = t  "), "expr = t");
+    }
+}

@@ -1,0 +1,63 @@
+//! The model-backed task commands, end to end with the real default model (few tokens each).
+
+mod common;
+
+use common::{ibert_with_stdin, stderr, stdout};
+
+const SCHEMA: &str = r#"{"orders": {"id": "int64", "status": "string", "amount": "float64"}}"#;
+
+#[test]
+fn qa_and_doc_stream_an_answer_and_say_it_is_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["qa", "--max-tokens", "16"], "How do I sort an Ibis table by a column?");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+    assert!(stderr(&output).contains("not checked"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("tok/s"), "{}", stderr(&output));
+
+    let output = ibert_with_stdin(dir.path(), &["doc", "--style", "numpy", "--max-tokens", "16"], "def total(t):\n    return t.amount.sum()\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+}
+
+#[test]
+fn complete_compiles_its_answer_with_real_ibis_and_says_whether_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["complete", "--schema", SCHEMA, "--max-tokens", "48", "--attempts", "2"], "expr = orders.filter(orders.amount > 10)\n");
+    let err = stderr(&output);
+    assert!(err.contains("answer 1 of at most 2"), "{err}");
+    match output.status.code() {
+        Some(0) => assert!(err.contains("verified: compiles with real Ibis 12.0.0"), "{err}"),
+        Some(1) => assert!(err.contains("NOT verified") && err.contains("does not compile"), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
+    }
+    assert!(stdout(&output).contains("orders"), "the program is printed: {}", stdout(&output));
+}
+
+#[test]
+fn fix_leaves_a_program_that_compiles_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["fix", "--schema", SCHEMA], "expr = orders.filter(orders.amount > 10)\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("nothing to fix"), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "expr = orders.filter(orders.amount > 10)");
+}
+
+#[test]
+fn bad_models_and_configs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.gguf"), "GGUF").unwrap();
+    let output = ibert_with_stdin(dir.path(), &["qa", "--model-path", "bad.gguf"], "hi");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("bad.gguf is truncated or corrupt"), "{}", stderr(&output));
+
+    std::fs::write(dir.path().join("hub.yaml"), "model:\n  model_name: Qwen/Qwen2.5-Coder-1.5B-Instruct\n").unwrap();
+    let output = ibert_with_stdin(dir.path(), &["qa", "--config", "hub.yaml"], "hi");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot download") && stderr(&output).contains("--model-path"), "{}", stderr(&output));
+
+    std::fs::write(dir.path().join("typo.yaml"), "model:\n  temprature: 0.5\n").unwrap();
+    let output = ibert_with_stdin(dir.path(), &["doc", "--config", "typo.yaml"], "x = 1");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("typo.yaml:2") && stderr(&output).contains("temprature"), "{}", stderr(&output));
+}
