@@ -22,6 +22,13 @@ enum Weights {
 }
 
 impl Weights {
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Weights::Llama(model) => model.clear_kv_cache(),
+            Weights::Qwen2(model) => model.clear_kv_cache(),
+        }
+    }
+
     fn forward(&mut self, input: &Tensor, position: usize) -> candle_core::Result<Tensor> {
         match self {
             Weights::Llama(model) => model.forward(input, position),
@@ -32,7 +39,6 @@ impl Weights {
 
 pub struct CandleGguf {
     header: Gguf,
-    /// The file as loaded, for reloading a fresh KV cache per generation.
     path: std::path::PathBuf,
     weights: Weights,
     tokenizer: Tokenizer,
@@ -107,8 +113,8 @@ impl Engine for CandleGguf {
         if prompt_ids.len() + options.max_tokens > self.context_length {
             return Err(EngineError::Context { prompt: prompt_ids.len(), max: options.max_tokens, context: self.context_length });
         }
-        // The KV cache lives in the weights; a fresh copy per generation starts it empty.
-        self.weights = load_weights(&self.header, &self.path, &self.device)?;
+        // The KV cache lives in the weights: each generation starts it empty.
+        self.weights.clear_kv_cache();
         let mut sampler = LogitsProcessor::from_sampling(options.seed, sampling(options));
         let started = Instant::now();
         let input = Tensor::new(prompt_ids.as_slice(), &self.device).and_then(|t| t.unsqueeze(0)).map_err(inference)?;
