@@ -67,8 +67,8 @@ pub struct ModelOptions {
     #[arg(long)]
     pub repetition_penalty: Option<f32>,
     /// Seed of the sampler (with a temperature above 0).
-    #[arg(long = "sampling-seed", default_value_t = 42)]
-    pub seed: u64,
+    #[arg(long, default_value_t = 42)]
+    pub sampling_seed: u64,
     /// Where the model runs: cpu (a `cuda` build adds GPUs).
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
@@ -232,14 +232,20 @@ pub struct FromSqlArgs {
     /// Print a self-contained program: imports and `ibis.table(...)` declarations.
     #[arg(long)]
     pub standalone: bool,
-    /// Never fall back to a language model for what the transpiler rejects.
+    /// Never fall back to the local model for what the transpiler rejects.
     #[arg(long)]
     pub no_model: bool,
     /// Print the translation without verifying it by execution.
     #[arg(long)]
     pub no_verify: bool,
+    /// With the model fallback: how many answers to try, each with the previous one's
+    /// verification failure fed back.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: u32,
     #[command(flatten)]
     pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Args)]

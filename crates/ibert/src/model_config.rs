@@ -80,7 +80,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.max_tokens.or(model.max_tokens) {
         generation.max_tokens = value;
     }
-    generation.seed = options.seed;
+    generation.seed = options.sampling_seed;
     if let Some(value) = options.top_p {
         generation.top_p = Some(value);
     }

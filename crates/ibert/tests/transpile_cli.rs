@@ -77,3 +77,22 @@ fn to_sql_compiles_exactly_for_other_dialects_and_reports_real_ibis_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("AttributeError"), "{}", stderr(&output));
 }
+
+#[test]
+fn from_sql_falls_back_to_the_model_for_what_the_transpiler_refuses_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(
+        dir.path(),
+        &["from-sql", "--schema", SCHEMA, "--attempts", "1", "--max-tokens", "64"],
+        "SELECT id FROM orders WHERE amount > ALL (SELECT amount FROM orders WHERE status = 'x')",
+    );
+    let err = stderr(&output);
+    assert!(err.contains("the transpiler refused") && err.contains("ANY/ALL comparisons"), "{err}");
+    assert!(err.contains("asking the local model"), "{err}");
+    match output.status.code() {
+        Some(0) => assert!(err.contains("verified: translated by the model (not the transpiler)"), "{err}"),
+        Some(1) => assert!(err.contains("NOT verified: translated by the model (not the transpiler)"), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
+    }
+    assert!(!stdout(&output).trim().is_empty(), "the model's program is printed");
+}

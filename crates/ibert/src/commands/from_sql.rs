@@ -7,10 +7,13 @@ use anyhow::{Context, anyhow};
 use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, transpile};
 use ibert_verify::{Verdict, Verifier};
 
+use ibert_model::ChatMessage;
+
 use super::schema_input;
+use super::tasks;
 use super::verification_run::fixtures_for_seed;
 use crate::cli::FromSqlArgs;
-use crate::oracle_setup;
+use crate::{model_config, oracle_setup};
 
 pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
     let sql = schema_input::read_input(args.file.as_deref(), "SQL query")?;
@@ -18,10 +21,14 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow!("from-sql resolves every name against the table schemas: pass --schema or --schema-file"))?;
     let dialect = SqlDialect::from_name(&args.dialect).context("unknown SQL dialect")?;
     let source = args.file.as_ref().map_or("standard input".to_string(), |p| p.display().to_string());
-    let translation = transpile(&sql, &catalog, dialect).map_err(|error| {
-        let fallback = if args.no_model { "(--no-model)" } else { "(no model fallback is available in this build yet)" };
-        anyhow!("{source}: {error}\nnothing was translated {fallback}")
-    })?;
+    let translation = match transpile(&sql, &catalog, dialect) {
+        Ok(translation) => translation,
+        Err(error) if args.no_model => return Err(anyhow!("{source}: {error}\nnothing was translated (--no-model)")),
+        Err(error) => {
+            eprintln!("the transpiler refused: {source}: {error}\nasking the local model instead (up to {} answers, each verified)", args.attempts);
+            return model_fallback(args, &sql, &catalog);
+        }
+    };
     let program = if args.standalone { standalone(&translation, &catalog) } else { translation.code.clone() };
     if args.no_verify {
         print!("{program}");
@@ -68,4 +75,57 @@ fn standalone(translation: &Translation, catalog: &Catalog) -> String {
 
 fn json_string(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
+}
+
+/// What the transpiler refuses, translated by the local model: each answer is verified like a
+/// transpiled one, and a failed verification is fed back for the next answer.
+fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
+    let tables = catalog.schemas_of(&names);
+    let settings = model_config::settings(&args.model)?;
+    let mut engine = model_config::load_engine(&settings)?;
+    let mut messages = tasks::system(&tables);
+    messages.push(ChatMessage::new(
+        "user",
+        &format!("Translate this SQL query into an Ibis program whose result is `expr`.\n```sql\n{}\n```\nReply with the program in one ```python block.", sql.trim()),
+    ));
+    if args.no_verify {
+        let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;
+        print!("{}", tasks::code_block(&generation.text));
+        eprintln!("translated by the model, not the transpiler; not verified (--no-verify)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut options = args.verify.clone();
+    options.jobs = Some(options.jobs.unwrap_or(1));
+    let pool = oracle_setup::start_pool(&options)?;
+    let fixtures = fixtures_for_seed(options.seed);
+    let mut verifier = Verifier::new(&pool, &fixtures);
+    let mut program = String::new();
+    let mut last = String::new();
+    for attempt in 1..=args.attempts {
+        let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;
+        tasks::report_speed(&generation);
+        program = tasks::code_block(&generation.text);
+        match verifier.verify(sql, &program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")? {
+            Verdict::Verified(evidence) => {
+                print!("{}", program.trim_end());
+                println!();
+                eprintln!(
+                    "verified: translated by the model (not the transpiler), answer {attempt}; the same results as the SQL on {} fixture databases",
+                    evidence.fixture_seeds.len()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Verdict::Rejected(reject) => {
+                last = format!("{}: {}", reject.reason, reject.detail);
+                eprintln!("answer {attempt} not verified ({last})");
+                messages.push(ChatMessage::new("assistant", &generation.text));
+                messages.push(ChatMessage::new("user", &format!("That program is wrong: {last}\nReply with a corrected program in one ```python block.")));
+            }
+        }
+    }
+    print!("{}", program.trim_end());
+    println!();
+    eprintln!("NOT verified: translated by the model (not the transpiler); no answer of {} verified (last: {last})", args.attempts);
+    Ok(ExitCode::FAILURE)
 }

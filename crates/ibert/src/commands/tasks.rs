@@ -14,7 +14,7 @@ use crate::cli::{CompleteArgs, DocArgs, DocStyle, FixArgs, ModelOptions, QaArgs,
 use crate::model_config::{self, ModelSettings};
 use crate::oracle_setup;
 
-const IBIS_SYSTEM: &str = "You write Python code with the Ibis dataframe library (ibis-framework 12, `import ibis` and `from ibis import _`). \
+pub(super) const IBIS_SYSTEM: &str = "You write Python code with the Ibis dataframe library (ibis-framework 12, `import ibis` and `from ibis import _`). \
 Tables are Python variables named after the table; the result of a program is the variable `expr`.";
 
 const COMPLETE_EXAMPLE: (&str, &str) = (
@@ -96,7 +96,7 @@ pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
     streamed_answer(&args.model, &messages, "not checked: docstrings have no check")
 }
 
-fn system(tables: &TableSchemas) -> Vec<ChatMessage> {
+pub(super) fn system(tables: &TableSchemas) -> Vec<ChatMessage> {
     let mut text = IBIS_SYSTEM.to_string();
     if !tables.is_empty() {
         text.push_str(" The tables:");
@@ -174,12 +174,12 @@ fn streamed_answer(model: &ModelOptions, messages: &[ChatMessage], note: &str) -
     Ok(ExitCode::SUCCESS)
 }
 
-fn generate(engine: &mut dyn Engine, settings: &ModelSettings, messages: &[ChatMessage], on_text: &mut dyn FnMut(&str)) -> anyhow::Result<Generation> {
+pub(super) fn generate(engine: &mut dyn Engine, settings: &ModelSettings, messages: &[ChatMessage], on_text: &mut dyn FnMut(&str)) -> anyhow::Result<Generation> {
     let prompt = engine.chat_prompt(messages)?;
     Ok(engine.generate(&prompt, &settings.generation, on_text)?)
 }
 
-fn report_speed(generation: &Generation) {
+pub(super) fn report_speed(generation: &Generation) {
     let rate = |tokens: usize, seconds: f64| if seconds > 0.0 { tokens as f64 / seconds } else { 0.0 };
     let (prompt, generated) = (generation.prompt_time.as_secs_f64(), generation.generation_time.as_secs_f64());
     eprintln!(
@@ -205,7 +205,7 @@ fn compile(pool: &WorkerPool, code: &str, tables: &TableSchemas) -> anyhow::Resu
 }
 
 /// The first fenced code block of an answer, else the whole answer.
-fn code_block(answer: &str) -> String {
+pub(super) fn code_block(answer: &str) -> String {
     let Some(start) = answer.find("```") else { return answer.trim().to_string() };
     let after = &answer[start + 3..];
     let body = after.split_once('\n').map_or(after, |(_, rest)| rest);
