@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, transpile};
-use ibert_verify::{Verdict, Verifier};
+use ibert_oracle::WorkerPool;
+use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
 use ibert_model::ChatMessage;
 
@@ -35,10 +36,7 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
         eprintln!("not verified (--no-verify)");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut options = args.verify.clone();
-    options.jobs = Some(options.jobs.unwrap_or(1));
-    let pool = oracle_setup::start_pool(&options)?;
-    let fixtures = fixtures_for_seed(options.seed);
+    let (pool, fixtures) = verification_setup(args)?;
     let mut verifier = Verifier::new(&pool, &fixtures);
     let tables = catalog.schemas_of(&translation.tables);
     let verdict = verifier.verify(&sql, &translation.code, &tables, Some(RESULT_NAME)).context("verifying the translation")?;
@@ -95,10 +93,7 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
         eprintln!("translated by the model, not the transpiler; not verified (--no-verify)");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut options = args.verify.clone();
-    options.jobs = Some(options.jobs.unwrap_or(1));
-    let pool = oracle_setup::start_pool(&options)?;
-    let fixtures = fixtures_for_seed(options.seed);
+    let (pool, fixtures) = verification_setup(args)?;
     let mut verifier = Verifier::new(&pool, &fixtures);
     let mut program = String::new();
     let mut last = String::new();
@@ -128,4 +123,13 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
     println!();
     eprintln!("NOT verified: translated by the model (not the transpiler); no answer of {} verified (last: {last})", args.attempts);
     Ok(ExitCode::FAILURE)
+}
+
+/// The oracle (one worker unless --jobs says otherwise) and the fixtures a translation is
+/// verified on.
+fn verification_setup(args: &FromSqlArgs) -> anyhow::Result<(WorkerPool, Vec<FixtureConfig>)> {
+    let mut options = args.verify.clone();
+    options.jobs = Some(options.jobs.unwrap_or(1));
+    let pool = oracle_setup::start_pool(&options)?;
+    Ok((pool, fixtures_for_seed(options.seed)))
 }
