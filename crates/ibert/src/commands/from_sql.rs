@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, transpile};
+use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, TranspileError, transpile};
 use ibert_oracle::WorkerPool;
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
@@ -25,6 +25,9 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
     let translation = match transpile(&sql, &catalog, dialect) {
         Ok(translation) => translation,
         Err(error) if args.no_model => return Err(anyhow!("{source}: {error}\nnothing was translated (--no-model)")),
+        // SQL that does not parse or names what the schema lacks is the input's fault: no
+        // model could translate it faithfully.
+        Err(error @ (TranspileError::Parse(_) | TranspileError::Resolve { .. })) => return Err(anyhow!("{source}: {error}")),
         Err(error) => {
             eprintln!("the transpiler refused: {source}: {error}\nasking the local model instead (up to {} answers, each verified)", args.attempts);
             return model_fallback(args, &sql, &catalog);
