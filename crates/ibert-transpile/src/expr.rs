@@ -401,7 +401,7 @@ impl Translator<'_> {
     }
 
     fn function(&mut self, function: &Function, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
-        let name = function.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).unwrap_or_default();
+        let name = function_name(function);
         if function.null_treatment.is_some() || (!function.within_group.is_empty() && function.over.is_some()) {
             return Err(TranspileError::unsupported_at(&format!("{name}(...) IGNORE NULLS or WITHIN GROUP ... OVER"), expr));
         }
@@ -438,7 +438,7 @@ impl Translator<'_> {
             if let Phase::Aggregated(_) = cx.phase {
                 return Err(TranspileError::unsupported_at("an aggregate that is not computed by the GROUP BY", expr));
             }
-            let ascending = !matches!(order.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+            let ascending = crate::query::ascending(&order.options);
             let filter = function.filter.as_deref();
             return match (name.as_str(), args.as_slice()) {
                 ("percentile_cont" | "quantile_cont", [fraction]) if ascending => {
@@ -485,11 +485,12 @@ impl Translator<'_> {
             let mut keys = Vec::new();
             for key in order {
                 let code = self.expr(&key.expr, cx)?.value();
-                keys.push(sort_key(code, !matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc)), key.options.nulls_first));
+                keys.push(sort_key(code, &key.options));
             }
             extra.push(format!("order_by=[{}]", keys.join(", ")));
         }
-        if distinct && !matches!(name, "count" | "min" | "max" | "sum" | "avg" | "mean") {
+        // Ibis counts distinct values (`nunique`); min and max are the same without DISTINCT.
+        if distinct && !matches!(name, "count" | "min" | "max") {
             return Err(TranspileError::unsupported_at(&format!("{name}(DISTINCT ...)"), expr));
         }
         let arity = |n: usize| -> Result<(), TranspileError> {
@@ -553,9 +554,6 @@ impl Translator<'_> {
             _ => {
                 let (method, fixed) = functions::aggregate_method(name).ok_or_else(|| TranspileError::unsupported_at(&format!("the aggregate {name}()"), expr))?;
                 arity(1)?;
-                if distinct && !matches!(name, "min" | "max") {
-                    return Err(TranspileError::unsupported_at(&format!("{name}(DISTINCT ...)"), expr));
-                }
                 let value = self.expr(&args[0], cx)?;
                 let mut call: Vec<String> = if fixed.is_empty() { Vec::new() } else { vec![fixed.to_string()] };
                 call.extend(extra);
@@ -617,7 +615,7 @@ impl Translator<'_> {
             let mut keys = Vec::new();
             for order in &spec.order_by {
                 let code = self.expr(&order.expr, cx)?.value();
-                keys.push(sort_key(code, !matches!(order.options.sort, Some(sqlparser::ast::OrderBySort::Desc)), order.options.nulls_first));
+                keys.push(sort_key(code, &order.options));
             }
             over.push(format!("order_by={}", list_or_single(keys)));
         }
@@ -1056,11 +1054,16 @@ pub(crate) fn visit_columns(expr: &Expr, f: &mut dyn FnMut(Option<&str>, &str, &
     });
 }
 
+/// A function's own name (the last part of a qualified one), lowercase; empty when it has none.
+pub(crate) fn function_name(function: &Function) -> String {
+    function.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).unwrap_or_default()
+}
+
 pub(crate) fn is_aggregate_call(expr: &Expr) -> bool {
     match expr {
         Expr::Function(function) => {
             function.over.is_none()
-                && function.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| functions::is_aggregate(&i.value.to_ascii_lowercase()))
+                && functions::is_aggregate(&function_name(function))
         }
         _ => false,
     }

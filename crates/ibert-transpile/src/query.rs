@@ -652,7 +652,7 @@ impl<'c> Translator<'c> {
                     seen.insert(name);
                 }
             }
-            keys.push(deferred_safe(&sort_key(code, !matches!(order.options.sort, Some(sqlparser::ast::OrderBySort::Desc)), order.options.nulls_first)));
+            keys.push(deferred_safe(&sort_key(code, &order.options)));
         }
         Ok(keys)
     }
@@ -957,10 +957,8 @@ fn with_rname(mut args: Vec<String>, rname: &str) -> Vec<String> {
 }
 
 /// Ibis's names for the columns of a join chain: a right-hand column whose name is taken is
-/// dropped when an inner equi-join makes it equal to the column of that name, and is otherwise
-/// renamed `{name}_right`.
-/// The output name of every (source, column) of a join chain, and the right-hand columns that an
-/// inner equi-join merged into an earlier source's column of the same name (Ibis keeps one).
+/// merged into the column of that name when an inner equi-join makes them equal (returned too,
+/// as (source, column) -> the column kept), and is otherwise renamed `{name}_right`.
 #[allow(clippy::type_complexity)]
 fn join_output_names(scope: &Scope, steps: &[JoinStep]) -> (HashMap<(usize, String), String>, HashMap<(usize, String), (usize, String)>) {
     let mut names: HashMap<(usize, String), String> = HashMap::new();
@@ -1117,13 +1115,17 @@ fn is_reserved_keyword(name: &str) -> bool {
     matches!(name, "by" | "metrics" | "having" | "exprs" | "named_exprs")
 }
 
-pub(crate) fn sort_key(code: String, ascending: bool, nulls_first: Option<bool>) -> String {
-    match (ascending, nulls_first) {
+pub(crate) fn sort_key(code: String, options: &sqlparser::ast::OrderByOptions) -> String {
+    match (ascending(options), options.nulls_first) {
         (true, None | Some(false)) => code,
         (false, None | Some(false)) => format!("ibis.desc({code})"),
         (true, Some(true)) => format!("ibis.asc({code}, nulls_first=True)"),
         (false, Some(true)) => format!("ibis.desc({code}, nulls_first=True)"),
     }
+}
+
+pub(crate) fn ascending(options: &sqlparser::ast::OrderByOptions) -> bool {
+    !matches!(options.sort, Some(sqlparser::ast::OrderBySort::Desc))
 }
 
 fn positional(expr: &Expr) -> Option<usize> {
@@ -1209,7 +1211,7 @@ fn collect_grouping_calls(expr: &Expr, out: &mut Vec<Expr>) {
     crate::expr::visit(expr, &mut |e| {
         if let Expr::Function(function) = e
             && function.over.is_none()
-            && function.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.eq_ignore_ascii_case("grouping"))
+            && crate::expr::function_name(function) == "grouping"
         {
             if !out.contains(e) {
                 out.push(e.clone());
@@ -1276,10 +1278,8 @@ fn collect_aggregate_calls(expr: &Expr, out: &mut Vec<Expr>) {
 fn counts_rows_conditionally(expr: &Expr) -> bool {
     let mut found = false;
     crate::expr::visit(expr, &mut |e| {
-        if let Expr::Function(function) = e
-            && let Some(name) = function.name.0.last().and_then(|p| p.as_ident())
-        {
-            let name = name.value.to_ascii_lowercase();
+        if let Expr::Function(function) = e {
+            let name = crate::expr::function_name(function);
             let star = matches!(&function.args, sqlparser::ast::FunctionArguments::List(list)
                 if list.args.iter().any(|a| matches!(a, sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Wildcard))));
             found |= (name == "count" && star && function.filter.is_some()) || name == "count_if" || name == "countif";

@@ -98,34 +98,23 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
     }
     let (pool, fixtures) = verification_setup(args)?;
     let mut verifier = Verifier::new(&pool, &fixtures);
-    let mut program = String::new();
-    let mut last = String::new();
-    for attempt in 1..=args.attempts {
-        let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;
-        tasks::report_speed(&generation);
-        program = tasks::code_block(&generation.text);
-        match verifier.verify(sql, &program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")? {
-            Verdict::Verified(evidence) => {
-                print!("{}", program.trim_end());
-                println!();
-                eprintln!(
-                    "verified: translated by the model (not the transpiler), answer {attempt}; the same results as the SQL on {} fixture databases",
-                    evidence.fixture_seeds.len()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            Verdict::Rejected(reject) => {
-                last = format!("{}: {}", reject.reason, reject.detail);
-                eprintln!("answer {attempt} not verified ({last})");
-                messages.push(ChatMessage::new("assistant", &generation.text));
-                messages.push(ChatMessage::new("user", &format!("That program is wrong: {last}\nReply with a corrected program in one ```python block.")));
-            }
+    let outcome = tasks::answer_until_accepted(&mut engine, &settings, messages, args.attempts, false, &tasks::code_block, &mut |program| {
+        Ok(match verifier.verify(sql, program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")? {
+            Verdict::Verified(evidence) => Ok(format!("the same results as the SQL on {} fixture databases", evidence.fixture_seeds.len())),
+            Verdict::Rejected(reject) => Err(format!("is not verified ({}): {}", reject.reason, reject.detail)),
+        })
+    })?;
+    println!("{}", outcome.program.trim_end());
+    match outcome.accepted {
+        Some(report) => {
+            eprintln!("verified: translated by the model (not the transpiler), answer {}; {report}", outcome.attempt);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("NOT verified: translated by the model (not the transpiler); no answer of {} verified (last: {})", args.attempts, outcome.last_error);
+            Ok(ExitCode::FAILURE)
         }
     }
-    print!("{}", program.trim_end());
-    println!();
-    eprintln!("NOT verified: translated by the model (not the transpiler); no answer of {} verified (last: {last})", args.attempts);
-    Ok(ExitCode::FAILURE)
 }
 
 /// The oracle (one worker unless --jobs says otherwise) and the fixtures a translation is

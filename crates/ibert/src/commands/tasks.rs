@@ -123,7 +123,7 @@ fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
 /// compiled.
 fn checked_answer(
     model: &ModelOptions,
-    mut messages: Vec<ChatMessage>,
+    messages: Vec<ChatMessage>,
     tables: &TableSchemas,
     attempts: u32,
     program_of: impl Fn(&str) -> String,
@@ -131,34 +131,75 @@ fn checked_answer(
     let settings = model_config::settings(model)?;
     let mut engine = model_config::load_engine(&settings)?;
     let pool = start_oracle()?;
-    let mut last = String::new();
-    let mut last_error = String::new();
+    let outcome = answer_until_accepted(&mut engine, &settings, messages, attempts, true, &program_of, &mut |program| {
+        Ok(compile(&pool, program, tables)?.map_err(|error| format!("does not compile: {error}")))
+    })?;
+    println!("{}", outcome.program.trim_end());
+    match outcome.accepted {
+        Some(sql) => {
+            eprintln!("verified: compiles with real Ibis {} (answer {}); it compiles to:\n{}", pool.hello().ibis, outcome.attempt, sql.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("NOT verified: no answer of {attempts} compiled with real Ibis (last: {})", outcome.last_error);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The last answer of [`answer_until_accepted`], and what the check said of it.
+pub(super) struct Outcome {
+    pub program: String,
+    pub attempt: u32,
+    /// The check's report of the accepted program; `None` when no answer passed.
+    pub accepted: Option<String>,
+    pub last_error: String,
+}
+
+/// Asks the model for a program, up to `attempts` times: each answer becomes `program_of(answer)`
+/// and goes through `check`, whose failure reads after "that program" (`does not compile: ...`)
+/// and is fed back for the next answer.
+/// With `stream`, answers are shown on standard error as they are generated.
+pub(super) fn answer_until_accepted(
+    engine: &mut dyn Engine,
+    settings: &ModelSettings,
+    mut messages: Vec<ChatMessage>,
+    attempts: u32,
+    stream: bool,
+    program_of: &dyn Fn(&str) -> String,
+    check: &mut dyn FnMut(&str) -> anyhow::Result<Result<String, String>>,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome { program: String::new(), attempt: 0, accepted: None, last_error: String::new() };
     for attempt in 1..=attempts {
-        eprintln!("-- answer {attempt} of at most {attempts} ({}):", engine.describe());
-        let generation = generate(&mut engine, &settings, &messages, &mut |text| {
-            eprint!("{text}");
-            let _ = std::io::stderr().flush();
+        if stream {
+            eprintln!("-- answer {attempt} of at most {attempts} ({}):", engine.describe());
+        }
+        let generation = generate(engine, settings, &messages, &mut |text| {
+            if stream {
+                eprint!("{text}");
+                let _ = std::io::stderr().flush();
+            }
         })?;
-        eprintln!();
+        if stream {
+            eprintln!();
+        }
         report_speed(&generation);
-        last = program_of(&generation.text);
-        match compile(&pool, &last, tables)? {
-            Ok(sql) => {
-                println!("{}", last.trim_end());
-                eprintln!("verified: compiles with real Ibis {} (answer {attempt}); it compiles to:\n{}", pool.hello().ibis, sql.trim_end());
-                return Ok(ExitCode::SUCCESS);
+        outcome.program = program_of(&generation.text);
+        outcome.attempt = attempt;
+        match check(&outcome.program)? {
+            Ok(report) => {
+                outcome.accepted = Some(report);
+                return Ok(outcome);
             }
             Err(error) => {
-                eprintln!("answer {attempt} does not compile: {error}");
-                last_error = error.clone();
+                eprintln!("answer {attempt} {error}");
                 messages.push(ChatMessage::new("assistant", &generation.text));
-                messages.push(ChatMessage::new("user", &format!("Real Ibis raised: {error}\nReply with the corrected complete program in one ```python block.")));
+                messages.push(ChatMessage::new("user", &format!("That program {error}\nReply with the corrected complete program in one ```python block.")));
+                outcome.last_error = error;
             }
         }
     }
-    println!("{}", last.trim_end());
-    eprintln!("NOT verified: no answer of {attempts} compiled with real Ibis (last error: {last_error})");
-    Ok(ExitCode::FAILURE)
+    Ok(outcome)
 }
 
 fn streamed_answer(model: &ModelOptions, messages: &[ChatMessage], note: &str) -> anyhow::Result<ExitCode> {
