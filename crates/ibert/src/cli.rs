@@ -69,7 +69,7 @@ pub struct ModelOptions {
     /// Seed of the sampler (with a temperature above 0).
     #[arg(long, default_value_t = 42)]
     pub sampling_seed: u64,
-    /// Where the model runs: cpu (a `cuda` build adds GPUs).
+    /// Where the model runs: cpu (the only device so far).
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
     /// Leave out the worked examples from the prompt (shorter prompts, weaker answers).

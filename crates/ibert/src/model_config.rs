@@ -59,7 +59,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     }
     let device = options.device.clone().or(model.device).unwrap_or_else(|| "cpu".into());
     if device != "cpu" {
-        bail!("device `{device}`: this build runs models on the CPU only (build with the `cuda` feature for GPUs); use --device cpu");
+        bail!("device `{device}`: iBERT runs models on the CPU only so far (GPU support is not built yet); use --device cpu");
     }
     if model.load_in_8bit == Some(true) {
         eprintln!("note: load_in_8bit has no effect on GGUF models, whose weights are already quantized");
