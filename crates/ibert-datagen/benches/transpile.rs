@@ -31,7 +31,7 @@ fn main() {
     let tpch_scale: f64 = flag("--tpch-scale").and_then(|n| n.parse().ok()).unwrap_or(0.1);
     let tpcds_scale: f64 = flag("--tpcds-scale").and_then(|n| n.parse().ok()).unwrap_or(1.0);
     let wanted: Vec<&String> = args.windows(2).filter(|pair| pair[0] == "--suite").map(|pair| &pair[1]).collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../..");
     let env = PythonEnv::ensure(&|_| {}).expect("python environment");
     let mut suites = Corpus::load_dir(&root.join("corpus/sql")).expect("corpus");
     suites.extend(tpc_suites(&env, &root).expect("TPC suites"));
@@ -149,7 +149,7 @@ fn first_line(text: &str) -> String {
 
 /// Ibis's own path on every query; its programs go through the same verifier.
 fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options: &PipelineOptions) -> BTreeMap<String, bool> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/bench/ibis_decompile.py");
+    let script = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../python/bench/ibis_decompile.py");
     let mut child = Command::new(env.python()).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("decompile script");
     let mut input = String::new();
     let mut by_id = BTreeMap::new();

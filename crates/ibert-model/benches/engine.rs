@@ -1,51 +1,63 @@
-//! The candle GGUF engine on the default model: load time, prompt and generation speed
-//! (tokens/s, medians of the rounds), and peak memory of the process.
+//! The GGUF engine on the default model, each backend in turn in one run: load time, prompt and
+//! generation speed (tokens/s, medians of the rounds), and the growth of peak memory.
 //!
-//! `cargo bench --workspace --bench engine [-- --rounds 3 --prompt-tokens 200 --tokens 128]`
+//! `cargo bench --workspace --bench engine [-- --rounds 3 --prompt-tokens 200 --tokens 128 --backend native|candle]`
 
 use std::time::Instant;
 
-use ibert_model::{CandleGguf, Engine, GenerationOptions, ensure_default_model};
+use ibert_model::{Backend, Engine, GenerationOptions, GgufModel, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str, default: usize| args.iter().skip_while(|a| *a != name).nth(1).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let value = |name: &str| args.iter().skip_while(|a| *a != name).nth(1).cloned();
+    let flag = |name: &str, default: usize| value(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (rounds, prompt_tokens, tokens) = (flag("--rounds", 3), flag("--prompt-tokens", 200), flag("--tokens", 128));
+    let backends = match value("--backend").as_deref() {
+        Some("native") => vec![Backend::Native],
+        Some("candle") => vec![Backend::Candle],
+        _ => vec![Backend::Native, Backend::Candle],
+    };
     let env = PythonEnv::ensure(&|_| {}).expect("python environment");
     let path = ensure_default_model(&env.python(), &cache_dir()).expect("default model");
+    println!("threads          {}", rayon_threads());
+    for backend in backends {
+        let memory_before = peak_rss_mb();
+        let started = Instant::now();
+        let mut engine = GgufModel::load_with(&path, backend).expect("model loads");
+        let load = started.elapsed();
 
-    let started = Instant::now();
-    let mut engine = CandleGguf::load(&path).expect("model loads");
-    let load = started.elapsed();
+        // A prompt of about `prompt_tokens` tokens: Ibis code repeated.
+        let unit = "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n";
+        let mut prompt = String::new();
+        while engine.tokenizer().encode(prompt.as_str(), false).map(|e| e.len()).unwrap_or(0) < prompt_tokens {
+            prompt.push_str(unit);
+        }
+        let options = GenerationOptions { max_tokens: tokens, repetition_penalty: 1.0, ..GenerationOptions::default() };
+        let mut prompt_rates = Vec::new();
+        let mut generation_rates = Vec::new();
+        let mut measured = (0, 0);
+        for _ in 0..rounds {
+            // No end-of-text stop: the same number of tokens every round.
+            let generation = engine.generate(&prompt, &options, &mut |_| {}).expect("generation");
+            measured = (generation.prompt_tokens, generation.generated_tokens);
+            prompt_rates.push(generation.prompt_tokens as f64 / generation.prompt_time.as_secs_f64());
+            generation_rates.push(generation.generated_tokens as f64 / generation.generation_time.as_secs_f64());
+        }
+        let median = |values: &mut Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        println!("model            {}", engine.describe());
+        println!("load             {:.2} s", load.as_secs_f64());
+        println!("prompt           {} tokens: {:.1} tok/s (median of {rounds})", measured.0, median(&mut prompt_rates));
+        println!("generation       {} tokens: {:.1} tok/s (median of {rounds})", measured.1, median(&mut generation_rates));
+        println!("peak memory      {} MB (VmHWM; +{} MB for this backend)", peak_rss_mb(), peak_rss_mb() - memory_before);
+    }
+}
 
-    // A prompt of about `prompt_tokens` tokens: Ibis code repeated.
-    let unit = "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n";
-    let mut prompt = String::new();
-    while engine.tokenizer().encode(prompt.as_str(), false).map(|e| e.len()).unwrap_or(0) < prompt_tokens {
-        prompt.push_str(unit);
-    }
-    let options = GenerationOptions { max_tokens: tokens, repetition_penalty: 1.0, ..GenerationOptions::default() };
-    let mut prompt_rates = Vec::new();
-    let mut generation_rates = Vec::new();
-    let mut measured = (0, 0);
-    for _ in 0..rounds {
-        // No end-of-text stop: the same number of tokens every round.
-        let generation = engine.generate(&prompt, &options, &mut |_| {}).expect("generation");
-        measured = (generation.prompt_tokens, generation.generated_tokens);
-        prompt_rates.push(generation.prompt_tokens as f64 / generation.prompt_time.as_secs_f64());
-        generation_rates.push(generation.generated_tokens as f64 / generation.generation_time.as_secs_f64());
-    }
-    let median = |values: &mut Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
-    println!("model            {}", engine.describe());
-    println!("load             {:.2} s", load.as_secs_f64());
-    println!("prompt           {} tokens: {:.1} tok/s (median of {rounds})", measured.0, median(&mut prompt_rates));
-    println!("generation       {} tokens: {:.1} tok/s (median of {rounds})", measured.1, median(&mut generation_rates));
-    println!("peak memory      {} MB (VmHWM)", peak_rss_mb());
-    println!("threads          {}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn peak_rss_mb() -> u64 {

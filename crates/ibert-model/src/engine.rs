@@ -1,6 +1,6 @@
 //! The one seam every task command talks to: a prompt in, text out (streamed as it comes), with
-//! the sampling settings of the request. Backends: [`crate::candle_gguf`] (GGUF on CPU with
-//! candle); a llama.cpp backend is planned where it measures faster.
+//! the sampling settings of the request. Implemented by [`crate::GgufModel`], whose network runs
+//! on the native backend or on candle (see [`crate::gguf_model::Backend`]).
 
 use std::time::Duration;
 

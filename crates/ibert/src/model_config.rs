@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ibert_model::{CandleGguf, GenerationOptions, ensure_default_model};
+use ibert_model::{GgufModel, GenerationOptions, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 use serde::Deserialize;
 
@@ -102,13 +102,13 @@ fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
 }
 
 /// Loads the model of `settings`, fetching the default one first when needed.
-pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<CandleGguf> {
+pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<GgufModel> {
     let path = match &settings.model_path {
         Some(path) => path.clone(),
         None => default_model(&settings.cache_dir)?,
     };
     let spinner = ui::spinner("loading the model");
-    let engine = CandleGguf::load(&path)?;
+    let engine = GgufModel::load(&path)?;
     spinner.finish_and_clear();
     Ok(engine)
 }

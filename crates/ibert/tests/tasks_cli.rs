@@ -61,3 +61,12 @@ fn bad_models_and_configs_are_clear_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("typo.yaml:2") && stderr(&output).contains("temprature"), "{}", stderr(&output));
 }
+
+#[test]
+fn model_info_names_the_backend_that_will_run_the_default_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["model", "info"], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("architecture      llama") && out.contains("backend           native ("), "{out}");
+}

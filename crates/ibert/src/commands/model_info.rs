@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use ibert_model::native::{NativeLlama, quant};
 use ibert_model::{ChatMessage, ChatTemplate, Gguf};
 use ibert_oracle::cache_dir;
 
@@ -27,6 +28,10 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
     println!("context length    {context} tokens");
     let tokenizer = gguf.string("tokenizer.ggml.model").unwrap_or("-");
     println!("vocabulary        {} tokens ({tokenizer})", gguf.tokens().len());
+    match NativeLlama::unsupported_reason(&gguf) {
+        None => println!("backend           native ({} kernels)", quant::kernel_name()),
+        Some(reason) => println!("backend           candle (the native backend does not read {reason})"),
+    }
     let eos = gguf.token_text("tokenizer.ggml.eos_token_id").unwrap_or("");
     match gguf.chat_template() {
         Some(source) => {

@@ -1,0 +1,188 @@
+//! The float operations of a llama block: RMS norm, rotary embeddings, causal attention over the
+//! key/value cache, SwiGLU, and the parallel quantized matrix product.
+
+use rayon::prelude::*;
+
+use super::quant::{QActivations, QMatrix};
+
+/// Output rows one parallel task computes: enough work to pay for the task.
+const ROWS_PER_TASK: usize = 32;
+
+/// `x / rms(x) * weight` for each row of `weight.len()` values.
+pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.chunks_exact(weight.len()) {
+        let mean_square = dot(row, row) / row.len() as f32;
+        let scale = 1.0 / (mean_square + epsilon).sqrt();
+        out.extend(row.iter().zip(weight).map(|(x, w)| x * scale * w));
+    }
+    out
+}
+
+/// `x @ W^T` for each of the `tokens` rows of `x`, with the rows of `parts` taken as one matrix
+/// (so query, key and value come out side by side). Returns `tokens x (rows of all parts)`.
+pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
+    let total: usize = parts.iter().map(|p| p.rows).sum();
+    // Computed row-major by weight row, so each task reuses one weight row for every token.
+    let mut by_row = vec![0.0; total * tokens];
+    by_row.par_chunks_mut(ROWS_PER_TASK * tokens).enumerate().for_each(|(task, chunk)| {
+        for (offset, values) in chunk.chunks_exact_mut(tokens).enumerate() {
+            let (mut matrix, mut row) = (0, task * ROWS_PER_TASK + offset);
+            while row >= parts[matrix].rows {
+                row -= parts[matrix].rows;
+                matrix += 1;
+            }
+            for (token, value) in values.iter_mut().enumerate() {
+                *value = parts[matrix].dot(row, x, token);
+            }
+        }
+    });
+    if tokens == 1 {
+        return by_row;
+    }
+    let mut out = vec![0.0; total * tokens];
+    for (row, values) in by_row.chunks_exact(tokens).enumerate() {
+        for (token, value) in values.iter().enumerate() {
+            out[token * total + row] = *value;
+        }
+    }
+    out
+}
+
+pub fn add(into: &mut [f32], other: &[f32]) {
+    for (a, b) in into.iter_mut().zip(other) {
+        *a += b;
+    }
+}
+
+/// `silu(gate) * up`.
+pub fn swiglu<'a>(gate: &'a [f32], up: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+}
+
+/// Eight partial sums, so the compiler can keep them in vector registers.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Rotary position embeddings as llama GGUF files expect them: adjacent pairs of the first
+/// `dims` values of each head rotated by `position * base^(-2i/dims)`.
+pub struct RopeTable {
+    dims: usize,
+    base: f32,
+    /// `cos, sin` per position and pair, grown on demand.
+    angles: Vec<(f32, f32)>,
+}
+
+impl RopeTable {
+    pub fn new(dims: usize, base: f32) -> RopeTable {
+        RopeTable { dims, base, angles: Vec::new() }
+    }
+
+    /// Rotates every head of `values` (heads of `head_dim` values) for `position`.
+    pub fn apply(&mut self, values: &mut [f32], head_dim: usize, position: usize) {
+        let pairs = self.dims / 2;
+        while self.angles.len() < (position + 1) * pairs {
+            let at = self.angles.len() / pairs;
+            for pair in 0..pairs {
+                let frequency = self.base.powf(-2.0 * pair as f32 / self.dims as f32);
+                let angle = at as f32 * frequency;
+                self.angles.push((angle.cos(), angle.sin()));
+            }
+        }
+        let angles = &self.angles[position * pairs..(position + 1) * pairs];
+        for head in values.chunks_exact_mut(head_dim) {
+            for (pair, (cos, sin)) in angles.iter().enumerate() {
+                let (x, y) = (head[2 * pair], head[2 * pair + 1]);
+                head[2 * pair] = x * cos - y * sin;
+                head[2 * pair + 1] = x * sin + y * cos;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Heads {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Causal attention of each query row (the tokens at `position` onwards) over the cached keys and
+/// values, which already hold those tokens. Heads share key/value heads in groups (GQA).
+pub fn attention(queries: &[f32], keys: &[f32], values: &[f32], shape: Heads, position: usize) -> Vec<f32> {
+    let Heads { heads, kv_heads, head_dim } = shape;
+    let kv_width = kv_heads * head_dim;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let mut out = vec![0.0; queries.len()];
+    out.par_chunks_mut(head_dim).enumerate().for_each(|(index, out)| {
+        let (token, head) = (index / heads, index % heads);
+        let query = &queries[index * head_dim..(index + 1) * head_dim];
+        let kv_offset = (head / group) * head_dim;
+        let seen = position + token + 1;
+        let mut weights: Vec<f32> = (0..seen).map(|t| dot(query, &keys[t * kv_width + kv_offset..][..head_dim]) * scale).collect();
+        let max = weights.iter().fold(f32::NEG_INFINITY, |m, w| m.max(*w));
+        let mut total = 0.0;
+        for weight in &mut weights {
+            *weight = (*weight - max).exp();
+            total += *weight;
+        }
+        for (t, weight) in weights.iter().enumerate() {
+            let value = &values[t * kv_width + kv_offset..][..head_dim];
+            let weight = weight / total;
+            for (o, v) in out.iter_mut().zip(value) {
+                *o += weight * v;
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_over_one_position_returns_its_value() {
+        let shape = Heads { heads: 2, kv_heads: 1, head_dim: 2 };
+        let out = attention(&[1.0, 0.0, 0.0, 1.0], &[0.3, 0.4], &[5.0, -2.0], shape, 0);
+        assert_eq!(out, vec![5.0, -2.0, 5.0, -2.0]);
+    }
+
+    #[test]
+    fn attention_is_causal_and_weighs_by_softmax() {
+        let shape = Heads { heads: 1, kv_heads: 1, head_dim: 1 };
+        // Two tokens: the first sees only itself; the second weighs both by softmax(q*k).
+        let out = attention(&[1.0, 2.0], &[0.0, 1.0], &[10.0, 20.0], shape, 0);
+        let (a, b) = (0f32.exp(), 2f32.exp());
+        assert_eq!(out[0], 10.0);
+        assert!((out[1] - (10.0 * a + 20.0 * b) / (a + b)).abs() < 1e-4, "{out:?}");
+    }
+
+    #[test]
+    fn rope_keeps_lengths_and_leaves_position_zero_alone() {
+        let mut table = RopeTable::new(4, 10_000.0);
+        let mut values = vec![1.0, 2.0, 3.0, 4.0];
+        table.apply(&mut values, 4, 0);
+        assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0]);
+        table.apply(&mut values, 4, 7);
+        assert!(((values[0].powi(2) + values[1].powi(2)) - 5.0).abs() < 1e-4, "{values:?}");
+        assert!((values[0] - (7f32.cos() - 2.0 * 7f32.sin())).abs() < 1e-4, "the first pair turns by the position: {values:?}");
+    }
+
+    #[test]
+    fn rms_norm_scales_each_row_to_unit_rms() {
+        let out = rms_norm(&[3.0, 4.0, 0.0, 2.0], &[1.0, 2.0], 0.0);
+        let rms = (12.5f32).sqrt();
+        assert!((out[0] - 3.0 / rms).abs() < 1e-6 && (out[1] - 8.0 / rms).abs() < 1e-6 && (out[3] - 2.0 * 2.0 / 2f32.sqrt()).abs() < 1e-6, "{out:?}");
+    }
+}
