@@ -86,6 +86,8 @@ def _dispatch(request: dict) -> dict:
         return {}
     if op == "compile":
         return _compile(request)
+    if op == "outline":
+        return _outline(request.get("source", ""))
     raise _Failure(_error("protocol", "UnknownOp", f"unknown op `{op}`"))
 
 
@@ -184,3 +186,60 @@ def _error_line(error: Exception) -> int | None:
         if frame.filename == "<program>":
             line = frame.lineno
     return line
+
+
+def _outline(source: str) -> dict:
+    """What mining needs from a Python file, read with Python's own parser (nothing is run):
+    functions with docstrings (their code without the docstring), and `.sql("...")` strings."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise _Failure(_error("syntax", "SyntaxError", error.msg or str(error), error.lineno))
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise _Failure(_error("syntax", type(error).__name__, str(error)))
+    lines = source.splitlines(keepends=True)
+    functions, sql_calls = [], []
+    scopes = [(tree, "")]
+    while scopes:
+        node, prefix = scopes.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                scopes.append((child, f"{prefix}{child.name}."))
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                docstring = ast.get_docstring(child, clean=True)
+                if docstring:
+                    functions.append(_documented_function(child, prefix, docstring, lines))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "sql"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            sql_calls.append({"sql": node.args[0].value, "line": node.lineno})
+    functions.sort(key=lambda f: f["line"])
+    return {"functions": functions, "sql_calls": sql_calls}
+
+
+def _documented_function(node, prefix: str, docstring: str, lines: list) -> dict:
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    doc_node = node.body[0]
+    kept = lines[first - 1 : doc_node.lineno - 1] + lines[doc_node.end_lineno : node.end_lineno]
+    if len(node.body) == 1:
+        indent = " " * (doc_node.col_offset)
+        kept.append(f"{indent}...\n")
+    code = "".join(kept)
+    margin = min((len(l) - len(l.lstrip()) for l in code.splitlines() if l.strip()), default=0)
+    code = "\n".join(l[margin:] for l in code.splitlines()) + "\n"
+    args = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+    return {
+        "name": node.name,
+        "qualname": prefix + node.name,
+        "line": node.lineno,
+        "args": args,
+        "returns": node.returns is not None,
+        "docstring": docstring,
+        "code": code,
+    }

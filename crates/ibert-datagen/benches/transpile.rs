@@ -192,6 +192,7 @@ fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options
             tables: tables.clone(),
             features: query.features.clone(),
             difficulty: None,
+            derived_from: None,
         });
     }
     let report = verify_candidates(candidates, pool, options, &|_| {}, &AtomicBool::new(false)).expect("verification");

@@ -19,6 +19,8 @@ pub struct Candidate {
     pub tables: BTreeMap<String, Schema>,
     pub features: Vec<String>,
     pub difficulty: Option<String>,
+    /// The verified example this candidate was made from (augmentation).
+    pub derived_from: Option<String>,
 }
 
 /// Every candidate of one template, in variation order, grid combinations in key order.
@@ -47,6 +49,7 @@ pub fn expand_template(template: &Template) -> Result<Vec<Candidate>, TemplateEr
                 tables: tables.clone(),
                 features: template.features.clone(),
                 difficulty: template.difficulty.clone(),
+                derived_from: None,
             });
         }
     }

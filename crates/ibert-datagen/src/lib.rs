@@ -4,8 +4,15 @@
 //! * [`template`] reads and checks templates; [`expand`] turns them into [`Candidate`]s.
 //! * [`pipeline`] verifies candidates on N threads against one oracle pool and keeps counters.
 //! * [`summary`] counts outcomes per reason, template and feature.
+//! * [`multitask`] derives the other five tasks from verified examples, checked by real Ibis.
 
+pub mod augment;
+pub mod dataset;
 pub mod expand;
+pub mod mining;
+pub mod multitask;
+pub mod parallel;
+pub mod python_tokens;
 pub mod pipeline;
 pub mod records;
 pub mod summary;

@@ -56,6 +56,7 @@ fn meta_of(candidate: &Candidate, source: &str) -> Meta {
         features: candidate.features.clone(),
         difficulty: candidate.difficulty.clone(),
         provenance: None,
+        derived_from: candidate.derived_from.clone(),
     }
 }
 
@@ -72,5 +73,6 @@ pub fn candidate_from_example(example: &Example) -> Option<Candidate> {
         tables: example.context.schemas(),
         features: example.meta.features.clone(),
         difficulty: example.meta.difficulty.clone(),
+        derived_from: example.meta.derived_from.clone(),
     })
 }

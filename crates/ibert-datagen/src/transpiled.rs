@@ -42,6 +42,7 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
                 tables: corpus.catalog.schemas_of(&translation.tables),
                 features: query.features.clone(),
                 difficulty: None,
+                derived_from: None,
             }),
             Err(error) => result.refused.push(Refused { id: query.id.clone(), features: query.features.clone(), error }),
         }

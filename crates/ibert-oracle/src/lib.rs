@@ -20,6 +20,6 @@ mod worker;
 pub use cache::cache_dir;
 pub use error::OracleError;
 pub use pool::{PoolOptions, PoolStats, WorkerPool};
-pub use protocol::{CompileRequest, Compiled, FailureKind, ProgramFailure, WorkerHello};
+pub use protocol::{CompileRequest, Compiled, DocumentedFunction, FailureKind, Outline, ProgramFailure, SqlCall, WorkerHello};
 pub use python_env::{PythonEnv, LOCK_FILE, PINNED_IBIS_VERSION};
 pub use worker::{Worker, WorkerOptions};

@@ -92,6 +92,16 @@ impl WorkerPool {
         self.with_worker(|worker| worker.call_raw(body)).map(|answer| answer.map(|_| ()))
     }
 
+    /// Parses Python source with Python's own parser (nothing runs) and returns its documented
+    /// functions and `.sql("...")` strings; a syntax error is the program's failure.
+    pub fn outline(&self, source: &str) -> Result<Result<crate::protocol::Outline, ProgramFailure>, OracleError> {
+        let answer = self.with_worker(|worker| worker.call_raw(json!({"op": "outline", "source": source})))?;
+        Ok(match answer {
+            Ok(body) => Ok(serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| OracleError::Protocol(format!("bad outline: {e}")))?),
+            Err(failure) => Err(failure),
+        })
+    }
+
     /// The dialects this Ibis can compile to, and those whose compiler fails here with the reason.
     pub fn dialects(&self) -> Result<(Vec<String>, BTreeMap<String, String>), OracleError> {
         let answer = self.with_worker(|worker| worker.call_raw(json!({"op": "dialects"})))?;

@@ -22,6 +22,37 @@ pub struct CompileRequest {
     pub expr_name: Option<String>,
 }
 
+/// What mining needs from a Python file, read by Python's own parser without running it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outline {
+    pub functions: Vec<DocumentedFunction>,
+    /// String literals passed to a `.sql(...)` call.
+    pub sql_calls: Vec<SqlCall>,
+}
+
+/// A function or method with a docstring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentedFunction {
+    pub name: String,
+    /// `Class.method` for methods.
+    pub qualname: String,
+    /// 1-based line of the `def`.
+    pub line: u32,
+    pub args: Vec<String>,
+    /// Whether the function has a return annotation.
+    pub returns: bool,
+    /// The docstring, cleaned of its indentation.
+    pub docstring: String,
+    /// The function's source (with decorators) without the docstring, dedented.
+    pub code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SqlCall {
+    pub sql: String,
+    pub line: u32,
+}
+
 /// The first line a worker writes.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct WorkerHello {

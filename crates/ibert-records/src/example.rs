@@ -221,6 +221,10 @@ pub struct Meta {
     pub difficulty: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The id of the verified example this one was derived from (multi-task derivation,
+    /// augmentation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<String>,
 }
 
 /// The place a mined or templated example was taken from.

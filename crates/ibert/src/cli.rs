@@ -161,6 +161,107 @@ pub enum DataCommand {
     Generate(GenerateArgs),
     /// Verify every `sql_to_ibis` record of a JSONL file and print a verdict per record.
     Validate(ValidateArgs),
+    /// New sql_to_ibis candidates from verified ones (other Ibis styles, renamed identifiers,
+    /// changed literals), each re-verified by execution.
+    Augment(AugmentArgs),
+    /// Derive the other five tasks (ibis_to_sql, code_completion, error_resolution,
+    /// documentation, qa) from verified sql_to_ibis examples, each checked by real Ibis.
+    Multitask(MultitaskArgs),
+    /// Mine examples from code and documentation: local folders, git repositories (a URL is
+    /// cloned when the network allows) and, by default, the installed Ibis package itself.
+    Mine(MineArgs),
+    /// Merge dataset files into one, removing exact and near duplicates; provenance is kept.
+    Concat(ConcatArgs),
+    /// Count a dataset's records per task, source, feature, difficulty and verification level.
+    Stats(StatsArgs),
+    /// The whole pipeline with the embedded defaults: templates, the transpiled SQL corpus,
+    /// augmentation, mining the installed Ibis package, multi-task derivation, concatenation and
+    /// statistics, with a summary at the end.
+    All(AllArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AugmentArgs {
+    /// Verified sql_to_ibis JSONL files.
+    #[arg(short, long = "input", value_name = "FILE", default_value = "data/sql2ibis/train.jsonl")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the verified augmented examples (rejects go next to it, `.rejects.jsonl`).
+    #[arg(short, long, value_name = "FILE", default_value = "data/sql2ibis/train_augmented.jsonl")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct MultitaskArgs {
+    /// Verified sql_to_ibis JSONL files (other tasks and unverified records are passed over).
+    #[arg(short, long = "input", value_name = "FILE", default_value = "data/sql2ibis/train.jsonl")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the derived examples.
+    #[arg(short, long, value_name = "FILE", default_value = "data/multitask/train.jsonl")]
+    pub output: PathBuf,
+    /// Dialects of the ibis_to_sql targets (any dialect Ibis compiles to).
+    #[arg(long = "dialect", value_name = "NAME", value_delimiter = ',', default_values_t = ibert_datagen::multitask::DEFAULT_DIALECTS.map(String::from))]
+    pub dialects: Vec<String>,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// Folders, git repositories (working trees or bare) or git URLs [default: the installed Ibis package].
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// A YAML file listing sources (`sources: [path-or-url, ...]`, paths relative to the file).
+    #[arg(long = "sources", value_name = "FILE")]
+    pub source_list: Option<PathBuf>,
+    /// Also mine the installed Ibis package when sources are given.
+    #[arg(long)]
+    pub ibis: bool,
+    #[arg(short, long, value_name = "FILE", default_value = "data/mining/ibis_mined.jsonl")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ConcatArgs {
+    /// Dataset JSONL files, in order of preference (the first copy of a duplicate is kept).
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    #[arg(short, long, value_name = "FILE", default_value = "data/train_complete.jsonl")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Dataset JSONL files [default: data/train_complete.jsonl].
+    #[arg(value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Also write the statistics as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// How many of the most common features to list.
+    #[arg(long, default_value_t = 25)]
+    pub features: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct AllArgs {
+    /// Folder for every output (sql2ibis/, transpiled/, mining/, multitask/, train_complete.jsonl, stats.json).
+    #[arg(short, long, value_name = "DIR", default_value = "data")]
+    pub output: PathBuf,
+    /// Folder of the SQL corpus to transpile (skipped when it does not exist).
+    #[arg(long, value_name = "DIR", default_value = "corpus/sql")]
+    pub corpus: PathBuf,
+    /// Dialects of the ibis_to_sql targets.
+    #[arg(long = "dialect", value_name = "NAME", value_delimiter = ',', default_values_t = ibert_datagen::multitask::DEFAULT_DIALECTS.map(String::from))]
+    pub dialects: Vec<String>,
+    /// Do not fetch the task commands' default model at the end.
+    #[arg(long)]
+    pub skip_model: bool,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
 }
 
 /// Options shared by commands that verify examples.

@@ -74,7 +74,7 @@ pub struct QMatrix {
 impl QMatrix {
     /// Repacks `rows x cols` values stored as ggml blocks in `data`.
     pub fn from_ggml(kind: QuantKind, rows: usize, cols: usize, data: &[u8]) -> Result<QMatrix, String> {
-        if cols % BLOCK != 0 {
+        if !cols.is_multiple_of(BLOCK) {
             return Err(format!("a row of {cols} values is not a whole number of {BLOCK}-value blocks"));
         }
         let blocks = rows * cols / BLOCK;
@@ -157,7 +157,7 @@ pub struct QActivations {
 impl QActivations {
     /// Quantizes rows of `cols` values each, reusing this buffer's memory.
     pub fn quantize(&mut self, values: &[f32], cols: usize) {
-        debug_assert!(cols % BLOCK == 0 && values.len() % cols == 0);
+        debug_assert!(cols.is_multiple_of(BLOCK) && values.len().is_multiple_of(cols));
         let blocks = values.len() / BLOCK;
         self.scales.clear();
         self.sums.clear();
@@ -180,11 +180,14 @@ impl QActivations {
     }
 }
 
+/// A block kernel: weight quants, weight scales, activation quants, activation scales.
+type BlockKernel = fn(&[u8], &[f32], &[i8], &[f32]) -> f32;
+
 /// The block kernels: sum over blocks of `weight scale * activation scale * (integer dot)`.
 struct Kernels {
     name: &'static str,
-    q4: fn(&[u8], &[f32], &[i8], &[f32]) -> f32,
-    q8: fn(&[u8], &[f32], &[i8], &[f32]) -> f32,
+    q4: BlockKernel,
+    q8: BlockKernel,
 }
 
 impl Kernels {

@@ -36,7 +36,8 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
     let (outcomes, summary) = if candidates.is_empty() {
         (Vec::new(), None)
     } else {
-        let Some(run) = verify_with_progress(candidates, &args.verify, interrupted)? else {
+        let pool = crate::oracle_setup::start_pool(&args.verify)?;
+        let Some(run) = verify_with_progress(candidates, &pool, args.verify.seed, interrupted)? else {
             return Ok(ExitCode::from(INTERRUPTED));
         };
         (run.report.outcomes, Some(run.summary))

@@ -1,4 +1,10 @@
+mod data_all;
+mod data_augment;
+mod data_concat;
 mod data_generate;
+mod data_mine;
+mod data_multitask;
+mod data_stats;
 mod data_validate;
 mod from_sql;
 mod model_info;
@@ -18,6 +24,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(DataCommand::Generate(args)) => data_generate::run(&args, &interrupt_flag()),
         Command::Data(DataCommand::Validate(args)) => data_validate::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Augment(args)) => data_augment::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Multitask(args)) => data_multitask::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Mine(args)) => data_mine::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Concat(args)) => data_concat::run(&args),
+        Command::Data(DataCommand::Stats(args)) => data_stats::run(&args),
+        Command::Data(DataCommand::All(args)) => data_all::run(&args, &interrupt_flag()),
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),

@@ -7,8 +7,9 @@ use ibert_datagen::{Candidate, PipelineOptions, PipelineReport, Summary, verify_
 use ibert_verify::{DEFAULT_FIXTURES, FixtureConfig};
 
 use super::summary;
-use crate::cli::VerifyOptions;
-use crate::{oracle_setup, ui};
+use ibert_oracle::WorkerPool;
+
+use crate::ui;
 
 /// A finished run and its rendered summary.
 pub struct VerificationRun {
@@ -19,14 +20,14 @@ pub struct VerificationRun {
 /// Verifies `candidates`; `None` when Ctrl-C stopped the run (a message has been printed).
 pub fn verify_with_progress(
     candidates: Vec<Candidate>,
-    options: &VerifyOptions,
+    pool: &WorkerPool,
+    seed: u64,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Option<VerificationRun>> {
     let total = candidates.len();
-    let pool = oracle_setup::start_pool(options)?;
-    let pipeline = PipelineOptions::new(pool.size(), fixtures_for_seed(options.seed));
+    let pipeline = PipelineOptions::new(pool.size(), fixtures_for_seed(seed));
     let bar = ui::progress_bar(total as u64, "verifying");
-    let report = verify_candidates(candidates, &pool, &pipeline, &|_| bar.inc(1), interrupted)?;
+    let report = verify_candidates(candidates, pool, &pipeline, &|_| bar.inc(1), interrupted)?;
     bar.finish_and_clear();
     if report.cancelled {
         eprintln!("interrupted after {} of {total} examples; no output was written", report.outcomes.len());

@@ -1,0 +1,111 @@
+//! What a dataset holds: records per task, source, feature, difficulty and verification level,
+//! as a terminal table and as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use ibert_records::{Example, VerificationLevel};
+use serde::Serialize;
+
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub total: usize,
+    pub by_task: BTreeMap<String, usize>,
+    pub by_source: BTreeMap<String, usize>,
+    pub by_feature: BTreeMap<String, usize>,
+    pub by_difficulty: BTreeMap<String, usize>,
+    /// `executed`, `compiled`, `parsed`, or `unverified`.
+    pub by_level: BTreeMap<String, usize>,
+    /// Task -> level -> records.
+    pub by_task_and_level: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+impl Stats {
+    pub fn of(examples: &[Example]) -> Stats {
+        let mut stats = Stats { total: examples.len(), ..Stats::default() };
+        for example in examples {
+            let task = example.task().to_string();
+            let level = match example.verification.as_ref().map(|v| v.level) {
+                Some(VerificationLevel::Executed) => "executed",
+                Some(VerificationLevel::Compiled) => "compiled",
+                Some(VerificationLevel::Parsed) => "parsed",
+                None => "unverified",
+            };
+            *stats.by_task.entry(task.clone()).or_default() += 1;
+            *stats.by_source.entry(if example.meta.source.is_empty() { "unknown".into() } else { example.meta.source.clone() }).or_default() += 1;
+            for feature in &example.meta.features {
+                *stats.by_feature.entry(feature.clone()).or_default() += 1;
+            }
+            *stats.by_difficulty.entry(example.meta.difficulty.clone().unwrap_or_else(|| "unrated".into())).or_default() += 1;
+            *stats.by_level.entry(level.into()).or_default() += 1;
+            *stats.by_task_and_level.entry(task).or_default().entry(level.into()).or_default() += 1;
+        }
+        stats
+    }
+
+    /// The statistics as aligned text; `features` limits the feature list to the most common.
+    pub fn render(&self, features: usize) -> String {
+        let mut out = String::new();
+        let levels = ["executed", "compiled", "parsed", "unverified"];
+        let _ = writeln!(out, "{} records", self.total);
+        let _ = writeln!(out, "\n{:<20} {:>8} {:>9} {:>9} {:>7} {:>10}", "task", "records", "executed", "compiled", "parsed", "unverified");
+        for (task, count) in &self.by_task {
+            let per_level = &self.by_task_and_level[task];
+            let cells: Vec<String> = levels.iter().map(|l| per_level.get(*l).copied().unwrap_or(0).to_string()).collect();
+            let _ = writeln!(out, "{task:<20} {count:>8} {:>9} {:>9} {:>7} {:>10}", cells[0], cells[1], cells[2], cells[3]);
+        }
+        for (title, counts) in [("source", &self.by_source), ("difficulty", &self.by_difficulty)] {
+            let _ = writeln!(out, "\n{title:<20} {:>8}", "records");
+            for (name, count) in counts {
+                let _ = writeln!(out, "{name:<20} {count:>8}");
+            }
+        }
+        let mut common: Vec<(&String, &usize)> = self.by_feature.iter().collect();
+        common.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let _ = writeln!(out, "\n{:<32} {:>8}   ({} features; the {} most common)", "feature", "records", common.len(), features.min(common.len()));
+        for (name, count) in common.into_iter().take(features) {
+            let _ = writeln!(out, "{name:<32} {count:>8}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ibert_records::{Context, Meta, Payload, QaInput, QaTarget, Verification};
+
+    fn qa(source: &str, level: Option<VerificationLevel>) -> Example {
+        Example {
+            id: "x".into(),
+            payload: Payload::Qa { input: QaInput { question: "q".into() }, target: QaTarget { answer: "a".into(), code_example: None } },
+            dialect: "duckdb".into(),
+            backend: "duckdb".into(),
+            ibis_version: String::new(),
+            system_prompt: None,
+            context: Context::default(),
+            meta: Meta { source: source.into(), features: vec!["join".into()], ..Meta::default() },
+            verification: level.map(|level| Verification {
+                level,
+                ibis_version: "12.0.0".into(),
+                duckdb_version: "1.5".into(),
+                fixture_seeds: vec![],
+                fixture_rows: vec![],
+                comparison: None,
+                result_fingerprint: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn counts_every_dimension() {
+        let stats = Stats::of(&[qa("template", Some(VerificationLevel::Executed)), qa("mined", None), qa("mined", Some(VerificationLevel::Parsed))]);
+        assert_eq!(stats.total, 3);
+        assert_eq!(stats.by_source["mined"], 2);
+        assert_eq!(stats.by_feature["join"], 3);
+        assert_eq!(stats.by_task_and_level["qa"]["unverified"], 1);
+        assert_eq!(stats.by_level["executed"], 1);
+        let table = stats.render(10);
+        assert!(table.contains("qa                          3         1         0       1          1"), "{table}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The dataset commands after `generate`, end to end with real Ibis and DuckDB: multi-task
+//! derivation (its errors re-checked independently with `ibert to-sql`), augmentation, mining
+//! (bad files and hostile code included), concatenation, statistics, and `data all`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::{ibert_with_stdin, stderr, stdout};
+use serde_json::Value;
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn ibert(dir: &Path, args: &[&str]) -> String {
+    let output = ibert_with_stdin(dir, args, "");
+    assert!(output.status.success(), "ibert {args:?} failed:\n{}\n{}", stdout(&output), stderr(&output));
+    stdout(&output)
+}
+
+/// A few templates verified into `dir/data/sql2ibis/train.jsonl`.
+fn generated(dir: &Path) {
+    ibert(dir, &["data", "generate", "--template", "boolean_complex_filter,join_inner_customer_orders,group_by_status_totals", "-j", "2"]);
+}
+
+#[test]
+fn multitask_derives_every_task_and_its_errors_are_what_real_ibis_raises() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path());
+    let out = ibert(dir.path(), &["data", "multitask", "--dialect", "duckdb,postgres", "-j", "2"]);
+    assert!(out.contains("distinct real error types"), "{out}");
+    let derived = records(&dir.path().join("data/multitask/train.jsonl"));
+    let tasks: BTreeSet<&str> = derived.iter().map(|r| r["task"].as_str().unwrap()).collect();
+    assert_eq!(tasks, BTreeSet::from(["code_completion", "documentation", "error_resolution", "ibis_to_sql", "qa"]));
+    assert!(derived.iter().all(|r| r["meta"]["derived_from"].is_string() && r["verification"]["level"].is_string()));
+
+    // Independently of the derivation: each broken program fails with the recorded error, and
+    // its fix compiles.
+    let errors: Vec<&Value> = derived.iter().filter(|r| r["task"] == "error_resolution").collect();
+    assert!(errors.len() >= 10, "{} error examples", errors.len());
+    for record in errors.iter().step_by(errors.len() / 6) {
+        let schema = serde_json::to_string(&record["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>()).unwrap();
+        let broken = ibert_with_stdin(dir.path(), &["to-sql", "--schema", &schema], record["input"]["broken_code"].as_str().unwrap());
+        let recorded = record["input"]["error"].as_str().unwrap();
+        let error_type = recorded.split(':').next().unwrap();
+        assert!(!broken.status.success() && stderr(&broken).contains(error_type), "{} should fail with {recorded}: {}", record["id"], stderr(&broken));
+        let fixed = ibert_with_stdin(dir.path(), &["to-sql", "--schema", &schema], record["target"]["fixed_code"].as_str().unwrap());
+        assert!(fixed.status.success(), "{}: the fix compiles: {}", record["id"], stderr(&fixed));
+    }
+    // The ibis_to_sql targets are exactly what real Ibis prints for that dialect.
+    let postgres = derived.iter().find(|r| r["task"] == "ibis_to_sql" && r["input"]["dialect"] == "postgres").unwrap();
+    let schema = serde_json::to_string(&postgres["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>()).unwrap();
+    let compiled = ibert_with_stdin(dir.path(), &["to-sql", "--dialect", "postgres", "--schema", &schema], postgres["input"]["ibis"].as_str().unwrap());
+    assert_eq!(stdout(&compiled).trim(), postgres["target"]["sql"].as_str().unwrap().trim());
+    // Documentation parameters are the function's parameters.
+    let doc = derived.iter().find(|r| r["task"] == "documentation" && r["input"]["style"] == "numpy").unwrap();
+    let code = doc["input"]["code"].as_str().unwrap();
+    let params = code[code.find('(').unwrap() + 1..code.find(')').unwrap()].split(", ").collect::<Vec<_>>();
+    for param in params {
+        assert!(doc["target"]["docstring"].as_str().unwrap().contains(&format!("{param} : ibis.Table")), "{doc}");
+    }
+}
+
+#[test]
+fn augmentation_keeps_only_what_verifies_and_says_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path());
+    let out = ibert(dir.path(), &["data", "augment", "-j", "2"]);
+    assert!(out.contains("verified"), "{out}");
+    let augmented = records(&dir.path().join("data/sql2ibis/train_augmented.jsonl"));
+    let originals: BTreeSet<String> = records(&dir.path().join("data/sql2ibis/train.jsonl")).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert!(augmented.len() >= originals.len(), "{} augmented from {}", augmented.len(), originals.len());
+    for record in &augmented {
+        assert_eq!(record["meta"]["source"], "augmented");
+        assert!(originals.contains(record["meta"]["derived_from"].as_str().unwrap()));
+        assert_eq!(record["verification"]["level"], "executed");
+    }
+    let kinds: BTreeSet<&str> = augmented.iter().filter_map(|r| r["meta"]["features"].as_array().unwrap().iter().find_map(|f| f.as_str().unwrap().strip_prefix("augment:"))).collect();
+    assert!(kinds.len() >= 5, "{kinds:?}");
+}
+
+#[test]
+fn mining_skips_bad_files_with_reasons_and_never_runs_hostile_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    let marker = dir.path().join("pwned");
+    std::fs::write(
+        repo.join("docs/guide.md"),
+        "# Guide\n\n```sql\nSELECT a FROM t\n```\n\n```python\nimport ibis\nt = ibis.table({\"a\": \"int64\", \"b\": \"string\"}, name=\"t\")\nexpr = t.select(\"a\")\n```\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("docs/broken.ipynb"), "{\"cells\": [").unwrap();
+    std::fs::write(repo.join("docs/blob.py"), b"x = 1\0\x01").unwrap();
+    std::fs::write(repo.join("docs/latin.md"), b"caf\xe9").unwrap();
+    std::fs::write(repo.join("docs/bad.py"), "def broken(:\n").unwrap();
+    std::fs::write(
+        repo.join("tool.py"),
+        format!(
+            "def run(t):\n    \"\"\"Run it.\n\n    Args:\n        t: the table.\n\n    Examples:\n        >>> import os\n        >>> os.system(\"touch {}\")\n    \"\"\"\n    return t\n\nos.system(\"touch {}\")\n",
+            marker.display(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let out = ibert(dir.path(), &["data", "mine", repo.to_str().unwrap(), "-o", "mined.jsonl", "-j", "1"]);
+    for reason in ["notebook: broken", "python: binary", "markdown: not UTF-8", "python: SyntaxError"] {
+        assert!(out.contains(reason), "{reason} is counted: {out}");
+    }
+    assert!(!marker.exists(), "mined code never runs outside the sandbox");
+    let mined = records(&dir.path().join("mined.jsonl"));
+    let by_task: BTreeMap<&str, &Value> = mined.iter().map(|r| (r["task"].as_str().unwrap(), r)).collect();
+    assert_eq!(by_task["documentation"]["target"]["docstring"].as_str().unwrap().lines().next(), Some("Run it."));
+    assert_eq!(by_task["documentation"]["meta"]["provenance"]["path"], "tool.py");
+    let pair = by_task["sql_to_ibis"];
+    assert_eq!((pair["input"]["sql"].as_str(), pair["verification"]["level"].as_str()), (Some("SELECT a FROM t"), Some("compiled")));
+    assert_eq!(pair["meta"]["provenance"]["line"], 4);
+    assert!(by_task["ibis_to_sql"]["target"]["sql"].as_str().unwrap().contains("\"a\""));
+
+    let missing = ibert_with_stdin(dir.path(), &["data", "mine", "no/such/dir"], "");
+    assert!(!missing.status.success() && stderr(&missing).contains("no/such/dir does not exist"), "{}", stderr(&missing));
+}
+
+#[test]
+fn concat_removes_duplicates_and_stats_counts_by_task_and_level() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path());
+    let train = dir.path().join("data/sql2ibis/train.jsonl");
+    let count = records(&train).len();
+    let out = ibert(dir.path(), &["data", "concat", "data/sql2ibis/train.jsonl", "data/sql2ibis/train.jsonl", "-o", "all.jsonl"]);
+    assert!(out.contains(&format!("removed {count} exact and 0 near duplicates")), "{out}");
+    assert_eq!(records(&dir.path().join("all.jsonl")).len(), count);
+    let out = ibert(dir.path(), &["data", "stats", "all.jsonl", "--json", "stats.json"]);
+    assert!(out.contains(&format!("{count} records")), "{out}");
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["by_task_and_level"]["sql_to_ibis"]["executed"], count);
+
+    std::fs::write(dir.path().join("bad.jsonl"), "{\"id\": 1}\n").unwrap();
+    let bad = ibert_with_stdin(dir.path(), &["data", "concat", "bad.jsonl", "-o", "out.jsonl"], "");
+    assert!(!bad.status.success() && stderr(&bad).contains("bad.jsonl:1"), "{}", stderr(&bad));
+    assert!(!dir.path().join("out.jsonl").exists(), "nothing half-written");
+}
+
+#[test]
+fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../corpus/sql");
+    let out = ibert(dir.path(), &["data", "all", "--corpus", corpus.to_str().unwrap(), "--dialect", "duckdb,postgres", "-j", "2"]);
+    for stage in ["templates", "transpiled corpus", "augmentation", "mining", "multi-task", "concatenation", "total time"] {
+        assert!(out.contains(stage), "{stage}: {out}");
+    }
+    let stats: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/stats.json")).unwrap()).unwrap();
+    for task in ["sql_to_ibis", "ibis_to_sql", "code_completion", "error_resolution", "qa", "documentation"] {
+        assert!(stats["by_task"][task].as_u64().unwrap_or(0) > 0, "{task}: {stats}");
+    }
+    for source in ["template", "transpiler", "augmented", "mined"] {
+        assert!(stats["by_source"][source].as_u64().unwrap_or(0) > 0, "{source}: {stats}");
+    }
+    assert_eq!(records(&dir.path().join("data/train_complete.jsonl")).len() as u64, stats["total"].as_u64().unwrap());
+}
