@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ibert_model::{Backend, Engine, GenerationOptions, GgufModel, ensure_default_model};
+use ibert_model::{Backend, Engine, GenerationOptions, LoadOptions, LocalModel, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn main() {
@@ -24,7 +24,7 @@ fn main() {
     for backend in backends {
         let memory_before = peak_rss_mb();
         let started = Instant::now();
-        let mut engine = GgufModel::load_with(&path, backend).expect("model loads");
+        let mut engine = LocalModel::load_with(&path, LoadOptions { backend, ..LoadOptions::default() }).expect("model loads");
         let load = started.elapsed();
 
         // A prompt of about `prompt_tokens` tokens: Ibis code repeated.

@@ -11,40 +11,45 @@ use crate::decoder::Forward;
 use crate::engine::EngineError;
 use crate::gguf::Gguf;
 
-pub enum CandleGguf {
+pub struct CandleGguf {
+    weights: Weights,
+    device: Device,
+}
+
+enum Weights {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
 }
 
 impl CandleGguf {
-    pub fn load(header: &Gguf) -> Result<CandleGguf, EngineError> {
+    pub fn load(header: &Gguf, device: &Device) -> Result<CandleGguf, EngineError> {
         let path = &header.path;
         let inference = |error: candle_core::Error| EngineError::Inference(format!("loading {}: {error}", path.display()));
         let mut file = File::open(path).map_err(|error| EngineError::Inference(format!("opening {}: {error}", path.display())))?;
         let content = gguf_file::Content::read(&mut file).map_err(inference)?;
-        let device = Device::Cpu;
-        match header.architecture() {
-            Some("llama") => Ok(CandleGguf::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, &device).map_err(inference)?)),
-            Some("qwen2") => Ok(CandleGguf::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &device).map_err(inference)?)),
-            other => Err(EngineError::Architecture { path: path.display().to_string(), architecture: other.unwrap_or("unknown").to_string() }),
-        }
+        let weights = match header.architecture() {
+            Some("llama") => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(inference)?),
+            Some("qwen2") => Weights::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device).map_err(inference)?),
+            other => return Err(EngineError::Architecture { path: path.display().to_string(), architecture: other.unwrap_or("unknown").to_string() }),
+        };
+        Ok(CandleGguf { weights, device: device.clone() })
     }
 }
 
 impl Forward for CandleGguf {
     fn reset(&mut self) {
-        match self {
-            CandleGguf::Llama(model) => model.clear_kv_cache(),
-            CandleGguf::Qwen2(model) => model.clear_kv_cache(),
+        match &mut self.weights {
+            Weights::Llama(model) => model.clear_kv_cache(),
+            Weights::Qwen2(model) => model.clear_kv_cache(),
         }
     }
 
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError> {
         let inference = |error: candle_core::Error| EngineError::Inference(error.to_string());
-        let input = Tensor::new(tokens, &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(inference)?;
-        let logits = match self {
-            CandleGguf::Llama(model) => model.forward(&input, position),
-            CandleGguf::Qwen2(model) => model.forward(&input, position),
+        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(inference)?;
+        let logits = match &mut self.weights {
+            Weights::Llama(model) => model.forward(&input, position),
+            Weights::Qwen2(model) => model.forward(&input, position),
         };
         logits.and_then(|l| l.squeeze(0)).and_then(|l| l.to_vec1::<f32>()).map_err(inference)
     }

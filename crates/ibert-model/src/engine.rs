@@ -1,6 +1,6 @@
 //! The one seam every task command talks to: a prompt in, text out (streamed as it comes), with
-//! the sampling settings of the request. Implemented by [`crate::GgufModel`], whose network runs
-//! on the native backend or on candle (see [`crate::gguf_model::Backend`]).
+//! the sampling settings of the request. Implemented by [`crate::LocalModel`], whose network runs
+//! on the native backend or on candle (see [`crate::Backend`]).
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use ibert_model::{Backend, GgufModel, ChatMessage, Engine, EngineError, GenerationOptions, StopReason, ensure_default_model};
+use ibert_model::{Backend, LoadOptions, LocalModel, ChatMessage, Engine, EngineError, GenerationOptions, StopReason, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn model_path() -> PathBuf {
@@ -16,9 +16,9 @@ fn model_path() -> PathBuf {
 }
 
 /// One loaded model shared by the tests (loading takes a moment; generation needs `&mut`).
-fn engine() -> &'static Mutex<GgufModel> {
-    static ENGINE: OnceLock<Mutex<GgufModel>> = OnceLock::new();
-    ENGINE.get_or_init(|| Mutex::new(GgufModel::load(&model_path()).expect("the default model loads")))
+fn engine() -> &'static Mutex<LocalModel> {
+    static ENGINE: OnceLock<Mutex<LocalModel>> = OnceLock::new();
+    ENGINE.get_or_init(|| Mutex::new(LocalModel::load(&model_path()).expect("the default model loads")))
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn a_truncated_model_fails_to_load_with_the_reason() {
     let path = dir.path().join("cut.gguf");
     let bytes = std::fs::read(model_path()).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-    let error = GgufModel::load(&path).err().expect("refused").to_string();
+    let error = LocalModel::load(&path).err().expect("refused").to_string();
     assert!(error.contains("cut.gguf") && error.contains("truncated or corrupt"), "{error}");
 }
 
@@ -99,7 +99,7 @@ fn a_truncated_model_fails_to_load_with_the_reason() {
 fn the_default_model_runs_on_the_native_backend_and_agrees_with_candle() {
     let mut native = engine().lock().unwrap();
     assert_eq!(native.backend(), "native", "{}", native.describe());
-    let mut candle = GgufModel::load_with(&model_path(), Backend::Candle).unwrap();
+    let mut candle = LocalModel::load_with(&model_path(), LoadOptions { backend: Backend::Candle, ..LoadOptions::default() }).unwrap();
     assert_eq!(candle.backend(), "candle");
     let prompt = native.chat_prompt(&[ChatMessage::new("user", "Filter the orders table to amounts above 100 with Ibis.")]).unwrap();
     let tokens = native.tokenizer().encode(prompt.as_str(), false).unwrap().get_ids().to_vec();

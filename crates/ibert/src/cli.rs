@@ -48,9 +48,16 @@ pub struct ModelOptions {
     /// max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// A GGUF model file [default: SmolLM2-135M-Instruct Q4_1, fetched once into the cache].
-    #[arg(long, env = "IBERT_MODEL_PATH", value_name = "FILE")]
+    /// A GGUF model file or a Hugging Face model folder (config.json, tokenizer.json,
+    /// *.safetensors) [default: SmolLM2-135M-Instruct Q4_1, fetched once into the cache].
+    #[arg(long, env = "IBERT_MODEL_PATH", value_name = "PATH")]
     pub model_path: Option<PathBuf>,
+    /// A Hugging Face hub model (`organization/model`), downloaded once into the cache.
+    #[arg(long, env = "IBERT_MODEL_NAME", value_name = "NAME", conflicts_with = "model_path")]
+    pub model_name: Option<String>,
+    /// Quantize a full-precision model folder to 8 bits when loading it (faster, less memory).
+    #[arg(long, env = "IBERT_LOAD_IN_8BIT")]
+    pub load_in_8bit: bool,
     /// Sampling temperature; 0 is greedy (deterministic) [default: 0].
     #[arg(long, env = "IBERT_TEMPERATURE")]
     pub temperature: Option<f64>,
@@ -69,7 +76,7 @@ pub struct ModelOptions {
     /// Seed of the sampler (with a temperature above 0).
     #[arg(long, default_value_t = 42)]
     pub sampling_seed: u64,
-    /// Where the model runs: cpu (the only device so far).
+    /// Where the model runs: cpu, or cuda / cuda:N in a build with the `cuda` feature.
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
     /// Leave out the worked examples from the prompt (shorter prompts, weaker answers).
@@ -145,6 +152,19 @@ pub enum ModelCommand {
     /// Describe a GGUF model (architecture, size, context, vocabulary, chat template); without
     /// --model-path, the default model, fetched into the cache first if needed.
     Info(ModelInfoArgs),
+    /// Write a llama GGUF model out as a Hugging Face folder (config.json, tokenizer.json,
+    /// tokenizer_config.json, model.safetensors in f16), for full-precision tools.
+    Convert(ModelConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelConvertArgs {
+    /// A GGUF model file [default: the default model].
+    #[arg(long, env = "IBERT_MODEL_PATH")]
+    pub model_path: Option<PathBuf>,
+    /// The folder to create (it must not exist).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ibert_model::{GgufModel, GenerationOptions, ensure_default_model};
+use ibert_model::{DeviceChoice, GenerationOptions, LoadOptions, LocalModel, ensure_default_model, ensure_hub_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 use serde::Deserialize;
 
@@ -40,8 +40,13 @@ pub struct ModelSection {
 /// The settings a task runs with, after config, environment and flags.
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
-    /// `None`: the default model.
+    /// `None`: a hub model by `model_name`, else the default model.
     pub model_path: Option<PathBuf>,
+    /// A Hugging Face hub name, downloaded once into the cache.
+    pub model_name: Option<String>,
+    /// Quantize full-precision folders to 8 bits at load.
+    pub load_in_8bit: bool,
+    pub device: DeviceChoice,
     /// Where the default model is fetched to (`model.cache_dir`, else the ibert cache).
     pub cache_dir: PathBuf,
     pub generation: GenerationOptions,
@@ -57,22 +62,14 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(provider) = model.provider.as_deref().filter(|p| !matches!(*p, "local" | "huggingface" | "gguf")) {
         bail!("model.provider `{provider}` is not supported: iBERT runs models locally (`local`)");
     }
-    let device = options.device.clone().or(model.device).unwrap_or_else(|| "cpu".into());
-    if device != "cpu" {
-        bail!("device `{device}`: iBERT runs models on the CPU only so far (GPU support is not built yet); use --device cpu");
-    }
-    if model.load_in_8bit == Some(true) {
-        eprintln!("note: load_in_8bit has no effect on GGUF models, whose weights are already quantized");
-    }
+    let device_name = options.device.clone().or(model.device).unwrap_or_else(|| "cpu".into());
+    let Some(device) = DeviceChoice::parse(&device_name) else {
+        bail!("device `{device_name}`: use cpu, cuda or cuda:N");
+    };
+    let load_in_8bit = options.load_in_8bit || model.load_in_8bit == Some(true);
     let cache_dir = model.cache_dir.unwrap_or_else(cache_dir);
     let model_path = options.model_path.clone().or(model.model_path);
-    if model_path.is_none()
-        && let Some(name) = model.model_name.filter(|n| !n.is_empty())
-    {
-        bail!(
-            "model.model_name `{name}` names a Hugging Face hub model, which iBERT cannot download here (no access to the hub); download its GGUF file elsewhere and pass it with --model-path (or model.model_path), or remove model_name to use the built-in default"
-        );
-    }
+    let model_name = options.model_name.clone().or(model.model_name).filter(|n| !n.is_empty());
     let mut generation = GenerationOptions::default();
     if let Some(value) = options.temperature.or(model.temperature) {
         generation.temperature = value;
@@ -90,7 +87,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.repetition_penalty {
         generation.repetition_penalty = value;
     }
-    Ok(ModelSettings { model_path, cache_dir, generation })
+    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, generation })
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
@@ -102,15 +99,26 @@ fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
 }
 
 /// Loads the model of `settings`, fetching the default one first when needed.
-pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<GgufModel> {
-    let path = match &settings.model_path {
-        Some(path) => path.clone(),
-        None => default_model(&settings.cache_dir)?,
+pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
+    let path = match (&settings.model_path, &settings.model_name) {
+        (Some(path), _) => path.clone(),
+        (None, Some(name)) => hub_model(name, &settings.cache_dir)?,
+        (None, None) => default_model(&settings.cache_dir)?,
     };
     let spinner = ui::spinner("loading the model");
-    let engine = GgufModel::load(&path)?;
+    let options = LoadOptions { load_in_8bit: settings.load_in_8bit, device: settings.device, ..LoadOptions::default() };
+    let engine = LocalModel::load_with(&path, options)?;
     spinner.finish_and_clear();
     Ok(engine)
+}
+
+/// A hub model's folder, downloaded into `cache_dir` first if it is not there yet.
+fn hub_model(name: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    let spinner = ui::spinner(&format!("fetching {name} from the Hugging Face hub (once)"));
+    let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string())).context("setting up the Python environment (it downloads hub models)")?;
+    let path = ensure_hub_model(name, &env.python(), cache_dir)?;
+    spinner.finish_and_clear();
+    Ok(path)
 }
 
 /// The default model's path, fetched into `cache_dir` first if it is not there yet.

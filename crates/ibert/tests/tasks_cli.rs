@@ -56,6 +56,11 @@ fn bad_models_and_configs_are_clear_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot download") && stderr(&output).contains("--model-path"), "{}", stderr(&output));
 
+    let output = ibert_with_stdin(dir.path(), &["qa", "--device", "cuda"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("built without CUDA support") && stderr(&output).contains("--features cuda"), "{}", stderr(&output));
+    let output = ibert_with_stdin(dir.path(), &["qa", "--device", "tpu"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("use cpu, cuda or cuda:N"), "{}", stderr(&output));
+
     std::fs::write(dir.path().join("typo.yaml"), "model:\n  temprature: 0.5\n").unwrap();
     let output = ibert_with_stdin(dir.path(), &["doc", "--config", "typo.yaml"], "x = 1");
     assert_eq!(output.status.code(), Some(1));
@@ -69,4 +74,19 @@ fn model_info_names_the_backend_that_will_run_the_default_model() {
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     assert!(out.contains("architecture      llama") && out.contains("backend           native ("), "{out}");
+}
+
+#[test]
+fn a_converted_model_folder_answers_in_full_precision_and_in_8_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["model", "convert", "--to", "smollm2"], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dir.path().join("smollm2/model.safetensors").exists() && dir.path().join("smollm2/tokenizer.json").exists());
+    for extra in [&[][..], &["--load-in-8bit"][..]] {
+        let mut args = vec!["qa", "--model-path", "smollm2", "--max-tokens", "8"];
+        args.extend_from_slice(extra);
+        let output = ibert_with_stdin(dir.path(), &args, "What is Ibis?");
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(!stdout(&output).trim().is_empty(), "{args:?}");
+    }
 }

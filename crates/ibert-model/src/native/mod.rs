@@ -7,7 +7,7 @@
 //! one input run as one parallel product, and the prompt is processed as a batch. Files this
 //! module cannot serve (other architectures or block types) go to the candle backend.
 
-mod ops;
+pub mod ops;
 pub mod quant;
 
 use std::fs::File;
@@ -20,16 +20,25 @@ use crate::engine::EngineError;
 use crate::gguf::{Gguf, TensorInfo};
 use quant::{GGML_F16, GGML_F32, QActivations, QMatrix, QuantKind};
 
-/// The shape of the network, from the GGUF metadata.
+/// The shape of the network, from GGUF metadata or a Hugging Face `config.json`.
 #[derive(Debug, Clone)]
-struct Shape {
-    width: usize,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    rope_dims: usize,
-    rope_base: f32,
-    epsilon: f32,
+pub struct Shape {
+    pub width: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub rope_dims: usize,
+    pub rope_base: f32,
+    pub rope_style: ops::RopeStyle,
+    pub epsilon: f32,
+    pub blocks: usize,
+}
+
+/// Where the weights come from, by their GGUF names (`blk.0.attn_q.weight`).
+pub trait WeightSource {
+    fn matrix(&mut self, name: &str) -> Result<QMatrix, EngineError>;
+    fn vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError>;
+    fn has(&self, name: &str) -> bool;
 }
 
 struct Layer {
@@ -87,16 +96,12 @@ impl NativeLlama {
         let width = required("embedding_length")?;
         let heads = required("attention.head_count")?;
         let kv_heads = header.architecture_integer("attention.head_count_kv").map_or(heads, |v| v as usize);
-        let block_count = required("block_count")?;
-        if heads == 0 || kv_heads == 0 || width % heads != 0 || heads % kv_heads != 0 {
-            return Err(fail(format!("{heads} heads and {kv_heads} key/value heads do not divide a width of {width}")));
-        }
-        let head_dim = width / heads;
         let float = |key: &str| match header.metadata.get(&format!("llama.{key}")) {
             Some(crate::gguf::MetadataValue::F32(value)) => Some(*value),
             Some(crate::gguf::MetadataValue::F64(value)) => Some(*value as f32),
             _ => None,
         };
+        let head_dim = if heads == 0 { 0 } else { width / heads };
         let shape = Shape {
             width,
             heads,
@@ -104,26 +109,41 @@ impl NativeLlama {
             head_dim,
             rope_dims: header.architecture_integer("rope.dimension_count").map_or(head_dim, |v| v as usize).min(head_dim),
             rope_base: float("rope.freq_base").unwrap_or(10_000.0),
+            // GGUF llama files store the query and key rows permuted for adjacent-pair rotation.
+            rope_style: ops::RopeStyle::AdjacentPairs,
             epsilon: float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+            blocks: required("block_count")?,
         };
         let mut reader = TensorReader { file: File::open(path).map_err(|e| fail(e.to_string()))?, header };
-        let mut layers = Vec::with_capacity(block_count);
-        for block in 0..block_count {
+        NativeLlama::build(shape, &mut reader).map_err(|error| match error {
+            EngineError::Inference(what) => fail(what),
+            other => other,
+        })
+    }
+
+    /// The network from any weight source.
+    pub fn build(shape: Shape, weights: &mut dyn WeightSource) -> Result<NativeLlama, EngineError> {
+        let Shape { width, heads, kv_heads, .. } = shape;
+        if heads == 0 || kv_heads == 0 || width % heads != 0 || heads % kv_heads != 0 {
+            return Err(EngineError::Inference(format!("{heads} heads and {kv_heads} key/value heads do not divide a width of {width}")));
+        }
+        let mut layers = Vec::with_capacity(shape.blocks);
+        for block in 0..shape.blocks {
             let name = |part: &str| format!("blk.{block}.{part}.weight");
             layers.push(Layer {
-                attention_norm: reader.vector(&name("attn_norm"))?,
-                qkv: [reader.matrix(&name("attn_q"))?, reader.matrix(&name("attn_k"))?, reader.matrix(&name("attn_v"))?],
-                attention_output: reader.matrix(&name("attn_output"))?,
-                ffn_norm: reader.vector(&name("ffn_norm"))?,
-                gate_up: [reader.matrix(&name("ffn_gate"))?, reader.matrix(&name("ffn_up"))?],
-                down: reader.matrix(&name("ffn_down"))?,
+                attention_norm: weights.vector(&name("attn_norm"))?,
+                qkv: [weights.matrix(&name("attn_q"))?, weights.matrix(&name("attn_k"))?, weights.matrix(&name("attn_v"))?],
+                attention_output: weights.matrix(&name("attn_output"))?,
+                ffn_norm: weights.vector(&name("ffn_norm"))?,
+                gate_up: [weights.matrix(&name("ffn_gate"))?, weights.matrix(&name("ffn_up"))?],
+                down: weights.matrix(&name("ffn_down"))?,
             });
         }
-        let embeddings = reader.matrix("token_embd.weight")?;
-        let output = if header.tensors.iter().any(|t| t.name == "output.weight") { Some(reader.matrix("output.weight")?) } else { None };
-        let output_norm = reader.vector("output_norm.weight")?;
-        let cache = (0..block_count).map(|_| LayerCache::default()).collect();
-        let rope = ops::RopeTable::new(shape.rope_dims, shape.rope_base);
+        let embeddings = weights.matrix("token_embd.weight")?;
+        let output = if weights.has("output.weight") { Some(weights.matrix("output.weight")?) } else { None };
+        let output_norm = weights.vector("output_norm.weight")?;
+        let cache = (0..shape.blocks).map(|_| LayerCache::default()).collect();
+        let rope = ops::RopeTable::new(shape.rope_dims, shape.rope_base, shape.rope_style);
         Ok(NativeLlama { shape, embeddings, output, output_norm, layers, cache, rope })
     }
 
@@ -200,6 +220,20 @@ struct TensorReader<'a> {
     header: &'a Gguf,
 }
 
+impl WeightSource for TensorReader<'_> {
+    fn matrix(&mut self, name: &str) -> Result<QMatrix, EngineError> {
+        self.read_matrix(name)
+    }
+
+    fn vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError> {
+        self.read_vector(name)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.header.tensors.iter().any(|t| t.name == name)
+    }
+}
+
 impl<'a> TensorReader<'a> {
     fn read(&mut self, name: &str, bytes: usize) -> Result<Vec<u8>, EngineError> {
         let header = self.header;
@@ -216,7 +250,7 @@ impl<'a> TensorReader<'a> {
         self.header.tensors.iter().find(|t| t.name == name).ok_or_else(|| EngineError::Inference(format!("{} has no tensor {name}", self.header.path.display())))
     }
 
-    fn matrix(&mut self, name: &str) -> Result<QMatrix, EngineError> {
+    fn read_matrix(&mut self, name: &str) -> Result<QMatrix, EngineError> {
         let info = self.info(name)?;
         let (cols, rows) = match info.dimensions[..] {
             [cols, rows] => (cols as usize, rows as usize),
@@ -227,7 +261,7 @@ impl<'a> TensorReader<'a> {
         QMatrix::from_ggml(kind, rows, cols, &data).map_err(|error| EngineError::Inference(format!("tensor {name}: {error}")))
     }
 
-    fn vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError> {
+    fn read_vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError> {
         let info = self.info(name)?;
         let (length, kind) = (info.dimensions.iter().product::<u64>() as usize, info.kind);
         match kind {

@@ -73,18 +73,28 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
-/// Rotary position embeddings as llama GGUF files expect them: adjacent pairs of the first
-/// `dims` values of each head rotated by `position * base^(-2i/dims)`.
+/// Which values of a head rotate together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// `(2i, 2i+1)`: llama GGUF files (their query and key rows are permuted for it).
+    AdjacentPairs,
+    /// `(i, i + dims/2)`: Hugging Face checkpoints (`rotate_half`).
+    Halves,
+}
+
+/// Rotary position embeddings: pairs of the first `dims` values of each head rotated by
+/// `position * base^(-2i/dims)`.
 pub struct RopeTable {
     dims: usize,
     base: f32,
+    style: RopeStyle,
     /// `cos, sin` per position and pair, grown on demand.
     angles: Vec<(f32, f32)>,
 }
 
 impl RopeTable {
-    pub fn new(dims: usize, base: f32) -> RopeTable {
-        RopeTable { dims, base, angles: Vec::new() }
+    pub fn new(dims: usize, base: f32, style: RopeStyle) -> RopeTable {
+        RopeTable { dims, base, style, angles: Vec::new() }
     }
 
     /// Rotates every head of `values` (heads of `head_dim` values) for `position`.
@@ -101,9 +111,13 @@ impl RopeTable {
         let angles = &self.angles[position * pairs..(position + 1) * pairs];
         for head in values.chunks_exact_mut(head_dim) {
             for (pair, (cos, sin)) in angles.iter().enumerate() {
-                let (x, y) = (head[2 * pair], head[2 * pair + 1]);
-                head[2 * pair] = x * cos - y * sin;
-                head[2 * pair + 1] = x * sin + y * cos;
+                let (a, b) = match self.style {
+                    RopeStyle::AdjacentPairs => (2 * pair, 2 * pair + 1),
+                    RopeStyle::Halves => (pair, pair + pairs),
+                };
+                let (x, y) = (head[a], head[b]);
+                head[a] = x * cos - y * sin;
+                head[b] = x * sin + y * cos;
             }
         }
     }
@@ -170,13 +184,17 @@ mod tests {
 
     #[test]
     fn rope_keeps_lengths_and_leaves_position_zero_alone() {
-        let mut table = RopeTable::new(4, 10_000.0);
+        let mut table = RopeTable::new(4, 10_000.0, RopeStyle::AdjacentPairs);
         let mut values = vec![1.0, 2.0, 3.0, 4.0];
         table.apply(&mut values, 4, 0);
         assert_eq!(values, vec![1.0, 2.0, 3.0, 4.0]);
         table.apply(&mut values, 4, 7);
         assert!(((values[0].powi(2) + values[1].powi(2)) - 5.0).abs() < 1e-4, "{values:?}");
         assert!((values[0] - (7f32.cos() - 2.0 * 7f32.sin())).abs() < 1e-4, "the first pair turns by the position: {values:?}");
+        let mut halves = RopeTable::new(4, 10_000.0, RopeStyle::Halves);
+        let mut values = vec![1.0, 2.0, 3.0, 4.0];
+        halves.apply(&mut values, 4, 7);
+        assert!((values[0] - (7f32.cos() - 3.0 * 7f32.sin())).abs() < 1e-4, "value 0 turns with value 2: {values:?}");
     }
 
     #[test]

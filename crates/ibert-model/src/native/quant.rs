@@ -98,6 +98,23 @@ impl QMatrix {
         Ok(matrix)
     }
 
+    /// Quantizes `rows x cols` floats to Q8_0 (the `load_in_8bit` path for full-precision
+    /// checkpoints).
+    pub fn quantize_q8_0(rows: usize, cols: usize, values: &[f32]) -> Result<QMatrix, String> {
+        if !cols.is_multiple_of(BLOCK) || values.len() != rows * cols {
+            return Err(format!("{} values do not make {rows} rows of {cols} in {BLOCK}-value blocks", values.len()));
+        }
+        let blocks = values.len() / BLOCK;
+        let mut matrix = QMatrix { kind: QuantKind::Q8_0, rows, cols, scales: Vec::with_capacity(blocks), mins: Vec::new(), quants: Vec::with_capacity(values.len()) };
+        for block in values.chunks_exact(BLOCK) {
+            let scale = block.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+            matrix.scales.push(scale);
+            matrix.quants.extend(block.iter().map(|v| (v * inverse).round() as i8 as u8));
+        }
+        Ok(matrix)
+    }
+
     /// Row `row` as floats (the embedding lookup).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
         let per_row = self.cols / BLOCK;
@@ -364,6 +381,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn quantizing_to_q8_0_keeps_values_within_half_a_step() {
+        let values: Vec<f32> = (0..64).map(|i| (i as f32 - 30.0) / 7.0).collect();
+        let matrix = QMatrix::quantize_q8_0(2, 32, &values).unwrap();
+        let mut row = vec![0.0; 32];
+        matrix.dequantize_row(1, &mut row);
+        let step = values[32..].iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        assert!(row.iter().zip(&values[32..]).all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6), "{row:?}");
     }
 
     #[test]

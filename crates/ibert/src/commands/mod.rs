@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
+        Command::Model(ModelCommand::Convert(args)) => model_info::convert(&args),
         Command::Complete(args) => tasks::complete(&args),
         Command::Fix(args) => tasks::fix(&args),
         Command::Qa(args) => tasks::qa(&args),

@@ -7,8 +7,8 @@ use ibert_model::native::{NativeLlama, quant};
 use ibert_model::{ChatMessage, ChatTemplate, Gguf};
 use ibert_oracle::cache_dir;
 
-use crate::cli::ModelInfoArgs;
-use crate::model_config;
+use crate::cli::{ModelConvertArgs, ModelInfoArgs};
+use crate::{model_config, ui};
 
 pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
     let path = match &args.model_path {
@@ -42,6 +42,20 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
         }
         None => println!("chat template     none (prompts are sent as plain text)"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ibert model convert`: a GGUF model as a Hugging Face folder.
+pub fn convert(args: &ModelConvertArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.model_path {
+        Some(path) => path.clone(),
+        None => model_config::default_model(&cache_dir())?,
+    };
+    let spinner = ui::spinner(&format!("converting {}", path.display()));
+    ibert_model::convert::gguf_to_hf_folder(&path, &args.to)?;
+    spinner.finish_and_clear();
+    println!("wrote {} (config.json, tokenizer.json, tokenizer_config.json, model.safetensors)", args.to.display());
+    println!("run it with: ibert qa --model-path {}", args.to.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,95 @@
+//! A llama GGUF model written out as a Hugging Face folder (config.json, tokenizer.json,
+//! tokenizer_config.json, model.safetensors in f16): what full-precision tools (and the LoRA
+//! training to come) read. The weights are the GGUF's dequantized values; the query and key
+//! rows get back the order Hugging Face checkpoints use.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use serde_json::json;
+
+use crate::engine::EngineError;
+use crate::gguf::Gguf;
+use crate::hf_folder::hf_name;
+use crate::tokenizer::tokenizer_from_gguf;
+
+/// Writes the folder `out` (replacing nothing: it must not exist yet).
+pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError> {
+    let fail = |what: String| EngineError::Inference(format!("converting {}: {what}", gguf_path.display()));
+    if out.exists() {
+        return Err(fail(format!("{} already exists; pick a new folder", out.display())));
+    }
+    let header = Gguf::open(gguf_path)?;
+    if header.architecture() != Some("llama") {
+        return Err(EngineError::Architecture { path: gguf_path.display().to_string(), architecture: header.architecture().unwrap_or("unknown").to_string() });
+    }
+    let integer = |key: &str| header.architecture_integer(key).ok_or_else(|| fail(format!("the metadata has no llama.{key}")));
+    let float = |key: &str| match header.metadata.get(&format!("llama.{key}")) {
+        Some(crate::gguf::MetadataValue::F32(value)) => Some(f64::from(*value)),
+        _ => None,
+    };
+    let heads = integer("attention.head_count")? as usize;
+    let kv_heads = header.architecture_integer("attention.head_count_kv").map_or(heads, |v| v as usize);
+
+    let mut file = File::open(gguf_path).map_err(|e| fail(e.to_string()))?;
+    let content = gguf_file::Content::read(&mut file).map_err(|e| fail(e.to_string()))?;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for name in content.tensor_infos.keys() {
+        let hf = hf_name(name).ok_or_else(|| fail(format!("no Hugging Face name for tensor {name}")))?;
+        let tensor = content.tensor(&mut file, name, &Device::Cpu).and_then(|q| q.dequantize(&Device::Cpu)).map_err(|e| fail(format!("{name}: {e}")))?;
+        let tensor = match name.rsplit('.').nth(1) {
+            Some("attn_q") => unpermute(&tensor, heads),
+            Some("attn_k") => unpermute(&tensor, kv_heads),
+            _ => Ok(tensor),
+        }
+        .and_then(|t| t.to_dtype(candle_core::DType::F16))
+        .map_err(|e| fail(format!("{name}: {e}")))?;
+        tensors.insert(hf, tensor);
+    }
+    let tokenizer = tokenizer_from_gguf(&header)?;
+    let config = json!({
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": integer("embedding_length")?,
+        "intermediate_size": integer("feed_forward_length")?,
+        "num_hidden_layers": integer("block_count")?,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "rms_norm_eps": float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+        "rope_theta": float("rope.freq_base").unwrap_or(10_000.0),
+        "max_position_embeddings": integer("context_length")?,
+        "vocab_size": tokenizer.get_vocab_size(true),
+        "tie_word_embeddings": !tensors.contains_key("lm_head.weight"),
+        "bos_token_id": header.integer("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": header.integer("tokenizer.ggml.eos_token_id"),
+    });
+    let tokenizer_config = json!({
+        "chat_template": header.chat_template(),
+        "bos_token": header.token_text("tokenizer.ggml.bos_token_id"),
+        "eos_token": header.token_text("tokenizer.ggml.eos_token_id"),
+    });
+
+    // Written beside the target and renamed into place when complete.
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
+    let staging = tempfile::tempdir_in(parent).map_err(|e| fail(format!("writing in {}: {e}", parent.display())))?;
+    let write = |name: &str, value: &serde_json::Value| {
+        std::fs::write(staging.path().join(name), serde_json::to_string_pretty(value).expect("json")).map_err(|e| fail(format!("writing {name}: {e}")))
+    };
+    write("config.json", &config)?;
+    write("tokenizer_config.json", &tokenizer_config)?;
+    tokenizer.save(staging.path().join("tokenizer.json"), false).map_err(|e| fail(format!("writing tokenizer.json: {e}")))?;
+    candle_core::safetensors::save(&tensors, staging.path().join("model.safetensors")).map_err(|e| fail(format!("writing model.safetensors: {e}")))?;
+    let staged = staging.keep();
+    std::fs::rename(&staged, out).map_err(|e| fail(format!("moving the folder to {}: {e}", out.display())))?;
+    Ok(())
+}
+
+/// GGUF orders each head's query/key rows for adjacent-pair rotation; Hugging Face for halves.
+fn unpermute(tensor: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (rows, cols) = tensor.dims2()?;
+    tensor.reshape((heads, rows / heads / 2, 2, cols))?.transpose(1, 2)?.contiguous()?.reshape((rows, cols))
+}

@@ -1,0 +1,191 @@
+//! A local model ready to answer: a GGUF file or a Hugging Face folder, with its tokenizer and
+//! chat template, and its network on the fastest backend that can run it.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use tokenizers::Tokenizer;
+
+use crate::candle_gguf::CandleGguf;
+use crate::chat::{ChatMessage, ChatTemplate};
+use crate::decoder::{self, Forward, Vocabulary};
+use crate::engine::{Engine, EngineError, Generation, GenerationOptions};
+use crate::gguf::Gguf;
+use crate::hf_folder::HfFolder;
+use crate::native::NativeLlama;
+
+/// Which implementation runs the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Native when the model allows it, candle otherwise.
+    #[default]
+    Auto,
+    /// Our own kernels ([`crate::native`]): llama GGUF with Q4_0, Q4_1 or Q8_0 matrices, and
+    /// llama folders quantized at load.
+    Native,
+    /// candle: quantized GGUF llama and qwen2, full-precision folders.
+    Candle,
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    pub backend: Backend,
+    /// Quantize a full-precision folder to 8 bits at load (GGUF files are quantized already).
+    pub load_in_8bit: bool,
+    pub device: DeviceChoice,
+}
+
+/// Where the network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    /// A CUDA GPU by ordinal: candle's CUDA backend, in a build with the `cuda` feature.
+    Cuda(usize),
+}
+
+impl DeviceChoice {
+    /// `cpu`, `cuda`, `cuda:N` (and `gpu` for `cuda:0`).
+    pub fn parse(text: &str) -> Option<DeviceChoice> {
+        match text {
+            "cpu" => Some(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Some(DeviceChoice::Cuda(0)),
+            _ => text.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(DeviceChoice::Cuda),
+        }
+    }
+
+    /// The candle device; a build without CUDA support says how to get one.
+    pub fn candle_device(self) -> Result<Device, EngineError> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Cuda(ordinal) => Device::new_cuda(ordinal).map_err(|error| match error {
+                candle_core::Error::NotCompiledWithCudaSupport => EngineError::Inference(
+                    "device cuda: this ibert was built without CUDA support; on a machine with the CUDA toolkit rebuild it with `cargo build --release --features cuda`, or use --device cpu".to_string(),
+                ),
+                other => EngineError::Inference(format!("device cuda:{ordinal}: {other}")),
+            }),
+        }
+    }
+}
+
+pub struct LocalModel {
+    path: PathBuf,
+    network: Box<dyn Forward>,
+    /// `native`, `candle`, `native (8-bit at load)`.
+    backend: String,
+    format: &'static str,
+    /// `CPU` or `CUDA:N`, for messages.
+    device: String,
+    tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    end_tokens: Vec<u32>,
+    context_length: usize,
+}
+
+impl LocalModel {
+    /// A GGUF file or a Hugging Face folder on the fastest backend that runs it. A bad file
+    /// fails with what is wrong.
+    pub fn load(path: &Path) -> Result<LocalModel, EngineError> {
+        LocalModel::load_with(path, LoadOptions::default())
+    }
+
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<LocalModel, EngineError> {
+        let device = options.device.candle_device()?;
+        if !device.is_cpu() && options.backend == Backend::Native {
+            return Err(EngineError::Inference("the native backend runs on the CPU; use the candle backend on a GPU".to_string()));
+        }
+        if path.is_dir() { LocalModel::load_folder(path, options, &device) } else { LocalModel::load_gguf(path, options.backend, &device) }
+    }
+
+    fn load_gguf(path: &Path, backend: Backend, device: &Device) -> Result<LocalModel, EngineError> {
+        let header = Gguf::open(path)?;
+        let tokenizer = crate::tokenizer::tokenizer_from_gguf(&header)?;
+        let template = match header.chat_template() {
+            Some(source) => {
+                let bos = header.token_text("tokenizer.ggml.bos_token_id").unwrap_or("");
+                let eos = header.token_text("tokenizer.ggml.eos_token_id").unwrap_or("");
+                Some(ChatTemplate::new(source, bos, eos)?)
+            }
+            None => None,
+        };
+        let mut end_tokens: Vec<u32> = header.integer("tokenizer.ggml.eos_token_id").map(|id| id as u32).into_iter().collect();
+        for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
+            end_tokens.extend(tokenizer.token_to_id(text));
+        }
+        let context_length = header.architecture_integer("context_length").unwrap_or(2048) as usize;
+        // The native kernels are CPU code: on a GPU, candle runs everything.
+        let native_refusal = if device.is_cpu() { NativeLlama::unsupported_reason(&header) } else { Some("a GPU device".to_string()) };
+        let (network, backend): (Box<dyn Forward>, &str) = match (backend, native_refusal) {
+            (Backend::Candle, _) | (Backend::Auto, Some(_)) => (Box::new(CandleGguf::load(&header, device)?), "candle"),
+            (Backend::Native | Backend::Auto, None) => (Box::new(NativeLlama::load(&header)?), "native"),
+            (Backend::Native, Some(reason)) => {
+                return Err(EngineError::Inference(format!("{}: the native backend cannot run this model ({reason})", path.display())));
+            }
+        };
+        let device = device_name(device);
+        Ok(LocalModel { path: path.to_path_buf(), network, backend: backend.to_string(), format: "GGUF", device, tokenizer, template, end_tokens, context_length })
+    }
+
+    fn load_folder(dir: &Path, options: LoadOptions, device: &Device) -> Result<LocalModel, EngineError> {
+        let folder = HfFolder::open(dir)?;
+        let quantize = (options.load_in_8bit || options.backend == Backend::Native) && device.is_cpu();
+        let (network, backend): (Box<dyn Forward>, &str) =
+            if quantize { (Box::new(folder.native_8bit()?), "native, 8-bit at load") } else { (Box::new(folder.candle(device)?), "candle, f32") };
+        let context_length = folder.config.max_position_embeddings;
+        Ok(LocalModel {
+            path: dir.to_path_buf(),
+            network,
+            backend: backend.to_string(),
+            format: "Hugging Face folder",
+            device: device_name(device),
+            tokenizer: folder.tokenizer,
+            template: folder.template,
+            end_tokens: folder.end_tokens,
+            context_length,
+        })
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// `native`, `candle`, ...
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The logits after `tokens`, from an empty cache (to compare backends).
+    pub fn prompt_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        self.network.reset();
+        self.network.logits(tokens, 0)
+    }
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("CUDA:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("Metal:{gpu_id}"),
+        candle_core::DeviceLocation::Cpu => "CPU".to_string(),
+    }
+}
+
+impl Engine for LocalModel {
+    fn describe(&self) -> String {
+        let kernels = if self.backend.starts_with("native") { format!(", {} kernels", crate::native::quant::kernel_name()) } else { String::new() };
+        format!("{} ({}, {} backend{kernels}, {})", self.path.display(), self.format, self.backend, self.device)
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        match &self.template {
+            Some(template) => Ok(template.render(messages, true)?),
+            // No template: the conversation as plain text, ending where the answer starts.
+            None => Ok(messages.iter().map(|m| format!("{}: {}\n", m.role, m.content)).collect::<String>() + "assistant: "),
+        }
+    }
+
+    fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError> {
+        let vocabulary = Vocabulary { tokenizer: &self.tokenizer, end_tokens: &self.end_tokens, context_length: self.context_length };
+        decoder::generate(self.network.as_mut(), &vocabulary, prompt, options, on_text)
+    }
+}
