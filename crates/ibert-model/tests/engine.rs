@@ -49,6 +49,18 @@ fn greedy_decoding_is_deterministic_and_streams_what_it_returns() {
     assert!(first.stop_reason == StopReason::EndOfText || first.generated_tokens == 24, "{first:?}");
 }
 
+/// Greedy decoding on the native kernels is deterministic on a given CPU kind (AVX2 or not): the
+/// text is pinned, so a change to the kernels, the tokenizer or the template shows up here.
+#[test]
+fn greedy_output_is_pinned() {
+    let mut engine = engine().lock().unwrap();
+    let prompt = engine.chat_prompt(&[ChatMessage::new("user", "What does the Ibis method `filter` do?")]).unwrap();
+    let options = GenerationOptions { max_tokens: 32, ..GenerationOptions::default() };
+    let answer = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
+    let kernels = ibert_model::native::quant::kernel_name();
+    insta::assert_snapshot!(format!("greedy_{kernels}"), answer.text);
+}
+
 #[test]
 fn stop_texts_end_the_answer_before_them() {
     let mut engine = engine().lock().unwrap();

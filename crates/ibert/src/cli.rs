@@ -378,8 +378,16 @@ pub struct ToSqlArgs {
     pub dialect: String,
     #[command(flatten)]
     pub schema: SchemaOptions,
+    /// Never ask the local model to repair a program that does not compile.
+    #[arg(long)]
+    pub no_model: bool,
+    /// With the model: how many repairs to try, each with the previous one's real error fed back.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub attempts: u32,
     #[command(flatten)]
     pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Args)]

@@ -73,9 +73,23 @@ fn to_sql_compiles_exactly_for_other_dialects_and_reports_real_ibis_errors() {
     assert!(sql.contains("UPPER(\"t0\".\"status\") AS \"label\""), "{sql}");
     assert!(sql.contains("\"t0\".\"amount\" > 10"), "{sql}");
 
-    let output = ibert_with_stdin(dir.path(), &["to-sql", "--schema", SCHEMA], "orders.filter(orders.nope > 1)");
+    let output = ibert_with_stdin(dir.path(), &["to-sql", "--schema", SCHEMA, "--no-model"], "orders.filter(orders.nope > 1)");
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("AttributeError"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("asking the local model"), "--no-model: {}", stderr(&output));
+}
+
+#[test]
+fn to_sql_asks_the_model_to_repair_what_does_not_compile_and_says_whose_sql_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["to-sql", "--schema", SCHEMA, "--attempts", "1", "--max-tokens", "48"], "orders.filter(orders.amout > 1)");
+    let err = stderr(&output);
+    assert!(err.contains("AttributeError") && err.contains("asking the local model to repair it"), "{err}");
+    match output.status.code() {
+        Some(0) => assert!(err.contains("not of the input") && stdout(&output).contains("SELECT"), "{err}"),
+        Some(1) => assert!(err.contains("did not compile either") && stdout(&output).is_empty(), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
+    }
 }
 
 #[test]

@@ -63,13 +63,18 @@ pub fn fix(args: &FixArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut messages = system(&tables);
+    messages.push(ChatMessage::new("user", &fix_request(&broken, &error, args.context.as_deref())));
+    checked_answer(&args.model, messages, &tables, args.check.attempts, code_block)
+}
+
+/// What the model is asked to repair a program that fails with `error`.
+pub(super) fn fix_request(broken: &str, error: &str, context: Option<&str>) -> String {
     let mut request = format!("This Ibis program fails with: {error}\n```python\n{}\n```\n", broken.trim_end());
-    if let Some(context) = &args.context {
+    if let Some(context) = context {
         request.push_str(&format!("It is meant to: {context}\n"));
     }
     request.push_str("Reply with the corrected program in one ```python block.");
-    messages.push(ChatMessage::new("user", &request));
-    checked_answer(&args.model, messages, &tables, args.check.attempts, code_block)
+    request
 }
 
 pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
@@ -236,9 +241,14 @@ fn start_oracle() -> anyhow::Result<WorkerPool> {
     oracle_setup::start_pool(&VerifyOptions { jobs: Some(1), seed: 0, timeout: 10 })
 }
 
-/// The SQL real Ibis compiles `code` to, or its error as `Type: message`.
+/// The DuckDB SQL real Ibis compiles `code` to, or its error as `Type: message`.
 fn compile(pool: &WorkerPool, code: &str, tables: &TableSchemas) -> anyhow::Result<Result<String, String>> {
-    let request = CompileRequest { code: code.to_string(), tables: tables.clone(), dialect: "duckdb".into(), expr_name: None };
+    compile_for(pool, code, tables, "duckdb")
+}
+
+/// As [`compile`], for any dialect.
+pub(super) fn compile_for(pool: &WorkerPool, code: &str, tables: &TableSchemas, dialect: &str) -> anyhow::Result<Result<String, String>> {
+    let request = CompileRequest { code: code.to_string(), tables: tables.clone(), dialect: dialect.into(), expr_name: None };
     Ok(match pool.compile(&request).context("compiling with the Ibis oracle")? {
         Ok(compiled) => Ok(compiled.sql),
         Err(failure) => Err(format!("{}: {}", failure.error_type, failure.message)),
