@@ -23,7 +23,7 @@ fn engine() -> &'static Mutex<LocalModel> {
 
 #[test]
 fn the_tokenizer_round_trips_text_and_knows_the_control_tokens() {
-    let engine = engine().lock().unwrap();
+    let engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let tokenizer = engine.tokenizer();
     for text in ["expr = orders.filter(orders.amount > 100)", "  indented\n\tand tabs", "ünïcödé — “quotes” ✓", ""] {
         let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
@@ -36,7 +36,7 @@ fn the_tokenizer_round_trips_text_and_knows_the_control_tokens() {
 
 #[test]
 fn greedy_decoding_is_deterministic_and_streams_what_it_returns() {
-    let mut engine = engine().lock().unwrap();
+    let mut engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let prompt = engine.chat_prompt(&[ChatMessage::new("user", "Write one line of Python that adds 2 and 3.")]).unwrap();
     let options = GenerationOptions { max_tokens: 24, ..GenerationOptions::default() };
     let mut streamed = String::new();
@@ -53,7 +53,7 @@ fn greedy_decoding_is_deterministic_and_streams_what_it_returns() {
 /// text is pinned, so a change to the kernels, the tokenizer or the template shows up here.
 #[test]
 fn greedy_output_is_pinned() {
-    let mut engine = engine().lock().unwrap();
+    let mut engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let prompt = engine.chat_prompt(&[ChatMessage::new("user", "What does the Ibis method `filter` do?")]).unwrap();
     let options = GenerationOptions { max_tokens: 32, ..GenerationOptions::default() };
     let answer = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
@@ -63,7 +63,7 @@ fn greedy_output_is_pinned() {
 
 #[test]
 fn stop_texts_end_the_answer_before_them() {
-    let mut engine = engine().lock().unwrap();
+    let mut engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let prompt = engine.chat_prompt(&[ChatMessage::new("user", "List three colors.")]).unwrap();
     let free = engine.generate(&prompt, &GenerationOptions { max_tokens: 30, ..GenerationOptions::default() }, &mut |_| {}).unwrap();
     // A piece of what greedy decoding says anyway, taken from its middle, as the stop text.
@@ -81,7 +81,7 @@ fn stop_texts_end_the_answer_before_them() {
 
 #[test]
 fn sampling_with_a_seed_is_reproducible() {
-    let mut engine = engine().lock().unwrap();
+    let mut engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let prompt = engine.chat_prompt(&[ChatMessage::new("user", "Name a fruit.")]).unwrap();
     let options = GenerationOptions { max_tokens: 12, temperature: 0.9, top_p: Some(0.9), top_k: Some(40), seed: 7, ..GenerationOptions::default() };
     let a = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
@@ -91,7 +91,7 @@ fn sampling_with_a_seed_is_reproducible() {
 
 #[test]
 fn a_prompt_past_the_context_is_refused() {
-    let mut engine = engine().lock().unwrap();
+    let mut engine = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let options = GenerationOptions { max_tokens: 9000, ..GenerationOptions::default() };
     let error = engine.generate("hello", &options, &mut |_| {}).unwrap_err();
     assert!(matches!(error, EngineError::Context { context: 8192, .. }), "{error}");
@@ -109,7 +109,7 @@ fn a_truncated_model_fails_to_load_with_the_reason() {
 
 #[test]
 fn the_default_model_runs_on_the_native_backend_and_agrees_with_candle() {
-    let mut native = engine().lock().unwrap();
+    let mut native = engine().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     assert_eq!(native.backend(), "native", "{}", native.describe());
     let mut candle = LocalModel::load_with(&model_path(), LoadOptions { backend: Backend::Candle, ..LoadOptions::default() }).unwrap();
     assert_eq!(candle.backend(), "candle");

@@ -32,7 +32,13 @@ pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
                 row -= parts[matrix].rows;
                 matrix += 1;
             }
-            for (token, value) in values.iter_mut().enumerate() {
+            // Four tokens at a time share the unpacking of the weight row.
+            let mut token = 0;
+            while token + 4 <= tokens {
+                values[token..token + 4].copy_from_slice(&parts[matrix].dot4(row, x, token));
+                token += 4;
+            }
+            for (token, value) in values.iter_mut().enumerate().skip(token) {
                 *value = parts[matrix].dot(row, x, token);
             }
         }
@@ -60,8 +66,34 @@ pub fn swiglu<'a>(gate: &'a [f32], up: &'a [f32]) -> impl Iterator<Item = f32> +
     gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u)
 }
 
-/// Eight partial sums, so the compiler can keep them in vector registers.
+/// `a . b`, vectorized with AVX2 where the CPU has it.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (float_kernels().dot)(a, b)
+}
+
+/// `into += weight * values`.
+fn add_scaled(into: &mut [f32], weight: f32, values: &[f32]) {
+    (float_kernels().add_scaled)(into, weight, values)
+}
+
+struct FloatKernels {
+    dot: fn(&[f32], &[f32]) -> f32,
+    add_scaled: fn(&mut [f32], f32, &[f32]),
+}
+
+fn float_kernels() -> &'static FloatKernels {
+    static KERNELS: std::sync::OnceLock<FloatKernels> = std::sync::OnceLock::new();
+    KERNELS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if super::quant::vector_units_allowed() {
+            return FloatKernels { dot: avx2::dot_safe, add_scaled: avx2::add_scaled_safe };
+        }
+        FloatKernels { dot: portable_dot, add_scaled: portable_add_scaled }
+    })
+}
+
+/// Eight partial sums, so the compiler can keep them in vector registers.
+fn portable_dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
@@ -71,6 +103,60 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+fn portable_add_scaled(into: &mut [f32], weight: f32, values: &[f32]) {
+    for (o, v) in into.iter_mut().zip(values) {
+        *o += weight * v;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    pub fn dot_safe(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        // SAFETY: chosen only when AVX2 and FMA were detected; reads stay below `n`.
+        unsafe { dot(&a[..n], &b[..n]) }
+    }
+
+    pub fn add_scaled_safe(into: &mut [f32], weight: f32, values: &[f32]) {
+        let n = into.len().min(values.len());
+        // SAFETY: as above.
+        unsafe { add_scaled(&mut into[..n], weight, &values[..n]) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut total = _mm256_setzero_ps();
+        let chunks = a.len() / 8;
+        for i in 0..chunks {
+            // SAFETY: `i * 8 + 8 <= len` for both slices (equal lengths).
+            let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i * 8)), _mm256_loadu_ps(b.as_ptr().add(i * 8))) };
+            total = _mm256_fmadd_ps(x, y, total);
+        }
+        let halves = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
+        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+        let sum = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+        sum + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn add_scaled(into: &mut [f32], weight: f32, values: &[f32]) {
+        let w = _mm256_set1_ps(weight);
+        let chunks = into.len() / 8;
+        for i in 0..chunks {
+            // SAFETY: `i * 8 + 8 <= len` for both slices (equal lengths).
+            unsafe {
+                let o = into.as_mut_ptr().add(i * 8);
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(w, _mm256_loadu_ps(values.as_ptr().add(i * 8)), _mm256_loadu_ps(o)));
+            }
+        }
+        for (o, v) in into[chunks * 8..].iter_mut().zip(&values[chunks * 8..]) {
+            *o += weight * v;
+        }
+    }
 }
 
 /// Which values of a head rotate together.
@@ -152,10 +238,7 @@ pub fn attention(queries: &[f32], keys: &[f32], values: &[f32], shape: Heads, po
         }
         for (t, weight) in weights.iter().enumerate() {
             let value = &values[t * kv_width + kv_offset..][..head_dim];
-            let weight = weight / total;
-            for (o, v) in out.iter_mut().zip(value) {
-                *o += weight * v;
-            }
+            add_scaled(out, weight / total, value);
         }
     });
     out
@@ -195,6 +278,17 @@ mod tests {
         let mut values = vec![1.0, 2.0, 3.0, 4.0];
         halves.apply(&mut values, 4, 7);
         assert!((values[0] - (7f32.cos() - 3.0 * 7f32.sin())).abs() < 1e-4, "value 0 turns with value 2: {values:?}");
+    }
+
+    #[test]
+    fn the_float_kernels_agree_with_plain_loops() {
+        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - plain).abs() < 1e-4 && (portable_dot(&a, &b) - plain).abs() < 1e-4);
+        let mut into = a.clone();
+        add_scaled(&mut into, 0.5, &b);
+        assert!(into.iter().zip(a.iter().zip(&b)).all(|(o, (x, y))| (o - (x + 0.5 * y)).abs() < 1e-6));
     }
 
     #[test]

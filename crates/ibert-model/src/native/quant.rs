@@ -139,6 +139,32 @@ impl QMatrix {
         }
     }
 
+    /// The dot products of row `row` with activation rows `first..first + 4` of `x`: the row's
+    /// quants are unpacked once for the four (the prompt's batched product).
+    pub fn dot4(&self, row: usize, x: &QActivations, first: usize) -> [f32; 4] {
+        let blocks = self.cols / BLOCK;
+        let w = row * blocks;
+        let quant_bytes = self.kind.quant_bytes();
+        let row_quants = &self.quants[w * quant_bytes..(w + blocks) * quant_bytes];
+        let scales = &self.scales[w..w + blocks];
+        let a = |k: usize| (first + k) * blocks;
+        let x_quants: [&[i8]; 4] = std::array::from_fn(|k| &x.quants[a(k) * BLOCK..(a(k) + blocks) * BLOCK]);
+        let x_scales: [&[f32]; 4] = std::array::from_fn(|k| &x.scales[a(k)..a(k) + blocks]);
+        let mut products = match self.kind {
+            QuantKind::Q8_0 => (kernels().q8x4)(row_quants, scales, x_quants, x_scales),
+            QuantKind::Q4_0 | QuantKind::Q4_1 => (kernels().q4x4)(row_quants, scales, x_quants, x_scales),
+        };
+        for (k, product) in products.iter_mut().enumerate() {
+            let x_sums = &x.sums[a(k)..a(k) + blocks];
+            match self.kind {
+                QuantKind::Q8_0 => {}
+                QuantKind::Q4_0 => *product -= 8.0 * scales.iter().zip(x_sums).map(|(d, s)| d * s).sum::<f32>(),
+                QuantKind::Q4_1 => *product += self.mins[w..w + blocks].iter().zip(x_sums).map(|(m, s)| m * s).sum::<f32>(),
+            }
+        }
+        products
+    }
+
     /// The dot product of row `row` with activation row `token` of `x`.
     pub fn dot(&self, row: usize, x: &QActivations, token: usize) -> f32 {
         let blocks = self.cols / BLOCK;
@@ -176,35 +202,47 @@ impl QActivations {
     pub fn quantize(&mut self, values: &[f32], cols: usize) {
         debug_assert!(cols.is_multiple_of(BLOCK) && values.len().is_multiple_of(cols));
         let blocks = values.len() / BLOCK;
-        self.scales.clear();
-        self.sums.clear();
-        self.quants.clear();
-        self.quants.reserve(values.len());
-        for block in values.chunks_exact(BLOCK) {
+        self.scales.resize(blocks, 0.0);
+        self.sums.resize(blocks, 0.0);
+        self.quants.resize(values.len(), 0);
+        let quantize_block = |((block, quants), (scale, sum)): ((&[f32], &mut [i8]), (&mut f32, &mut f32))| {
             let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = max / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            let mut sum = 0i32;
-            for value in block {
-                let q = (value * inverse).round() as i8;
-                sum += i32::from(q);
-                self.quants.push(q);
+            *scale = max / 127.0;
+            let inverse = if *scale > 0.0 { 1.0 / *scale } else { 0.0 };
+            let mut total = 0i32;
+            for (value, q) in block.iter().zip(quants.iter_mut()) {
+                *q = (value * inverse).round() as i8;
+                total += i32::from(*q);
             }
-            self.scales.push(scale);
-            self.sums.push(scale * sum as f32);
+            *sum = *scale * total as f32;
+        };
+        // A prompt's many rows are quantized in parallel; one token's row is not worth the threads.
+        if values.len() >= 16 * cols && values.len() >= 8192 {
+            use rayon::prelude::*;
+            values
+                .par_chunks_exact(BLOCK)
+                .zip(self.quants.par_chunks_exact_mut(BLOCK))
+                .zip(self.scales.par_iter_mut().zip(self.sums.par_iter_mut()))
+                .for_each(quantize_block);
+        } else {
+            let blocks = values.chunks_exact(BLOCK).zip(self.quants.chunks_exact_mut(BLOCK));
+            blocks.zip(self.scales.iter_mut().zip(self.sums.iter_mut())).for_each(quantize_block);
         }
-        debug_assert_eq!(self.scales.len(), blocks);
     }
 }
 
 /// A block kernel: weight quants, weight scales, activation quants, activation scales.
 type BlockKernel = fn(&[u8], &[f32], &[i8], &[f32]) -> f32;
+/// The same for four activation rows at once.
+type BlockKernel4 = fn(&[u8], &[f32], [&[i8]; 4], [&[f32]; 4]) -> [f32; 4];
 
 /// The block kernels: sum over blocks of `weight scale * activation scale * (integer dot)`.
 struct Kernels {
     name: &'static str,
     q4: BlockKernel,
     q8: BlockKernel,
+    q4x4: BlockKernel4,
+    q8x4: BlockKernel4,
 }
 
 impl Kernels {
@@ -221,11 +259,23 @@ fn kernels() -> &'static Kernels {
     static KERNELS: OnceLock<Kernels> = OnceLock::new();
     KERNELS.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Kernels { name: "AVX2", q4: avx2::q4_safe, q8: avx2::q8_safe };
+        if vector_units_allowed() {
+            return Kernels { name: "AVX2", q4: avx2::q4_safe, q8: avx2::q8_safe, q4x4: avx2::q4x4_safe, q8x4: avx2::q8x4_safe };
         }
-        Kernels { name: "portable", q4: portable::q4, q8: portable::q8 }
+        Kernels { name: "portable", q4: portable::q4, q8: portable::q8, q4x4: portable::q4x4, q8x4: portable::q8x4 }
     })
+}
+
+/// Whether the AVX2 kernels may run: the CPU has AVX2 and FMA, and `IBERT_NATIVE_KERNELS` is not
+/// `portable` (which forces the portable kernels, to compare or to debug).
+pub(crate) fn vector_units_allowed() -> bool {
+    if std::env::var("IBERT_NATIVE_KERNELS").is_ok_and(|v| v == "portable") {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
 }
 
 /// The kernels in use on this CPU: `AVX2` or `portable` (for `describe`).
@@ -249,6 +299,14 @@ mod portable {
             total += scale * x_scale * sum as f32;
         }
         total
+    }
+
+    pub fn q4x4(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        std::array::from_fn(|k| q4(quants, scales, x[k], x_scales[k]))
+    }
+
+    pub fn q8x4(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        std::array::from_fn(|k| q8(quants, scales, x[k], x_scales[k]))
     }
 
     pub fn q8(quants: &[u8], scales: &[f32], x: &[i8], x_scales: &[f32]) -> f32 {
@@ -279,6 +337,60 @@ mod avx2 {
         assert!(quants.len() >= scales.len() * BLOCK && x.len() >= scales.len() * BLOCK && x_scales.len() >= scales.len());
         // SAFETY: as above.
         unsafe { q8(quants, scales, x, x_scales) }
+    }
+
+    pub fn q4x4_safe(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        let blocks = scales.len();
+        assert!(quants.len() >= blocks * 16 && x.iter().all(|r| r.len() >= blocks * BLOCK) && x_scales.iter().all(|s| s.len() >= blocks));
+        // SAFETY: chosen only when AVX2 and FMA were detected; the lengths are checked above.
+        unsafe { q4x4(quants, scales, x, x_scales) }
+    }
+
+    pub fn q8x4_safe(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        let blocks = scales.len();
+        assert!(quants.len() >= blocks * BLOCK && x.iter().all(|r| r.len() >= blocks * BLOCK) && x_scales.iter().all(|s| s.len() >= blocks));
+        // SAFETY: as above.
+        unsafe { q8x4(quants, scales, x, x_scales) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q4x4(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        let low_nibbles = _mm_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut totals = [_mm256_setzero_ps(); 4];
+        for block in 0..scales.len() {
+            // SAFETY: in bounds by the caller's length checks; unaligned loads.
+            let packed = unsafe { _mm_loadu_si128(quants.as_ptr().add(block * 16).cast()) };
+            let low = _mm_and_si128(packed, low_nibbles);
+            let high = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
+            let weights = _mm256_set_m128i(high, low);
+            for k in 0..4 {
+                // SAFETY: as above.
+                let activations = unsafe { _mm256_loadu_si256(x[k].as_ptr().add(block * BLOCK).cast()) };
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(weights, activations), ones));
+                totals[k] = _mm256_fmadd_ps(sums, _mm256_set1_ps(scales[block] * x_scales[k][block]), totals[k]);
+            }
+        }
+        totals.map(|total| horizontal_sum(total))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q8x4(quants: &[u8], scales: &[f32], x: [&[i8]; 4], x_scales: [&[f32]; 4]) -> [f32; 4] {
+        let ones = _mm256_set1_epi16(1);
+        let mut totals = [_mm256_setzero_ps(); 4];
+        for block in 0..scales.len() {
+            // SAFETY: in bounds by the caller's length checks; unaligned loads.
+            let weights = unsafe { _mm256_loadu_si256(quants.as_ptr().add(block * BLOCK).cast()) };
+            let magnitudes = _mm256_sign_epi8(weights, weights);
+            for k in 0..4 {
+                // SAFETY: as above.
+                let activations = unsafe { _mm256_loadu_si256(x[k].as_ptr().add(block * BLOCK).cast()) };
+                let pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(activations, weights));
+                let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                totals[k] = _mm256_fmadd_ps(sums, _mm256_set1_ps(scales[block] * x_scales[k][block]), totals[k]);
+            }
+        }
+        totals.map(|total| horizontal_sum(total))
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -379,6 +491,22 @@ mod tests {
                     };
                     assert!((portable - chosen).abs() <= 1e-4 * portable.abs().max(1.0), "{kind:?}: {portable} vs {chosen}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn four_rows_at_once_give_the_single_row_products() {
+        let cols = 96;
+        let activations: Vec<f32> = (0..5 * cols).map(|i| ((i * 53 % 97) as f32 - 48.0) / 11.0).collect();
+        let mut x = QActivations::default();
+        x.quantize(&activations, cols);
+        for kind in [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0] {
+            let matrix = QMatrix::from_ggml(kind, 2, cols, &random_matrix(kind, 2, cols, 3)).unwrap();
+            let four = matrix.dot4(1, &x, 1);
+            for k in 0..4 {
+                let single = matrix.dot(1, &x, 1 + k);
+                assert!((four[k] - single).abs() <= 1e-4 * single.abs().max(1.0), "{kind:?} row {k}: {} vs {single}", four[k]);
             }
         }
     }
