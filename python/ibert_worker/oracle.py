@@ -207,8 +207,9 @@ def _outline(source: str) -> dict:
                 scopes.append((child, f"{prefix}{child.name}."))
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 docstring = ast.get_docstring(child, clean=True)
-                if docstring:
-                    functions.append(_documented_function(child, prefix, docstring, lines))
+                documented = _documented_function(child, prefix, docstring, lines) if docstring else None
+                if documented:
+                    functions.append(documented)
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -223,16 +224,22 @@ def _outline(source: str) -> dict:
     return {"functions": functions, "sql_calls": sql_calls}
 
 
-def _documented_function(node, prefix: str, docstring: str, lines: list) -> dict:
+def _documented_function(node, prefix: str, docstring: str, lines: list) -> dict | None:
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     doc_node = node.body[0]
-    kept = lines[first - 1 : doc_node.lineno - 1] + lines[doc_node.end_lineno : node.end_lineno]
+    if doc_node.lineno == node.lineno:
+        # `def f(): """Doc."""` on one line: the signature up to the docstring, then a body.
+        if len(node.body) > 1 and node.body[1].lineno == node.lineno:
+            return None  # `def f(): """Doc."""; return x`: too rare to cut apart
+        signature = lines[node.lineno - 1][: doc_node.col_offset].rstrip()
+        kept = lines[first - 1 : node.lineno - 1] + [signature + "\n"] + lines[doc_node.end_lineno : node.end_lineno]
+    else:
+        kept = lines[first - 1 : doc_node.lineno - 1] + lines[doc_node.end_lineno : node.end_lineno]
     if len(node.body) == 1:
-        indent = " " * (doc_node.col_offset)
-        kept.append(f"{indent}...\n")
-    code = "".join(kept)
-    margin = min((len(l) - len(l.lstrip()) for l in code.splitlines() if l.strip()), default=0)
-    code = "\n".join(l[margin:] for l in code.splitlines()) + "\n"
+        kept.append(" " * (node.col_offset + 4) + "...\n")
+    # Dedent by the `def`'s own column: string contents may sit further left.
+    margin = node.col_offset
+    code = "".join("\n" if not line.strip() else line[margin:] if line[:margin].isspace() else line for line in kept)
     args = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
     return {
         "name": node.name,
@@ -241,5 +248,5 @@ def _documented_function(node, prefix: str, docstring: str, lines: list) -> dict
         "args": args,
         "returns": node.returns is not None,
         "docstring": docstring,
-        "code": code,
+        "code": code if code.endswith("\n") else code + "\n",
     }

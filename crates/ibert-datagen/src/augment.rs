@@ -16,6 +16,7 @@ use sqlparser::dialect::DuckDbDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer, Word};
 
 use crate::Candidate;
+use crate::multitask::mutation::is_comparison;
 use crate::python_tokens::{Kind, Token, closing, string_content, tokenize};
 
 /// Every augmentation kind, for documentation and statistics.
@@ -246,7 +247,7 @@ impl Source<'_> {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for (index, token) in self.tokens.iter().enumerate() {
             // A string is data only where it is compared or listed, not an option (`unit="day"`).
-            let compared = index > 0 && matches!(self.text(index - 1), "==" | "!=" | "<" | ">" | "<=" | ">=" | "[" | ",");
+            let compared = index > 0 && (is_comparison(self.text(index - 1)) || matches!(self.text(index - 1), "[" | ","));
             if kind == Kind::String && !compared {
                 if token.kind == kind && let Some(value) = string_content(token, self.ibis) {
                     // Counted, so that a value also used elsewhere is not changed in one place only.
@@ -340,7 +341,7 @@ fn renamed_table(table: &str) -> String {
 
 fn changed_number(value: &str) -> Option<String> {
     if let Ok(n) = value.parse::<i64>() {
-        return Some(if n > 1 { (n * 2).to_string() } else { (n + 1).to_string() });
+        return Some(if n > 1 { n.checked_mul(2)?.to_string() } else { n.checked_add(1)?.to_string() });
     }
     let x = value.parse::<f64>().ok()?;
     Some(format!("{}", (x * 1.5 * 100.0).round() / 100.0))

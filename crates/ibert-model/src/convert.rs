@@ -75,7 +75,10 @@ pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError
     // Written beside the target and renamed into place when complete.
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
-    let staging = tempfile::tempdir_in(parent).map_err(|e| fail(format!("writing in {}: {e}", parent.display())))?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let staging = builder.tempdir_in(parent).map_err(|e| fail(format!("writing in {}: {e}", parent.display())))?;
     let write = |name: &str, value: &serde_json::Value| {
         std::fs::write(staging.path().join(name), serde_json::to_string_pretty(value).expect("json")).map_err(|e| fail(format!("writing {name}: {e}")))
     };

@@ -67,8 +67,8 @@ pub fn generate(network: &mut dyn Forward, vocabulary: &Vocabulary, prompt: &str
         text = tokenizer.decode(&generated, true).map_err(|error| EngineError::Inference(format!("decoding: {error}")))?;
         if let Some(at) = options.stop.iter().filter_map(|stop| text.find(stop.as_str())).min() {
             text.truncate(at);
-            if at > emitted {
-                on_text(&text[emitted..]);
+            if let Some(rest) = text.get(emitted..at).filter(|r| !r.is_empty()) {
+                on_text(rest);
             }
             emitted = text.len();
             stop_reason = StopReason::StopText;
@@ -80,13 +80,18 @@ pub fn generate(network: &mut dyn Forward, vocabulary: &Vocabulary, prompt: &str
             safe -= 1;
         }
         if safe > emitted && !text[..safe].ends_with('\u{fffd}') {
-            on_text(&text[emitted..safe]);
+            // A decode that rewrote earlier text (some tokenizers do) streams nothing more here.
+            if let Some(piece) = text.get(emitted..safe) {
+                on_text(piece);
+            }
             emitted = safe;
         }
-        logits = network.logits(&[next], context.len())?;
+        if generated.len() < options.max_tokens {
+            logits = network.logits(&[next], context.len())?;
+        }
     }
-    if text.len() > emitted {
-        on_text(&text[emitted..]);
+    if let Some(rest) = text.get(emitted..).filter(|r| !r.is_empty()) {
+        on_text(rest);
     }
     Ok(Generation { text, prompt_tokens: prompt_ids.len(), generated_tokens: generated.len(), prompt_time, generation_time: started.elapsed(), stop_reason })
 }

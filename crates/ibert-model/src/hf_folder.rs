@@ -90,10 +90,7 @@ impl HfFolder {
             Some(source) => Some(ChatTemplate::new(&source, &token_text("bos_token").unwrap_or_default(), &token_text("eos_token").unwrap_or_default())?),
             None => None,
         };
-        let mut end_tokens: Vec<u32> = token_text("eos_token").and_then(|t| tokenizer.token_to_id(&t)).into_iter().collect();
-        for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
-            end_tokens.extend(tokenizer.token_to_id(text));
-        }
+        let end_tokens = crate::local_model::end_tokens(&tokenizer, token_text("eos_token").and_then(|t| tokenizer.token_to_id(&t)));
         let mut weights: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|error| fail(dir, error))?
             .filter_map(Result::ok)
@@ -145,7 +142,7 @@ impl HfFolder {
                 let config = config.into_config(false);
                 let model = llama::Llama::load(builder, &config).map_err(inference)?;
                 let cache = llama::Cache::new(true, DType::F32, &config, &device).map_err(inference)?;
-                Ok(CandleHf { model: HfNetwork::Llama { model, cache, config }, device })
+                Ok(CandleHf { model: HfNetwork::Llama { model, cache: Box::new(cache), config: Box::new(config) }, device })
             }
             _ => {
                 let config: qwen2::Config = serde_json::from_str(&self.raw_config).map_err(|error| fail(&self.dir, format!("config.json: {error}")))?;
@@ -158,6 +155,18 @@ impl HfFolder {
     pub fn native_8bit(&self) -> Result<NativeLlama, EngineError> {
         if self.config.model_type != "llama" {
             return Err(fail(&self.dir, format!("load_in_8bit runs llama checkpoints; this one is {}", self.config.model_type)));
+        }
+        // What the native kernels do not model: refuse rather than compute something else.
+        let raw: Value = serde_json::from_str(&self.raw_config).unwrap_or(Value::Null);
+        let head_dim = self.config.hidden_size / self.config.num_attention_heads.max(1);
+        let unsupported = [
+            ("rope_scaling", !raw["rope_scaling"].is_null()),
+            ("attention_bias", raw["attention_bias"] == Value::Bool(true)),
+            ("mlp_bias", raw["mlp_bias"] == Value::Bool(true)),
+            ("head_dim", raw["head_dim"].as_u64().is_some_and(|d| d as usize != head_dim)),
+        ];
+        if let Some((setting, _)) = unsupported.iter().find(|(_, present)| *present) {
+            return Err(fail(&self.dir, format!("load_in_8bit does not support `{setting}` in config.json; load the folder without it (full precision on candle)")));
         }
         let tensors = self.tensors()?;
         self.check_tensors(&tensors)?;
@@ -256,7 +265,7 @@ pub struct CandleHf {
 }
 
 enum HfNetwork {
-    Llama { model: llama::Llama, cache: llama::Cache, config: llama::Config },
+    Llama { model: llama::Llama, cache: Box<llama::Cache>, config: Box<llama::Config> },
     Qwen2(qwen2::ModelForCausalLM),
 }
 
@@ -265,7 +274,7 @@ impl Forward for CandleHf {
         match &mut self.model {
             HfNetwork::Llama { cache, config, .. } => {
                 if let Ok(fresh) = llama::Cache::new(true, DType::F32, config, &self.device) {
-                    *cache = fresh;
+                    **cache = fresh;
                 }
             }
             HfNetwork::Qwen2(model) => model.clear_kv_cache(),

@@ -22,14 +22,24 @@ pub enum HubError {
 /// What runs in Python: download the named files of a repository, then the shards its index
 /// lists; optional files may be missing.
 const DOWNLOAD_SCRIPT: &str = r#"
-import json, os, shutil, sys, urllib.request
+import json, os, shutil, sys, urllib.parse, urllib.request
 endpoint, repo, out = sys.argv[1:4]
 token = os.environ.get("HF_TOKEN")
+
+class SameHostAuth(urllib.request.HTTPRedirectHandler):
+    """Redirects keep the token only on the hub's own host (files are served from a CDN)."""
+    def redirect_request(self, request, fp, code, message, headers, new_url):
+        new = super().redirect_request(request, fp, code, message, headers, new_url)
+        if new is not None and urllib.parse.urlsplit(new_url).netloc != urllib.parse.urlsplit(request.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+opener = urllib.request.build_opener(SameHostAuth)
 def get(name, required):
     url = f"{endpoint}/{repo}/resolve/main/{name}"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(request, timeout=60) as answer, open(os.path.join(out, name), "wb") as file:
+        with opener.open(request, timeout=60) as answer, open(os.path.join(out, name), "wb") as file:
             shutil.copyfileobj(answer, file)
         return True
     except Exception as error:
@@ -43,6 +53,9 @@ if get("model.safetensors.index.json", False):
     with open(os.path.join(out, "model.safetensors.index.json")) as file:
         shards = sorted(set(json.load(file)["weight_map"].values()))
     for shard in shards:
+        # Only plain file names: an index cannot make the download write elsewhere.
+        if os.path.basename(shard) != shard or not shard.endswith(".safetensors") or shard.startswith("."):
+            sys.exit(f"the index names a weight file `{shard}` that is not a plain .safetensors file name")
         get(shard, True)
 else:
     get("model.safetensors", True)
@@ -60,7 +73,10 @@ pub fn ensure_hub_model(repo: &str, python: &Path, cache_dir: &Path) -> Result<P
     }
     let parent = target.parent().expect("a hub folder has a parent");
     std::fs::create_dir_all(parent).map_err(|source| HubError::Io { action: "creating", path: parent.to_path_buf(), source })?;
-    let staging = tempfile::tempdir_in(parent).map_err(|source| HubError::Io { action: "writing in", path: parent.to_path_buf(), source })?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let staging = builder.tempdir_in(parent).map_err(|source| HubError::Io { action: "writing in", path: parent.to_path_buf(), source })?;
     let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".to_string());
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let download = |detail: String| HubError::Download { repo: repo.to_string(), endpoint: endpoint.clone(), detail };

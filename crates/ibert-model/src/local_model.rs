@@ -92,8 +92,11 @@ impl LocalModel {
 
     pub fn load_with(path: &Path, options: LoadOptions) -> Result<LocalModel, EngineError> {
         let device = options.device.candle_device()?;
-        if !device.is_cpu() && options.backend == Backend::Native {
-            return Err(EngineError::Inference("the native backend runs on the CPU; use the candle backend on a GPU".to_string()));
+        if !device.is_cpu() && (options.backend == Backend::Native || options.load_in_8bit) {
+            return Err(EngineError::Inference("the native backend (and load_in_8bit) run on the CPU; on a GPU, models run on candle".to_string()));
+        }
+        if options.backend == Backend::Candle && options.load_in_8bit {
+            return Err(EngineError::Inference("load_in_8bit runs on the native backend, not on candle".to_string()));
         }
         if path.is_dir() { LocalModel::load_folder(path, options, &device) } else { LocalModel::load_gguf(path, options.backend, &device) }
     }
@@ -109,10 +112,8 @@ impl LocalModel {
             }
             None => None,
         };
-        let mut end_tokens: Vec<u32> = header.integer("tokenizer.ggml.eos_token_id").map(|id| id as u32).into_iter().collect();
-        for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
-            end_tokens.extend(tokenizer.token_to_id(text));
-        }
+        let eos = header.integer("tokenizer.ggml.eos_token_id").map(|id| id as u32);
+        let end_tokens = end_tokens(&tokenizer, eos);
         let context_length = header.architecture_integer("context_length").unwrap_or(2048) as usize;
         // The native kernels are CPU code: on a GPU, candle runs everything.
         let native_refusal = if device.is_cpu() { NativeLlama::unsupported_reason(&header) } else { Some("a GPU device".to_string()) };
@@ -129,7 +130,7 @@ impl LocalModel {
 
     fn load_folder(dir: &Path, options: LoadOptions, device: &Device) -> Result<LocalModel, EngineError> {
         let folder = HfFolder::open(dir)?;
-        let quantize = (options.load_in_8bit || options.backend == Backend::Native) && device.is_cpu();
+        let quantize = options.load_in_8bit || options.backend == Backend::Native;
         let (network, backend): (Box<dyn Forward>, &str) =
             if quantize { (Box::new(folder.native_8bit()?), "native, 8-bit at load") } else { (Box::new(folder.candle(device)?), "candle, f32") };
         let context_length = folder.config.max_position_embeddings;
@@ -160,6 +161,16 @@ impl LocalModel {
         self.network.reset();
         self.network.logits(tokens, 0)
     }
+}
+
+/// The tokens that end an answer: the model's end-of-sequence token and the end-of-turn tokens
+/// of the common chat formats its vocabulary has.
+pub(crate) fn end_tokens(tokenizer: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
+    let mut tokens: Vec<u32> = eos.into_iter().collect();
+    for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
+        tokens.extend(tokenizer.token_to_id(text));
+    }
+    tokens
 }
 
 fn device_name(device: &Device) -> String {

@@ -94,4 +94,15 @@ fn hub_models_download_once_into_the_cache_and_fail_clearly_without_network() {
     let missing = ensure_hub_model("HuggingFaceTB/NoSuchModel", &python(), cache.path()).unwrap_err().to_string();
     assert!(missing.contains("cannot download `HuggingFaceTB/NoSuchModel`") && missing.contains("--model-path DIR"), "{missing}");
     assert!(!cache.path().join("models/hub/HuggingFaceTB--NoSuchModel").exists(), "nothing half-downloaded");
+
+    // An index cannot make the download write outside its folder.
+    let evil = hub.path().join("Evil/Model/resolve/main");
+    std::fs::create_dir_all(&evil).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::os::unix::fs::symlink(folder().join(file), evil.join(file)).unwrap();
+    }
+    std::fs::write(evil.join("model.safetensors.index.json"), r#"{"weight_map": {"w": "../../escaped.safetensors"}}"#).unwrap();
+    let refused = ensure_hub_model("Evil/Model", &python(), cache.path()).unwrap_err().to_string();
+    assert!(refused.contains("not a plain .safetensors file name"), "{refused}");
+    assert!(!cache.path().join("models/escaped.safetensors").exists() && !cache.path().join("escaped.safetensors").exists());
 }

@@ -85,9 +85,14 @@ impl JsonlWriter {
         };
         std::fs::create_dir_all(&dir).map_err(|e| io_error("creating the folder of", e))?;
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{file_name}."))
-            .suffix(".tmp")
+        let prefix = format!(".{file_name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // A dataset file is readable like any other file once renamed into place (temporary
+        // files default to owner-only).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder
             .tempfile_in(&dir)
             .map_err(|e| io_error("creating a temporary file for", e))?;
         Ok(JsonlWriter { path: path.into(), file: BufWriter::new(temp), written: 0 })

@@ -378,7 +378,8 @@ pub struct ToSqlArgs {
     pub dialect: String,
     #[command(flatten)]
     pub schema: SchemaOptions,
-    /// Never ask the local model to repair a program that does not compile.
+    /// Never ask the local model to repair a program that does not compile (by default it does;
+    /// the SQL of a repair is printed with exit status 3, never 0).
     #[arg(long)]
     pub no_model: bool,
     /// With the model: how many repairs to try, each with the previous one's real error fed back.

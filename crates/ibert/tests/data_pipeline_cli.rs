@@ -115,7 +115,7 @@ fn mining_skips_bad_files_with_reasons_and_never_runs_hostile_code() {
     assert_eq!(by_task["documentation"]["target"]["docstring"].as_str().unwrap().lines().next(), Some("Run it."));
     assert_eq!(by_task["documentation"]["meta"]["provenance"]["path"], "tool.py");
     let pair = by_task["sql_to_ibis"];
-    assert_eq!((pair["input"]["sql"].as_str(), pair["verification"]["level"].as_str()), (Some("SELECT a FROM t"), Some("compiled")));
+    assert_eq!((pair["input"]["sql"].as_str(), pair["verification"]["level"].as_str()), (Some("SELECT a FROM t"), Some("parsed")));
     assert_eq!(pair["meta"]["provenance"]["line"], 4);
     assert!(by_task["ibis_to_sql"]["target"]["sql"].as_str().unwrap().contains("\"a\""));
 

@@ -1,10 +1,15 @@
 //! Merging dataset files: every record kept with its provenance, exact duplicates (the same task,
-//! input and target) and near duplicates (the same after normalizing whitespace, quotes and the
-//! case of SQL) removed, the first occurrence winning, in the order the sources are given.
+//! input and target) and near duplicates (the same tokens: layout, comments, quote style and the
+//! case of SQL keywords and names aside; literals must match exactly) removed, the first
+//! occurrence winning, in the order the sources are given.
 
 use std::collections::{BTreeMap, HashSet};
 
 use ibert_records::{Example, Payload};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::tokenizer::{Token as SqlToken, Tokenizer};
+
+use crate::python_tokens::{Kind, string_content, tokenize};
 
 /// One input of a merge: a label (its path) and its records.
 pub struct Source {
@@ -62,12 +67,33 @@ fn near_key(payload: &Payload) -> String {
     format!("{}\u{1}{}", payload.task(), fields.join("\u{1}"))
 }
 
+/// Python code as its tokens: layout and comments gone, string contents kept exactly (one
+/// quote style). Code the tokenizer cannot read is compared as is.
 fn code(source: &str) -> String {
-    source.chars().filter(|c| !c.is_whitespace()).map(|c| if c == '\'' { '"' } else { c }).collect()
+    let Some(tokens) = tokenize(source) else { return source.to_string() };
+    let texts: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.kind != Kind::Newline)
+        .map(|t| match string_content(t, source) {
+            Some(content) => format!("\"{content}\""),
+            None => t.text(source).to_string(),
+        })
+        .collect();
+    texts.join(" ")
 }
 
+/// SQL as its tokens: keywords and unquoted names in lower case, literals kept exactly.
 fn sql(source: &str) -> String {
-    code(source).to_lowercase()
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, source).tokenize() else { return source.to_string() };
+    let texts: Vec<String> = tokens
+        .iter()
+        .filter(|t| !matches!(t, SqlToken::Whitespace(_)))
+        .map(|t| match t {
+            SqlToken::Word(word) if word.quote_style.is_none() => word.value.to_lowercase(),
+            other => other.to_string(),
+        })
+        .collect();
+    texts.join(" ")
 }
 
 fn text(source: &str) -> String {
@@ -109,6 +135,22 @@ mod tests {
         assert_eq!(merged.per_source["a.jsonl"], (2, 1));
         assert_eq!(merged.per_source["b.jsonl"], (2, 1));
         assert_eq!(merged.examples[1].meta.source, "4", "provenance travels with the record");
+    }
+
+    #[test]
+    fn literals_must_match_for_a_near_duplicate() {
+        let merged = concat(vec![Source {
+            label: "x".into(),
+            examples: vec![
+                example("1", "SELECT a FROM t WHERE c = 'Paid'", "expr = t.filter(t.c == 'Paid')"),
+                example("2", "select a from t where c = 'paid'", "expr = t.filter(t.c == 'paid')"),
+                example("3", "SELECT a FROM t WHERE c = 'New York'", "expr = t.filter(t.c == 'New York')"),
+                example("4", "SELECT a FROM t WHERE c = 'NewYork'", "expr = t.filter(t.c == 'NewYork')"),
+                example("5", "SELECT  a\nFROM t WHERE c = 'Paid'", "expr = t.filter(\n    t.c == \"Paid\"  # same\n)"),
+            ],
+        }]);
+        assert_eq!(merged.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "2", "3", "4"]);
+        assert_eq!(merged.near_duplicates, 1);
     }
 
     #[test]

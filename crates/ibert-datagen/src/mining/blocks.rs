@@ -40,8 +40,10 @@ pub fn markdown_blocks(text: &str) -> Vec<CodeBlock> {
                 if trimmed.starts_with(marker.as_str()) && trimmed.trim_start_matches(marker.chars().next().unwrap_or('`')).trim().is_empty() {
                     if let Some(language) = language {
                         let code = lines.join("\n");
+                        // A console transcript (`>>>` prompts) is its program without the outputs.
+                        let code = if code.trim_start().starts_with(">>>") { super::docstrings::examples(&code).pop().unwrap_or_default() } else { strip_quarto_options(&code) };
                         if !code.trim().is_empty() {
-                            blocks.push(CodeBlock { language: *language, code: strip_quarto_options(&code), line: *first });
+                            blocks.push(CodeBlock { language: *language, code, line: *first });
                         }
                     }
                     open = None;

@@ -34,12 +34,18 @@ pub struct SourceFile {
     pub kind: FileKind,
 }
 
-/// The files of the kinds mining reads under `root`, in a stable order.
-pub fn walk(root: &Path) -> std::io::Result<Vec<SourceFile>> {
+/// The files of the kinds mining reads under `root`, in a stable order, and how many folders
+/// could not be read (skipped, not fatal).
+pub fn walk(root: &Path) -> (Vec<SourceFile>, usize) {
     let mut files = Vec::new();
+    let mut unreadable = 0;
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&folder)?.filter_map(Result::ok).collect();
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            unreadable += 1;
+            continue;
+        };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let name = entry.file_name();
@@ -59,7 +65,7 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<SourceFile>> {
         }
     }
     files.sort_by(|a, b| a.relative.cmp(&b.relative));
-    Ok(files)
+    (files, unreadable)
 }
 
 /// The file's text, or why it is skipped.
@@ -88,7 +94,7 @@ mod tests {
         std::fs::write(dir.path().join("a.py"), "x").unwrap();
         std::fs::write(dir.path().join("image.png"), "x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("a.py"), dir.path().join("link.py")).unwrap();
-        let files: Vec<String> = walk(dir.path()).unwrap().iter().map(|f| f.relative.display().to_string()).collect();
+        let files: Vec<String> = walk(dir.path()).0.iter().map(|f| f.relative.display().to_string()).collect();
         assert_eq!(files, ["a.py", "docs/guide.qmd"]);
     }
 

@@ -7,7 +7,8 @@
 //!   docstrings are compiled by real Ibis (through the sandbox) and those that compile become
 //!   `ibis_to_sql` examples.
 //! * Markdown, Quarto and notebooks: Python blocks that compile become `ibis_to_sql` examples; a
-//!   SQL block followed by a Python block is a `sql_to_ibis` pair.
+//!   SQL block followed by a Python block that parses is a `sql_to_ibis` pair (level `parsed`:
+//!   nothing knows their tables, so nothing checks that the two agree).
 //! * A broken notebook, a binary, huge or non-UTF-8 file, or Python that does not parse is
 //!   skipped with its reason counted.
 
@@ -22,9 +23,10 @@ use std::sync::atomic::AtomicBool;
 use ibert_oracle::{CompileRequest, OracleError, WorkerPool};
 use ibert_records::{
     Context, DocumentationInput, DocumentationTarget, Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget,
-    SqlToIbisInput, SqlToIbisTarget, Verification, VerificationLevel,
+    SqlToIbisInput, SqlToIbisTarget, VerificationLevel,
 };
 
+use crate::multitask::checked_by;
 use crate::parallel::map_in_order;
 use blocks::{CodeBlock, Language};
 use files::{FileKind, SourceFile};
@@ -49,6 +51,17 @@ pub struct MineReport {
 }
 
 impl MineReport {
+    /// Adds another source's report to this one.
+    pub fn merge(&mut self, other: MineReport) {
+        self.examples.extend(other.examples);
+        for (into, from) in [(&mut self.files, other.files), (&mut self.skipped, other.skipped), (&mut self.found, other.found), (&mut self.checks, other.checks)] {
+            for (key, n) in from {
+                *into.entry(key).or_default() += n;
+            }
+        }
+        self.cancelled |= other.cancelled;
+    }
+
     fn absorb(&mut self, other: FileYield) {
         self.examples.extend(other.examples);
         for (map, counts) in [(&mut self.found, other.found), (&mut self.checks, other.checks)] {
@@ -80,13 +93,17 @@ impl FileYield {
 
 /// Mines every file of `source`; `progress` is called per file.
 pub fn mine(source: &MineSource, pool: &WorkerPool, progress: &(dyn Fn() + Sync), cancel: &AtomicBool) -> Result<MineReport, OracleError> {
-    let files = files::walk(&source.root).map_err(|error| OracleError::Protocol(format!("reading {}: {error}", source.root.display())))?;
-    mine_files(source, &files, pool, progress, cancel)
+    let (files, unreadable) = files::walk(&source.root);
+    let mut report = mine_files(source, &files, pool, progress, cancel)?;
+    if unreadable > 0 {
+        report.skipped.insert("folders: unreadable".to_string(), unreadable);
+    }
+    Ok(report)
 }
 
 /// The files `mine` would read, for a progress bar's length.
 pub fn count_files(source: &MineSource) -> usize {
-    files::walk(&source.root).map_or(0, |files| files.len())
+    files::walk(&source.root).0.len()
 }
 
 fn mine_files(source: &MineSource, files: &[SourceFile], pool: &WorkerPool, progress: &(dyn Fn() + Sync), cancel: &AtomicBool) -> Result<MineReport, OracleError> {
@@ -198,24 +215,21 @@ impl Miner<'_> {
                 let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: block.code.clone(), dialect: "duckdb".into() }, target: IbisToSqlTarget { sql: sql.clone() } };
                 out.examples.push(self.example(file, block.line, "ibis_to_sql", payload, VerificationLevel::Compiled, "code_block"));
             }
-            // SQL right before Ibis: the documentation's own translation.
+            // SQL right before Ibis: the documentation's own translation. Nothing checks that the
+            // two compute the same (their tables are unknown), so the pair is only `parsed`.
             let Some(previous) = index.checked_sub(1).map(|i| &blocks[i]) else { continue };
             if previous.language != Language::Sql {
                 continue;
             }
             out.count("sql/ibis pairs");
-            let level = if compiled.is_some() {
-                VerificationLevel::Compiled
-            } else if self.pool.outline(&block.code)?.is_ok() {
-                VerificationLevel::Parsed
-            } else {
+            if compiled.is_none() && self.pool.outline(&block.code)?.is_err() {
                 continue;
-            };
+            }
             let payload = Payload::SqlToIbis {
                 input: SqlToIbisInput { sql: previous.code.clone() },
-                target: SqlToIbisTarget { ibis: block.code.clone(), expr_name: "expr".into() },
+                target: SqlToIbisTarget { ibis: block.code.clone(), expr_name: result_name(&block.code) },
             };
-            out.examples.push(self.example(file, previous.line, "sql_to_ibis", payload, level, "sql_ibis_pair"));
+            out.examples.push(self.example(file, previous.line, "sql_to_ibis", payload, VerificationLevel::Parsed, "sql_ibis_pair"));
         }
         Ok(())
     }
@@ -252,17 +266,25 @@ impl Miner<'_> {
                 provenance: Some(Provenance { source: self.source.label.clone(), commit: self.source.commit.clone(), path: Some(path), line: Some(line) }),
                 derived_from: None,
             },
-            verification: Some(Verification {
-                level,
-                ibis_version: self.ibis_version.clone(),
-                duckdb_version: String::new(),
-                fixture_seeds: Vec::new(),
-                fixture_rows: Vec::new(),
-                comparison: None,
-                result_fingerprint: None,
-            }),
+            verification: Some(checked_by(level, &self.ibis_version)),
         }
     }
+}
+
+/// The variable holding a program's result: `expr` when assigned, else the last variable
+/// assigned at the top level, else `expr`.
+fn result_name(code: &str) -> String {
+    let tokens = crate::python_tokens::tokenize(code).unwrap_or_default();
+    let assigned: Vec<&str> = tokens
+        .windows(2)
+        .enumerate()
+        .filter(|(i, pair)| {
+            let starts_statement = *i == 0 || tokens[i - 1].kind == crate::python_tokens::Kind::Newline;
+            starts_statement && pair[0].depth == 0 && pair[0].kind == crate::python_tokens::Kind::Name && pair[1].text(code) == "="
+        })
+        .map(|(_, pair)| pair[0].text(code))
+        .collect();
+    if assigned.contains(&"expr") { "expr".to_string() } else { assigned.last().map_or("expr".to_string(), |name| name.to_string()) }
 }
 
 /// Eight hex digits that tell apart examples from the same line.

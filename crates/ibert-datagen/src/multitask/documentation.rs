@@ -17,10 +17,14 @@ pub struct Documented {
 
 /// The tables `code` reads, in order of first use.
 pub fn tables_used(code: &str, schemas: &Schemas) -> Vec<String> {
+    let tokens = tokenize(code).unwrap_or_default();
     let mut used: Vec<String> = Vec::new();
-    for token in tokenize(code).unwrap_or_default() {
+    for (index, token) in tokens.iter().enumerate() {
         let name = token.text(code);
-        if token.kind == Kind::Name && schemas.contains_key(name) && !used.iter().any(|u| u == name) {
+        // Not an attribute (`_.orders`) or a keyword argument (`agg(orders=...)`).
+        let attribute = index > 0 && tokens[index - 1].text(code) == ".";
+        let keyword = token.depth > 0 && tokens.get(index + 1).is_some_and(|t| t.text(code) == "=");
+        if token.kind == Kind::Name && schemas.contains_key(name) && !attribute && !keyword && !used.iter().any(|u| u == name) {
             used.push(name.to_string());
         }
     }
@@ -62,7 +66,8 @@ pub fn function_name(text: &str) -> String {
         name = name.replace("__", "_");
     }
     let name = name.trim_matches('_').to_string();
-    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) { format!("query_{name}") } else { name }
+    let keyword = ["and", "as", "class", "def", "del", "for", "from", "global", "if", "import", "in", "is", "lambda", "not", "or", "pass", "return", "while", "with", "yield"].contains(&name.as_str());
+    if name.is_empty() || keyword || name.starts_with(|c: char| c.is_ascii_digit()) { format!("query_{name}") } else { name }
 }
 
 /// `text` as a sentence: capitalized, ending with a period.
@@ -86,7 +91,7 @@ mod tests {
 
     #[test]
     fn the_parameters_are_the_tables_the_code_reads() {
-        let code = "joined = customers.join(orders, orders.id == customers.id)\nexpr = joined.filter(_.amount > 1)";
+        let code = "joined = customers.join(orders, orders.id == customers.id)\nexpr = joined.filter(_.amount > 1).agg(unused=_.count())";
         let doc = document("big_orders", "orders above one", code, "expr", &schemas(), &[("id".into(), "int64".into())], DocStyle::Google);
         assert!(doc.function.starts_with("def big_orders(customers, orders):\n    joined = "), "{}", doc.function);
         assert!(doc.function.ends_with("    return expr\n"));
@@ -103,5 +108,6 @@ mod tests {
     fn function_names_are_identifiers() {
         assert_eq!(function_name("window_top-n.per group"), "window_top_n_per_group");
         assert_eq!(function_name("2024 report"), "query_2024_report");
+        assert_eq!(function_name("class"), "query_class");
     }
 }

@@ -51,6 +51,11 @@ pub struct MultitaskReport {
     pub cancelled: bool,
 }
 
+/// The verified `sql_to_ibis` examples among `examples`: what derivation and augmentation use.
+pub fn verified_pairs(examples: &[Example]) -> impl Iterator<Item = &Example> {
+    examples.iter().filter(|e| e.task() == Task::SqlToIbis && e.verification.is_some())
+}
+
 /// Derives the other tasks from verified `sql_to_ibis` examples (others are passed over).
 /// Output follows input order whatever the scheduling; `progress` is called per example.
 pub fn derive(
@@ -60,15 +65,14 @@ pub fn derive(
     progress: &(dyn Fn() + Sync),
     cancel: &AtomicBool,
 ) -> Result<MultitaskReport, OracleError> {
-    let sources: Vec<&Example> = verified.iter().filter(|e| e.task() == Task::SqlToIbis && e.verification.is_some()).collect();
+    let sources: Vec<&Example> = verified_pairs(verified).collect();
     // Questions about a template are asked once, about its first verified variation.
-    let mut first_of_template = BTreeMap::new();
-    for (index, example) in sources.iter().enumerate() {
-        first_of_template.entry(example.meta.template.clone().unwrap_or_else(|| example.id.clone())).or_insert(index);
-    }
-    let asks: Vec<bool> = (0..sources.len()).map(|i| first_of_template.values().any(|first| *first == i)).collect();
+    let mut seen_templates = std::collections::HashSet::new();
+    let asks: Vec<bool> = sources.iter().map(|e| seen_templates.insert(e.meta.template.clone().unwrap_or_else(|| e.id.clone()))).collect();
     let work = |index: usize, example: &&Example| {
-        let derived = derive_one(example, index as u64, asks[index], pool, options);
+        // Mutation sites are picked by the example's id, so they do not move when input changes.
+        let seed = example.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let derived = derive_one(example, seed, asks[index], pool, options);
         progress();
         derived
     };
@@ -111,22 +115,26 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
     };
     let mut out = Derived::default();
 
-    // Ibis -> SQL, per dialect. DuckDB's SQL is the one that ran during verification.
-    let mut result_columns = Vec::new();
+    // The program's DuckDB compilation: the SQL that ran when it was verified (when this is the
+    // same Ibis), its result columns for the docstrings, and its SQL for the answers.
+    let ibis_version = pool.hello().ibis.clone();
+    let duckdb = compile(code, "duckdb")?.ok();
+    let result_columns = duckdb.as_ref().and_then(|c| c.columns.clone()).unwrap_or_default();
+    let duckdb_sql = duckdb.as_ref().map(|c| c.sql.clone());
+
+    // Ibis -> SQL, per dialect.
     for dialect in &options.dialects {
-        match compile(code, dialect)? {
-            Ok(compiled) => {
-                let level = if dialect == "duckdb" { verification.clone() } else { compiled_only(&verification) };
-                if dialect == "duckdb" {
-                    result_columns = compiled.columns.clone().unwrap_or_default();
-                }
-                let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: code.to_string(), dialect: dialect.clone() }, target: IbisToSqlTarget { sql: compiled.sql } };
-                let mut example = derive(format!("{}.ibis_to_sql.{dialect}", source.id), payload, level);
-                example.dialect = dialect.clone();
-                out.examples.push(example);
-            }
-            Err(_) => out.dropped.push(format!("ibis_to_sql: not compilable for {dialect}")),
-        }
+        let compiled = if dialect == "duckdb" { duckdb.clone().ok_or(()) } else { compile(code, dialect)?.map_err(|_| ()) };
+        let Ok(compiled) = compiled else {
+            out.dropped.push(format!("ibis_to_sql: not compilable for {dialect}"));
+            continue;
+        };
+        let executed = dialect == "duckdb" && verification.ibis_version == ibis_version;
+        let level = if executed { verification.clone() } else { checked_by(VerificationLevel::Compiled, &ibis_version) };
+        let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: code.to_string(), dialect: dialect.clone() }, target: IbisToSqlTarget { sql: compiled.sql } };
+        let mut example = derive(format!("{}.ibis_to_sql.{dialect}", source.id), payload, level);
+        example.dialect = dialect.clone();
+        out.examples.push(example);
     }
 
     // Completion: prefixes of the verified program.
@@ -160,18 +168,23 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
         }
     }
 
-    // Documentation in both styles.
+    // Documentation in both styles. The function wrapping the program is checked to parse (the
+    // sandbox runs no `def`); its body is the verified program.
     let description = source.meta.template.as_ref().and_then(|t| options.descriptions.get(t));
     let name = documentation::function_name(source.meta.template.as_deref().unwrap_or(&source.id));
     let summary = description.cloned().unwrap_or_else(|| format!("Compute the result of this SQL query:\n\n    {}", input.sql.lines().collect::<Vec<_>>().join("\n    ")));
     for style in [DocStyle::Google, DocStyle::Numpy] {
         let documented = documentation::document(&name, &summary, code, &target.expr_name, &schemas, &result_columns, style);
+        if pool.outline(&documented.function)?.is_err() {
+            out.dropped.push("documentation: the function does not parse".to_string());
+            continue;
+        }
         let payload = Payload::Documentation {
             input: DocumentationInput { code: documented.function, style },
             target: DocumentationTarget { docstring: documented.docstring },
         };
         let style_name = if style == DocStyle::Google { "google" } else { "numpy" };
-        out.examples.push(derive(format!("{}.documentation.{style_name}", source.id), payload, verification.clone()));
+        out.examples.push(derive(format!("{}.documentation.{style_name}", source.id), payload, checked_by(VerificationLevel::Parsed, &ibis_version)));
     }
 
     // Questions and answers, once per template.
@@ -180,13 +193,10 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
         let table_list = tables.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" and ");
         if let Some(description) = description {
             let question = format!("With Ibis and the {table_list} tables, how do I get this: {}?", lowercase_first(description.trim_end_matches('.')));
-            let answer = format!(
-                "With the tables bound to the Ibis variables {table_list}:\n\n```python\n{code}\n```\n\nFor DuckDB this compiles to:\n\n```sql\n{}\n```",
-                out.examples.iter().find_map(|e| match &e.payload {
-                    Payload::IbisToSql { input, target } if input.dialect == "duckdb" => Some(target.sql.clone()),
-                    _ => None,
-                }).unwrap_or_default()
-            );
+            let mut answer = format!("With the tables bound to the Ibis variables {table_list}:\n\n```python\n{code}\n```");
+            if let Some(sql) = &duckdb_sql {
+                answer.push_str(&format!("\n\nFor DuckDB this compiles to:\n\n```sql\n{}\n```", sql.trim_end()));
+            }
             let payload = Payload::Qa { input: QaInput { question }, target: QaTarget { answer, code_example: Some(code.to_string()) } };
             out.examples.push(derive(format!("{}.qa.how", source.id), payload, verification.clone()));
             let question = format!("What does this Ibis code compute?\n\n```python\n{code}\n```");
@@ -202,12 +212,12 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
     Ok(out)
 }
 
-/// A verification record for SQL real Ibis compiled but nothing executed.
-fn compiled_only(verification: &Verification) -> Verification {
+/// A verification record for what real Ibis (`ibis_version`) checked without executing it.
+pub fn checked_by(level: VerificationLevel, ibis_version: &str) -> Verification {
     Verification {
-        level: VerificationLevel::Compiled,
-        ibis_version: verification.ibis_version.clone(),
-        duckdb_version: verification.duckdb_version.clone(),
+        level,
+        ibis_version: ibis_version.to_string(),
+        duckdb_version: String::new(),
         fixture_seeds: Vec::new(),
         fixture_rows: Vec::new(),
         comparison: None,

@@ -3,14 +3,12 @@
 //! compiles the mutant; only a mutant that fails as expected becomes an example, with the error
 //! real Ibis raised.
 
-use std::collections::BTreeMap;
-
 use ibert_oracle::{FailureKind, ProgramFailure};
 
 use crate::python_tokens::{Kind, Token, closing, splice, string_content, tokenize};
 
 /// Table -> column -> Ibis type.
-pub type Schemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+pub use ibert_oracle::protocol::TableSchemas as Schemas;
 
 /// One broken variant of a program.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +125,15 @@ impl<'a> Program<'a> {
         splice(self.code, token.start, token.end, with)
     }
 
+    /// `word` to put in place of the token at `index`, with spaces where the token touched its
+    /// neighbours (`a&b` -> `a and b`).
+    fn spaced(&self, index: usize, word: &str) -> String {
+        let token = &self.tokens[index];
+        let before = self.code[..token.start].chars().next_back().is_some_and(|c| !c.is_whitespace());
+        let after = self.code[token.end..].chars().next().is_some_and(|c| !c.is_whitespace());
+        format!("{}{word}{}", if before { " " } else { "" }, if after { " " } else { "" })
+    }
+
     fn column_type(&self, column: &str) -> Option<&'a str> {
         self.schemas.values().find_map(|columns| columns.get(column)).and_then(|t| t.as_str())
     }
@@ -197,7 +204,7 @@ impl<'a> Program<'a> {
         let (ours, python) = if self.text(index) == "&" { ("&", "and") } else { ("|", "or") };
         Some(Mutant {
             operator: "python_boolean_operator",
-            code: self.replace(index, python),
+            code: self.replace(index, &self.spaced(index, python)),
             explanation: format!(
                 "Python's `{python}` asks an Ibis expression for a truth value, which it does not have until it runs; combine conditions with `{ours}` and parenthesize each comparison."
             ),
@@ -221,7 +228,7 @@ impl<'a> Program<'a> {
     fn comparison_group(&self, open: usize, close: usize) -> bool {
         let grouping = open == 0 || !(self.tokens[open - 1].kind == Kind::Name || matches!(self.text(open - 1), ")" | "]"));
         let inner = self.tokens[open].depth + 1;
-        grouping && (open + 1..close).any(|i| self.tokens[i].depth == inner && matches!(self.text(i), ">" | "<" | ">=" | "<=" | "==" | "!="))
+        grouping && (open + 1..close).any(|i| self.tokens[i].depth == inner && is_comparison(self.text(i)))
     }
 
     fn missing_parentheses(&self) -> Option<Mutant> {
@@ -257,22 +264,25 @@ impl<'a> Program<'a> {
         })
     }
 
+    /// A column compared with a literal of its own type (`_.amount > 100`, `t.status == "x"`),
+    /// the literal swapped for one of another type. Only columns whose type the schema gives.
     fn wrong_literal_type(&self) -> Option<Mutant> {
-        let sites: Vec<usize> = (1..self.tokens.len().saturating_sub(1))
-            .filter(|&i| matches!(self.text(i), ">" | "<" | ">=" | "<=" | "==" | "!="))
-            .filter(|&i| self.tokens[i - 1].kind == Kind::Name || self.text(i - 1) == ")")
-            .filter(|&i| {
-                let next = &self.tokens[i + 1];
-                next.kind == Kind::Number || (next.kind == Kind::String && string_content(next, self.code).is_some())
+        let sites: Vec<(usize, &str, &str)> = (2..self.tokens.len().saturating_sub(1))
+            .filter(|&i| is_comparison(self.text(i)) && self.text(i - 2) == ".")
+            .filter_map(|i| {
+                let (column, literal) = (self.text(i - 1), &self.tokens[i + 1]);
+                let ty = self.column_type(column)?;
+                let fits = (literal.kind == Kind::Number && is_numeric(ty)) || (literal.kind == Kind::String && ty.trim_start_matches('!') == "string" && string_content(literal, self.code).is_some());
+                fits.then_some((i + 1, column, ty))
             })
             .collect();
-        let index = self.pick(sites, "wrong_literal_type")? + 1;
+        let (index, column, ty) = self.pick(sites, "wrong_literal_type")?;
         let literal = &self.tokens[index];
+        let text = literal.text(self.code);
         let (replacement, explanation) = if literal.kind == Kind::Number {
-            let text = literal.text(self.code);
-            (format!("\"{text}\""), format!("The column is numeric but is compared with the string \"{text}\"; compare with the number {text}."))
+            (format!("\"{text}\""), format!("`{column}` is a {ty} column but is compared with the string \"{text}\"; compare with the number {text}."))
         } else {
-            ("0".to_string(), format!("The column holds strings but is compared with the number 0; compare with a string such as {}.", literal.text(self.code)))
+            ("0".to_string(), format!("`{column}` is a string column but is compared with the number 0; compare with a string such as {text}."))
         };
         Some(Mutant {
             operator: "wrong_literal_type",
@@ -373,6 +383,10 @@ impl<'a> Program<'a> {
     }
 }
 
+pub fn is_comparison(token: &str) -> bool {
+    matches!(token, ">" | "<" | ">=" | "<=" | "==" | "!=")
+}
+
 fn is_numeric(ibis_type: &str) -> bool {
     let ty = ibis_type.trim_start_matches('!');
     ["int", "uint", "float", "decimal"].iter().any(|prefix| ty.starts_with(prefix))
@@ -415,14 +429,21 @@ mod tests {
         let typo = mutant(code, "misspelled_column").unwrap();
         let misspelled = typo.expect.mentions.clone().unwrap();
         assert!(typo.code.contains(misspelled.as_str()) && !code.contains(misspelled.as_str()), "{}", typo.code);
-        assert!(broken("python_boolean_operator").contains("(orders.amount > 10) and (orders.status"));
+        assert!(broken("python_boolean_operator").contains("(orders.amount > 10) and (orders.status"), "{}", broken("python_boolean_operator"));
         assert!(broken("c_style_boolean_operator").contains("&&"));
         let unparenthesized = broken("missing_parentheses");
         assert!(unparenthesized.contains("orders.amount > 10 & (") || unparenthesized.contains("& orders.status == \"paid\")"), "{unparenthesized}");
-        assert!(broken("wrong_literal_type").contains("> \"10\"") || broken("wrong_literal_type").contains("== 0"));
+        let literal = mutant(code, "wrong_literal_type").unwrap();
+        assert!(literal.code.contains("> \"10\"") || literal.code.contains("== 0"), "{}", literal.code);
+        assert!(literal.explanation.starts_with("`amount` is a float64 column") || literal.explanation.starts_with("`status` is a string column"), "{}", literal.explanation);
         assert_eq!(broken("aggregate_wrong_type"), code.replace("_.amount.sum()", "_.status.sum()"));
         assert_eq!(broken("parent_table_reference"), code.replace("order_by(_.total)", "order_by(orders.total)"));
         assert!(broken("removed_api").contains(".groupby(") || broken("removed_api").contains(".sort_by("));
+    }
+
+    #[test]
+    fn python_operators_get_spaces_where_the_symbol_had_none() {
+        assert_eq!(mutant("expr = orders.filter((orders.id > 1)&(orders.amount < 2))", "python_boolean_operator").unwrap().code, "expr = orders.filter((orders.id > 1) and (orders.amount < 2))");
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl NativeLlama {
             Some(crate::gguf::MetadataValue::F64(value)) => Some(*value as f32),
             _ => None,
         };
-        let head_dim = if heads == 0 { 0 } else { width / heads };
+        let head_dim = width.checked_div(heads).unwrap_or(0);
         let shape = Shape {
             width,
             heads,
@@ -142,6 +142,7 @@ impl NativeLlama {
         let embeddings = weights.matrix("token_embd.weight")?;
         let output = if weights.has("output.weight") { Some(weights.matrix("output.weight")?) } else { None };
         let output_norm = weights.vector("output_norm.weight")?;
+        check_shapes(&shape, &layers, &embeddings, output.as_ref(), &output_norm)?;
         let cache = (0..shape.blocks).map(|_| LayerCache::default()).collect();
         let rope = ops::RopeTable::new(shape.rope_dims, shape.rope_base, shape.rope_style);
         Ok(NativeLlama { shape, embeddings, output, output_norm, layers, cache, rope })
@@ -185,6 +186,30 @@ impl NativeLlama {
     }
 }
 
+/// Every matrix and vector has the size the shape implies, so a bad file is refused at load and
+/// not computed on.
+fn check_shapes(shape: &Shape, layers: &[Layer], embeddings: &QMatrix, output: Option<&QMatrix>, output_norm: &[f32]) -> Result<(), EngineError> {
+    let (width, kv_width) = (shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim);
+    let bad = |what: String| Err(EngineError::Inference(format!("the weights do not fit the model's shape: {what}")));
+    if width != shape.width || embeddings.cols != width || output_norm.len() != width || output.is_some_and(|o| o.cols != width || o.rows != embeddings.rows) {
+        return bad(format!("width {}, embeddings {}x{}", shape.width, embeddings.rows, embeddings.cols));
+    }
+    for (index, layer) in layers.iter().enumerate() {
+        let ffn = layer.gate_up[0].rows;
+        let fits = layer.attention_norm.len() == width
+            && layer.ffn_norm.len() == width
+            && [(&layer.qkv[0], width), (&layer.qkv[1], kv_width), (&layer.qkv[2], kv_width), (&layer.attention_output, width)].iter().all(|(m, rows)| m.rows == *rows && m.cols == width)
+            && layer.gate_up[1].rows == ffn
+            && layer.gate_up.iter().all(|m| m.cols == width)
+            && layer.down.rows == width
+            && layer.down.cols == ffn;
+        if !fits {
+            return bad(format!("block {index}"));
+        }
+    }
+    Ok(())
+}
+
 impl Forward for NativeLlama {
     fn reset(&mut self) {
         for cache in &mut self.cache {
@@ -194,6 +219,9 @@ impl Forward for NativeLlama {
     }
 
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::Inference("no tokens to run".to_string()));
+        }
         let width = self.shape.width;
         let vocabulary = self.embeddings.rows;
         let mut hidden = vec![0.0; tokens.len() * width];
@@ -257,13 +285,18 @@ impl<'a> TensorReader<'a> {
             _ => return Err(EngineError::Inference(format!("tensor {name} has {} dimensions, not 2", info.dimensions.len()))),
         };
         let kind = QuantKind::from_ggml(info.kind).ok_or_else(|| EngineError::Inference(format!("tensor {name} has ggml type {}", info.kind)))?;
-        let data = self.read(name, rows * cols / quant::BLOCK * kind.block_bytes())?;
+        let bytes = (rows.checked_mul(cols).map(|n| n / quant::BLOCK)).and_then(|blocks| blocks.checked_mul(kind.block_bytes()));
+        let bytes = bytes.filter(|b| (*b as u64) <= self.header.file_size).ok_or_else(|| EngineError::Inference(format!("tensor {name} is larger than the file")))?;
+        let data = self.read(name, bytes)?;
         QMatrix::from_ggml(kind, rows, cols, &data).map_err(|error| EngineError::Inference(format!("tensor {name}: {error}")))
     }
 
     fn read_vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError> {
         let info = self.info(name)?;
         let (length, kind) = (info.dimensions.iter().product::<u64>() as usize, info.kind);
+        if length as u64 > self.header.file_size {
+            return Err(EngineError::Inference(format!("tensor {name} is larger than the file")));
+        }
         match kind {
             GGML_F32 => Ok(self.read(name, length * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
             GGML_F16 => Ok(self.read(name, length * 2)?.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),

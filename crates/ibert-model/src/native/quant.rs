@@ -205,7 +205,8 @@ impl QActivations {
         self.scales.resize(blocks, 0.0);
         self.sums.resize(blocks, 0.0);
         self.quants.resize(values.len(), 0);
-        let quantize_block = |((block, quants), (scale, sum)): ((&[f32], &mut [i8]), (&mut f32, &mut f32))| {
+        type BlockOut<'a> = ((&'a [f32], &'a mut [i8]), (&'a mut f32, &'a mut f32));
+        let quantize_block = |((block, quants), (scale, sum)): BlockOut| {
             let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             *scale = max / 127.0;
             let inverse = if *scale > 0.0 { 1.0 / *scale } else { 0.0 };
@@ -504,9 +505,9 @@ mod tests {
         for kind in [QuantKind::Q4_0, QuantKind::Q4_1, QuantKind::Q8_0] {
             let matrix = QMatrix::from_ggml(kind, 2, cols, &random_matrix(kind, 2, cols, 3)).unwrap();
             let four = matrix.dot4(1, &x, 1);
-            for k in 0..4 {
+            for (k, product) in four.iter().enumerate() {
                 let single = matrix.dot(1, &x, 1 + k);
-                assert!((four[k] - single).abs() <= 1e-4 * single.abs().max(1.0), "{kind:?} row {k}: {} vs {single}", four[k]);
+                assert!((product - single).abs() <= 1e-4 * single.abs().max(1.0), "{kind:?} row {k}: {product} vs {single}");
             }
         }
     }

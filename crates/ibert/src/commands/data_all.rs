@@ -17,7 +17,7 @@ use super::data_augment::{candidates as augment_candidates, outputs as augment_o
 use super::data_concat::merge_files;
 use super::data_mine::{installed_ibis, mine_with_progress};
 use super::data_generate::{Outputs, template_candidates, verify_and_write};
-use super::data_multitask::{check_dialects, derive_with_progress, write_examples};
+use super::data_multitask::{check_dialects, derive_with_progress, render as render_multitask, write_examples};
 use super::data_stats::write_json;
 use crate::cli::AllArgs;
 use crate::{oracle_setup, ui};
@@ -91,6 +91,7 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
     let multitask_path = args.output.join("multitask/train.jsonl");
     write_examples(&multitask_path, &report.examples)?;
     let detail = format!("{} examples, {} distinct real error types", report.examples.len(), report.error_types.len());
+    let multitask_summary = render_multitask(&report);
     stages.push(("multi-task".into(), stage.elapsed(), detail));
 
     eprintln!("\n== 6/7 concatenation");
@@ -112,6 +113,7 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
     write_json(&stats_path, &stats)?;
 
     print!("{}", stats.render(15));
+    println!("\nmulti-task derivation\n{}", multitask_summary);
     let rows: Vec<Vec<String>> = stages.iter().map(|(name, time, detail)| vec![name.clone(), format!("{:.1} s", time.as_secs_f64()), detail.clone()]).collect();
     println!("\n{}", ui::table(&["stage", "time", "result"], &rows));
     println!("wrote {} ({} examples) and {}", complete_path.display(), merged.examples.len(), stats_path.display());

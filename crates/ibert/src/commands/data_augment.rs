@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicBool;
 
 use ibert_datagen::Candidate;
 use ibert_datagen::augment::augment;
-use ibert_records::{Example, Task};
+use ibert_datagen::multitask::verified_pairs;
+use ibert_records::Example;
 
 use super::INTERRUPTED;
 use super::data_generate::{Outputs, verify_and_write};
@@ -28,7 +29,7 @@ pub fn run(args: &AugmentArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitC
 
 /// The augmentations of the verified sql_to_ibis examples among `examples`.
 pub(super) fn candidates(examples: &[Example]) -> Vec<Candidate> {
-    let sources: Vec<&Example> = examples.iter().filter(|e| e.task() == Task::SqlToIbis && e.verification.is_some()).collect();
+    let sources: Vec<&Example> = verified_pairs(examples).collect();
     let candidates: Vec<Candidate> = sources.iter().flat_map(|e| augment(e)).collect();
     eprintln!("{} verified examples gave {} augmented candidates", sources.len(), candidates.len());
     candidates

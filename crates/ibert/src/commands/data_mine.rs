@@ -56,18 +56,9 @@ pub(super) fn mine_with_progress(sources: &[MineSource], pool: &WorkerPool, inte
             return Ok(None);
         }
         eprintln!("{}: {} examples from {} files", source.label, report.examples.len(), report.files.values().sum::<usize>());
-        merge(&mut total, report);
+        total.merge(report);
     }
     Ok(Some(total))
-}
-
-fn merge(total: &mut MineReport, report: MineReport) {
-    total.examples.extend(report.examples);
-    for (into, from) in [(&mut total.files, report.files), (&mut total.skipped, report.skipped), (&mut total.found, report.found), (&mut total.checks, report.checks)] {
-        for (key, n) in from {
-            *into.entry(key).or_default() += n;
-        }
-    }
 }
 
 pub(super) fn render(report: &MineReport) -> String {

@@ -60,7 +60,7 @@ pub(super) fn check_dialects(pool: &WorkerPool, dialects: &[String]) -> anyhow::
 pub(super) fn derive_with_progress(verified: &[Example], pool: &WorkerPool, dialects: &[String], interrupted: &AtomicBool) -> anyhow::Result<Option<MultitaskReport>> {
     let descriptions: BTreeMap<String, String> = load_embedded_templates()?.into_iter().map(|t| (t.name, t.description)).filter(|(_, d)| !d.is_empty()).collect();
     let options = MultitaskOptions { dialects: dialects.to_vec(), threads: pool.size(), descriptions };
-    let sources = verified.iter().filter(|e| e.verification.is_some() && e.task() == ibert_records::Task::SqlToIbis).count();
+    let sources = ibert_datagen::multitask::verified_pairs(verified).count();
     eprintln!("deriving the other tasks from {sources} verified sql_to_ibis examples");
     let bar = ui::progress_bar(sources as u64, "deriving");
     let report = derive(verified, pool, &options, &|| bar.inc(1), interrupted)?;

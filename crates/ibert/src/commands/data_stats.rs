@@ -24,7 +24,10 @@ pub fn run(args: &StatsArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn write_json(path: &Path, stats: &Stats) -> anyhow::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let temp = builder.tempfile_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
     serde_json::to_writer_pretty(&temp, stats).with_context(|| format!("writing {}", path.display()))?;
     temp.persist(path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
