@@ -25,9 +25,11 @@ pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
     let total: usize = parts.iter().map(|p| p.rows).sum();
     // Computed row-major by weight row, so each task reuses one weight row for every token.
     let mut by_row = vec![0.0; total * tokens];
-    by_row.par_chunks_mut(ROWS_PER_TASK * tokens).enumerate().for_each(|(task, chunk)| {
+    // One task per thread and a few more for balance: each task is enough work to pay for it.
+    let rows_per_task = total.div_ceil(rayon::current_num_threads() * 4).max(ROWS_PER_TASK);
+    by_row.par_chunks_mut(rows_per_task * tokens).enumerate().for_each(|(task, chunk)| {
         for (offset, values) in chunk.chunks_exact_mut(tokens).enumerate() {
-            let (mut matrix, mut row) = (0, task * ROWS_PER_TASK + offset);
+            let (mut matrix, mut row) = (0, task * rows_per_task + offset);
             while row >= parts[matrix].rows {
                 row -= parts[matrix].rows;
                 matrix += 1;
@@ -224,7 +226,7 @@ pub fn attention(queries: &[f32], keys: &[f32], values: &[f32], shape: Heads, po
     let group = heads / kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let mut out = vec![0.0; queries.len()];
-    out.par_chunks_mut(head_dim).enumerate().for_each(|(index, out)| {
+    let attend = |(index, out): (usize, &mut [f32])| {
         let (token, head) = (index / heads, index % heads);
         let query = &queries[index * head_dim..(index + 1) * head_dim];
         let kv_offset = (head / group) * head_dim;
@@ -240,7 +242,13 @@ pub fn attention(queries: &[f32], keys: &[f32], values: &[f32], shape: Heads, po
             let value = &values[t * kv_width + kv_offset..][..head_dim];
             add_scaled(out, weight / total, value);
         }
-    });
+    };
+    // One token's heads over a short context are less work than waking the threads.
+    if queries.len() / head_dim * (position + queries.len() / (heads * head_dim)) < 512 {
+        out.chunks_mut(head_dim).enumerate().for_each(attend);
+    } else {
+        out.par_chunks_mut(head_dim).enumerate().for_each(attend);
+    }
     out
 }
 
