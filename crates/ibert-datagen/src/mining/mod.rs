@@ -239,6 +239,15 @@ impl Miner<'_> {
     fn compile(&self, program: &str, out: &mut FileYield) -> Result<Option<String>, OracleError> {
         let request = CompileRequest { code: program.to_string(), tables: Default::default(), dialect: "duckdb".into(), expr_name: None };
         let outcome = self.pool.compile(&request)?;
+        // A program whose SQL changes from one compilation to the next (an unnamed table gets a
+        // generated name) has no fixed target.
+        let outcome = match outcome {
+            Ok(compiled) if self.pool.compile(&request)?.is_ok_and(|again| again.sql != compiled.sql) => {
+                *out.checks.entry("compiled, but to different SQL each time".to_string()).or_default() += 1;
+                return Ok(None);
+            }
+            other => other,
+        };
         let key = match &outcome {
             Ok(_) => "compiled".to_string(),
             Err(failure) => format!("not compiled: {}", failure.kind),
