@@ -759,6 +759,20 @@ impl Translator<'_> {
                 if values.len() < 2 { return Err(TranspileError::resolve_at("regexp_extract() takes 2 or 3 arguments".into(), expr)); }
                 Ok(values[0].method("re_extract", &[values[1].code.clone(), group]))
             }
+            "split_part" => {
+                need(3)?;
+                // DuckDB counts parts from 1, and past the last part returns '' (NULL only for a
+                // NULL string); an Ibis array index past the end is NULL, hence the fill.
+                let index = crate::query::positional(&args[2])
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| TranspileError::unsupported_at("split_part with a part number that is not a positive integer literal", &args[2]))?;
+                if !values[1].literal || values[1].code.len() <= 2 {
+                    return Err(TranspileError::unsupported_at("split_part with a separator that is not a non-empty string literal", &args[1]));
+                }
+                let part = format!("{}[{}]", values[0].method("split", &[values[1].code.clone()]).code, index - 1);
+                let string = values[0].receiver();
+                Ok(Py::atom(format!("{string}.isnull().ifelse(ibis.null(\"string\"), {part}.fill_null(\"\"))")))
+            }
             "concat_ws" => {
                 // DuckDB's concat_ws skips NULL parts; Ibis's `sep.join([...])` compiles to it.
                 let Some((separator, parts)) = values.split_first() else {

@@ -11,6 +11,7 @@ mod chain;
 pub mod corpus;
 mod error;
 mod named_windows;
+mod order_by_all;
 mod expr;
 mod functions;
 mod python;
@@ -80,7 +81,9 @@ pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Tr
     let Statement::Query(query) = statement else {
         return Err(TranspileError::unsupported_at(&format!("the statement `{}`", statement_keyword(statement)), statement));
     };
-    query::translate(query, catalog)
+    let mut query = query.clone();
+    order_by_all::expand(&mut query);
+    query::translate(&query, catalog)
 }
 
 fn statement_keyword(statement: &Statement) -> String {

@@ -1128,7 +1128,8 @@ pub(crate) fn ascending(options: &sqlparser::ast::OrderByOptions) -> bool {
     !matches!(options.sort, Some(sqlparser::ast::OrderBySort::Desc))
 }
 
-fn positional(expr: &Expr) -> Option<usize> {
+/// A non-negative integer literal (`ORDER BY 2`, `split_part(s, ',', 2)`).
+pub(crate) fn positional(expr: &Expr) -> Option<usize> {
     match expr {
         Expr::Value(v) => match &v.value {
             sqlparser::ast::Value::Number(n, _) => n.parse().ok(),

@@ -151,6 +151,11 @@ fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
     for stage in ["templates", "transpiled corpus", "augmentation", "mining", "multi-task", "concatenation", "total time"] {
         assert!(out.contains(stage), "{stage}: {out}");
     }
+    // Every query of the SQL corpus translates and verifies by execution.
+    let corpus_line = out.lines().find(|l| l.trim_start().starts_with("transpiled corpus")).unwrap();
+    assert!(corpus_line.contains(" verified, 0 rejected, 0 refused"), "{corpus_line}");
+    let templates_line = out.lines().find(|l| l.trim_start().starts_with("templates ")).unwrap();
+    assert!(templates_line.contains(" verified, 0 rejected"), "{templates_line}");
     let stats: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/stats.json")).unwrap()).unwrap();
     for task in ["sql_to_ibis", "ibis_to_sql", "code_completion", "error_resolution", "qa", "documentation"] {
         assert!(stats["by_task"][task].as_u64().unwrap_or(0) > 0, "{task}: {stats}");
