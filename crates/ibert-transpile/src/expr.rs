@@ -181,6 +181,20 @@ impl Translator<'_> {
                 let like = self.expr(inner, cx)?.method("ilike", &[self.expr(pattern, cx)?.code]);
                 Ok(if *negated { not(like) } else { like })
             }
+            Expr::Like { negated, any: false, expr: inner, pattern, escape_char: Some(escape) }
+            | Expr::ILike { negated, any: false, expr: inner, pattern, escape_char: Some(escape) } => {
+                // Ibis's like() has no escape character: the pattern becomes an anchored regex.
+                let (Some(pattern), Some(escape)) = (quoted_string(pattern), quoted_string(escape)) else {
+                    return Err(TranspileError::unsupported_at("LIKE ... ESCAPE with a pattern or escape that is not a string literal", expr));
+                };
+                let mut escape_chars = escape.chars();
+                let (Some(escape), None) = (escape_chars.next(), escape_chars.next()) else {
+                    return Err(TranspileError::unsupported_at("an ESCAPE that is not one character", expr));
+                };
+                let regex = like_regex(&pattern, escape, matches!(expr, Expr::ILike { .. }));
+                let found = self.expr(inner, cx)?.method("re_search", &[python::string(&regex)]);
+                Ok(if *negated { not(found) } else { found })
+            }
             Expr::RLike { negated, expr: inner, pattern, .. } => {
                 let found = self.expr(inner, cx)?.method("re_search", &[self.expr(pattern, cx)?.code]);
                 Ok(if *negated { not(found) } else { found })
@@ -980,7 +994,7 @@ fn describe(expr: &Expr) -> String {
         Expr::SimilarTo { .. } => "SIMILAR TO".into(),
         Expr::AtTimeZone { .. } => "AT TIME ZONE".into(),
         Expr::Collate { .. } => "COLLATE".into(),
-        Expr::Like { .. } | Expr::ILike { .. } => "LIKE ANY or LIKE with ESCAPE".into(),
+        Expr::Like { .. } | Expr::ILike { .. } => "LIKE ANY".into(),
         Expr::GroupingSets(_) | Expr::Rollup(_) | Expr::Cube(_) => "GROUPING SETS, ROLLUP and CUBE".into(),
         _ => format!("the expression `{head}`"),
     }
@@ -1232,5 +1246,57 @@ mod tests {
         assert_eq!(deferred_safe("_.x > ibis.literal(50) / 100.0 * _.y"), "lambda t: t.x > ibis.literal(50) / 100.0 * t.y");
         assert_eq!(deferred_safe("ibis.desc(_.x)"), "ibis.desc(_.x)");
         assert_eq!(deferred_safe("x.like(\"_._\")"), "x.like(\"_._\")");
+    }
+}
+
+/// The text of a single-quoted string literal.
+fn quoted_string(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A LIKE pattern with an escape character as an anchored regular expression (RE2, as DuckDB's
+/// regexp_matches reads it): `%` any run of characters (newlines too), `_` one character, the
+/// escape character makes the next one literal.
+fn like_regex(pattern: &str, escape: char, case_insensitive: bool) -> String {
+    let mut regex = String::from(if case_insensitive { "(?is)^" } else { "(?s)^" });
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let literal = if c == escape {
+            match chars.next() {
+                Some(next) => next,
+                None => break,
+            }
+        } else if c == '%' {
+            regex.push_str(".*");
+            continue;
+        } else if c == '_' {
+            regex.push('.');
+            continue;
+        } else {
+            c
+        };
+        if "\\.+*?()|[]{}^$".contains(literal) {
+            regex.push('\\');
+        }
+        regex.push(literal);
+    }
+    regex.push('$');
+    regex
+}
+
+#[cfg(test)]
+mod like_tests {
+    use super::like_regex;
+
+    #[test]
+    fn escaped_wildcards_are_literal_and_others_match_anything() {
+        assert_eq!(like_regex("a!_b%", '!', false), "(?s)^a_b.*$");
+        assert_eq!(like_regex("50!%_(x)", '!', true), "(?is)^50%.\\(x\\)$");
     }
 }

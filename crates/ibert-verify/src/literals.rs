@@ -22,7 +22,7 @@ pub struct Literals {
 
 /// `column <op> 'literal'` with a comparison or pattern operator, and `column [NOT] IN (...)`.
 static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'")
+    Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'(?:\s*ESCAPE\s*'((?:[^']|'')*)')?")
         .expect("a valid pattern")
 });
 static IN_LIST: LazyLock<Regex> =
@@ -91,25 +91,31 @@ impl Literals {
 
     fn harvest_columns(&mut self, sql: &str) {
         let unquote = |text: &str| text.replace("''", "'");
-        let mut pairs: Vec<(String, String, bool)> = Vec::new();
+        let mut pairs: Vec<(String, String)> = Vec::new();
         for captures in COMPARED.captures_iter(sql) {
-            pairs.push((captures[1].to_ascii_lowercase(), unquote(&captures[2]), captures[0].to_ascii_lowercase().contains("like")));
+            let text = unquote(&captures[2]);
+            let text = if captures[0].to_ascii_lowercase().contains("like") {
+                let escape = captures.get(3).and_then(|e| e.as_str().chars().next());
+                like_example(&text, escape)
+            } else {
+                text
+            };
+            pairs.push((captures[1].to_ascii_lowercase(), text));
         }
         for captures in IN_LIST.captures_iter(sql) {
             for quoted in QUOTED.captures_iter(&captures[2]) {
-                pairs.push((captures[1].to_ascii_lowercase(), unquote(&quoted[1]), false));
+                pairs.push((captures[1].to_ascii_lowercase(), unquote(&quoted[1])));
             }
         }
         for captures in REGEX_CALL.captures_iter(sql) {
             if let Some(example) = regex_example(&unquote(&captures[2])) {
-                pairs.push((captures[1].to_ascii_lowercase(), example, false));
+                pairs.push((captures[1].to_ascii_lowercase(), example));
             }
         }
-        for (column, text, is_like) in pairs {
+        for (column, text) in pairs {
             if text.len() > 200 {
                 continue;
             }
-            let text = if is_like { text.replace('%', "").replace('_', "x") } else { text };
             self.strings.insert(text.clone());
             self.by_column.entry(column).or_default().insert(text);
         }
@@ -215,6 +221,22 @@ fn regex_sequence(chars: &[char], start: usize) -> Option<(String, usize)> {
     Some((out, i))
 }
 
+/// A string a LIKE pattern matches: `%` matches nothing, `_` an `x`, and the escape character
+/// makes the next character literal.
+fn like_example(pattern: &str, escape: Option<char>) -> String {
+    let mut example = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            _ if Some(c) == escape => example.extend(chars.next()),
+            '%' => {}
+            '_' => example.push('x'),
+            other => example.push(other),
+        }
+    }
+    example
+}
+
 fn looks_like_date(text: &str) -> bool {
     let bytes = text.as_bytes();
     let shaped = bytes.len() >= 10
@@ -242,6 +264,13 @@ fn looks_like_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_patterns_with_an_escape_give_a_matching_example() {
+        let literals = Literals::harvest("SELECT * FROM t WHERE code LIKE 'SAVE!_%' ESCAPE '!' AND name LIKE 'a_c%'");
+        assert!(literals.by_column["code"].contains("SAVE_"), "{:?}", literals.by_column);
+        assert!(literals.by_column["name"].contains("axc"), "{:?}", literals.by_column);
+    }
 
     #[test]
     fn harvests_strings_dates_and_integers() {
