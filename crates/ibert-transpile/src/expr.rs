@@ -154,6 +154,15 @@ impl Translator<'_> {
                 let between = value.method("between", &[low.code, high.code]);
                 Ok(if *negated { not(between) } else { between })
             }
+            // `x = ANY (subquery)` is `x IN (subquery)` and `x <> ALL (subquery)` is `x NOT IN
+            // (subquery)`, NULLs included; other ANY/ALL comparisons are refused below.
+            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } | Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right }
+                if matches!(right.as_ref(), Expr::Subquery(_)) =>
+            {
+                let Expr::Subquery(query) = right.as_ref() else { unreachable!("matched above") };
+                let negated = matches!(expr, Expr::AllOp { .. });
+                self.expr(&Expr::In { expr: left.clone(), target: InTarget::Subquery(query.clone()), negated, global: false }, cx)
+            }
             Expr::In { expr: inner, target, negated, global: false } => {
                 let value = self.expr(inner, cx)?;
                 match target {
@@ -988,7 +997,7 @@ fn describe(expr: &Expr) -> String {
     let text = expr.to_string();
     let head: String = text.chars().take(40).collect();
     match expr {
-        Expr::AnyOp { .. } | Expr::AllOp { .. } => "ANY/ALL comparisons".into(),
+        Expr::AnyOp { .. } | Expr::AllOp { .. } => "ANY/ALL comparisons other than `= ANY` and `<> ALL` over a subquery".into(),
         Expr::Tuple(_) => "row values (tuples)".into(),
         Expr::Array(_) => "array literals".into(),
         Expr::SimilarTo { .. } => "SIMILAR TO".into(),
