@@ -27,10 +27,6 @@ pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError
         return Err(EngineError::Architecture { path: gguf_path.display().to_string(), architecture: header.architecture().unwrap_or("unknown").to_string() });
     }
     let integer = |key: &str| header.architecture_integer(key).ok_or_else(|| fail(format!("the metadata has no llama.{key}")));
-    let float = |key: &str| match header.metadata.get(&format!("llama.{key}")) {
-        Some(crate::gguf::MetadataValue::F32(value)) => Some(f64::from(*value)),
-        _ => None,
-    };
     let heads = integer("attention.head_count")? as usize;
     let kv_heads = header.architecture_integer("attention.head_count_kv").map_or(heads, |v| v as usize);
 
@@ -58,8 +54,8 @@ pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError
         "num_hidden_layers": integer("block_count")?,
         "num_attention_heads": heads,
         "num_key_value_heads": kv_heads,
-        "rms_norm_eps": float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
-        "rope_theta": float("rope.freq_base").unwrap_or(10_000.0),
+        "rms_norm_eps": header.architecture_float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+        "rope_theta": header.architecture_float("rope.freq_base").unwrap_or(10_000.0),
         "max_position_embeddings": integer("context_length")?,
         "vocab_size": tokenizer.get_vocab_size(true),
         "tie_word_embeddings": !tensors.contains_key("lm_head.weight"),

@@ -158,6 +158,15 @@ impl Gguf {
         self.integer(&format!("{}.{key}", self.architecture()?))
     }
 
+    /// `<architecture>.<key>` as a float (GGUF stores these as F32, sometimes F64).
+    pub fn architecture_float(&self, key: &str) -> Option<f64> {
+        match self.metadata.get(&format!("{}.{key}", self.architecture()?))? {
+            MetadataValue::F32(value) => Some(f64::from(*value)),
+            MetadataValue::F64(value) => Some(*value),
+            _ => None,
+        }
+    }
+
     pub fn chat_template(&self) -> Option<&str> {
         self.string("tokenizer.chat_template")
     }

@@ -96,11 +96,7 @@ impl NativeLlama {
         let width = required("embedding_length")?;
         let heads = required("attention.head_count")?;
         let kv_heads = header.architecture_integer("attention.head_count_kv").map_or(heads, |v| v as usize);
-        let float = |key: &str| match header.metadata.get(&format!("llama.{key}")) {
-            Some(crate::gguf::MetadataValue::F32(value)) => Some(*value),
-            Some(crate::gguf::MetadataValue::F64(value)) => Some(*value as f32),
-            _ => None,
-        };
+        let float = |key: &str| header.architecture_float(key).map(|v| v as f32);
         let head_dim = width.checked_div(heads).unwrap_or(0);
         let shape = Shape {
             width,

@@ -138,10 +138,7 @@ mod avx2 {
             let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i * 8)), _mm256_loadu_ps(b.as_ptr().add(i * 8))) };
             total = _mm256_fmadd_ps(x, y, total);
         }
-        let halves = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
-        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-        let sum = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
-        sum + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+        super::super::quant::avx2::horizontal_sum(total) + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
     }
 
     #[target_feature(enable = "avx2,fma")]

@@ -155,12 +155,7 @@ impl QMatrix {
             QuantKind::Q4_0 | QuantKind::Q4_1 => (kernels().q4x4)(row_quants, scales, x_quants, x_scales),
         };
         for (k, product) in products.iter_mut().enumerate() {
-            let x_sums = &x.sums[a(k)..a(k) + blocks];
-            match self.kind {
-                QuantKind::Q8_0 => {}
-                QuantKind::Q4_0 => *product -= 8.0 * scales.iter().zip(x_sums).map(|(d, s)| d * s).sum::<f32>(),
-                QuantKind::Q4_1 => *product += self.mins[w..w + blocks].iter().zip(x_sums).map(|(m, s)| m * s).sum::<f32>(),
-            }
+            *product += self.offset_term(w, blocks, &x.sums[a(k)..a(k) + blocks]);
         }
         products
     }
@@ -178,12 +173,17 @@ impl QMatrix {
             QuantKind::Q8_0 => kernels().q8(row_quants, scales, x_quants, x_scales),
             QuantKind::Q4_0 | QuantKind::Q4_1 => kernels().q4(row_quants, scales, x_quants, x_scales),
         };
+        products + self.offset_term(w, blocks, x_sums)
+    }
+
+    /// What the 4-bit offsets add to the integer products of row blocks `w..w + blocks`, from the
+    /// activation blocks' sums: Q4_0's value `(q - 8) * d` adds `-8 * d * sum`, Q4_1's
+    /// `q * d + m` adds `m * sum`.
+    fn offset_term(&self, w: usize, blocks: usize, x_sums: &[f32]) -> f32 {
         match self.kind {
-            QuantKind::Q8_0 => products,
-            // (q - 8) * d: the -8 part is -8 * d * (sum of the activation block).
-            QuantKind::Q4_0 => products - 8.0 * scales.iter().zip(x_sums).map(|(d, s)| d * s).sum::<f32>(),
-            // q * d + m: the min contributes m * (sum of the activation block).
-            QuantKind::Q4_1 => products + self.mins[w..w + blocks].iter().zip(x_sums).map(|(m, s)| m * s).sum::<f32>(),
+            QuantKind::Q8_0 => 0.0,
+            QuantKind::Q4_0 => -8.0 * self.scales[w..w + blocks].iter().zip(x_sums).map(|(d, s)| d * s).sum::<f32>(),
+            QuantKind::Q4_1 => self.mins[w..w + blocks].iter().zip(x_sums).map(|(m, s)| m * s).sum::<f32>(),
         }
     }
 }
@@ -323,7 +323,7 @@ mod portable {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(super) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::BLOCK;
@@ -431,8 +431,9 @@ mod avx2 {
         horizontal_sum(total)
     }
 
+    /// The sum of the eight lanes.
     #[target_feature(enable = "avx2,fma")]
-    fn horizontal_sum(v: __m256) -> f32 {
+    pub(in crate::native) fn horizontal_sum(v: __m256) -> f32 {
         let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
         _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
