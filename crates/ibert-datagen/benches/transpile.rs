@@ -64,8 +64,13 @@ fn main() {
     }
     best.sort();
     let percentile = |p: f64| best[((best.len() as f64 - 1.0) * p).round() as usize];
-    println!("translation latency over {} queries (best of {rounds}): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
-        best.len(), micros(percentile(0.5)), micros(percentile(0.99)), micros(*best.last().unwrap()));
+    println!(
+        "translation latency over {} queries (best of {rounds}): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        best.len(),
+        micros(percentile(0.5)),
+        micros(percentile(0.99)),
+        micros(*best.last().unwrap())
+    );
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = WorkerPool::start(env.clone(), PoolOptions { workers, ..PoolOptions::default() }).expect("pool");
@@ -99,14 +104,23 @@ fn main() {
         }
     }
     let verified = ours.values().filter(|v| **v).count();
-    println!("end to end (translate + verify, {workers} workers): {verified} verified in {elapsed:.1} s = {:.1} verified translations/s", verified as f64 / elapsed);
+    println!(
+        "end to end (translate + verify, {workers} workers): {verified} verified in {elapsed:.1} s = {:.1} verified translations/s",
+        verified as f64 / elapsed
+    );
 
     println!("\n{:<10} {:>8} {:>10} {:>8} {:>9}", "suite", "queries", "verified", "refused", "rejected");
     for suite in &suites {
         let prefix = format!("{}.", suite.name);
         let count = |f: &dyn Fn(&String) -> bool| ours.keys().filter(|id| id.starts_with(&prefix) && f(id)).count();
-        println!("{:<10} {:>8} {:>10} {:>8} {:>9}", suite.name, suite.queries.len(), count(&|id| ours[id]),
-            refused.iter().filter(|(id, _)| id.starts_with(&prefix)).count(), rejects.iter().filter(|(id, _)| id.starts_with(&prefix)).count());
+        println!(
+            "{:<10} {:>8} {:>10} {:>8} {:>9}",
+            suite.name,
+            suite.queries.len(),
+            count(&|id| ours[id]),
+            refused.iter().filter(|(id, _)| id.starts_with(&prefix)).count(),
+            rejects.iter().filter(|(id, _)| id.starts_with(&prefix)).count()
+        );
     }
     println!("\nrefused by the transpiler:");
     for (id, error) in &refused {
@@ -145,7 +159,6 @@ fn micros(d: Duration) -> f64 {
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().chars().take(160).collect()
 }
-
 
 /// Ibis's own path on every query; its programs go through the same verifier.
 fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options: &PipelineOptions) -> BTreeMap<String, bool> {

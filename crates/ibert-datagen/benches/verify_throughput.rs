@@ -11,11 +11,7 @@ use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool};
 use ibert_verify::DEFAULT_FIXTURES;
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip_while(|arg| arg != "--rounds")
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let rounds: usize = std::env::args().skip_while(|arg| arg != "--rounds").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1);
     let templates = load_embedded_templates().expect("embedded templates parse");
     let candidates: Vec<Candidate> = templates.iter().flat_map(|t| expand_template(t).expect("templates expand")).collect();
     let env = PythonEnv::ensure(&|_| {}).expect("python environment");

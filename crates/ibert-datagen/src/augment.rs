@@ -66,7 +66,6 @@ struct Variant {
     tables: Option<BTreeMap<String, serde_json::Map<String, serde_json::Value>>>,
 }
 
-
 struct Source<'a> {
     sql: &'a str,
     ibis: &'a str,
@@ -85,7 +84,11 @@ impl Source<'_> {
 
     /// `x.col` (a column, not a method) at the name token `index`.
     fn is_column_attribute(&self, index: usize) -> bool {
-        index >= 2 && self.text(index - 1) == "." && self.tokens[index - 2].kind == Kind::Name && self.text(index + 1) != "(" && self.is_column(self.text(index))
+        index >= 2
+            && self.text(index - 1) == "."
+            && self.tokens[index - 2].kind == Kind::Name
+            && self.text(index + 1) != "("
+            && self.is_column(self.text(index))
     }
 
     /// `ibis` with the tokens at `indexes` replaced by `with(index)`.
@@ -249,7 +252,9 @@ impl Source<'_> {
             // A string is data only where it is compared or listed, not an option (`unit="day"`).
             let compared = index > 0 && (is_comparison(self.text(index - 1)) || matches!(self.text(index - 1), "[" | ","));
             if kind == Kind::String && !compared {
-                if token.kind == kind && let Some(value) = string_content(token, self.ibis) {
+                if token.kind == kind
+                    && let Some(value) = string_content(token, self.ibis)
+                {
                     // Counted, so that a value also used elsewhere is not changed in one place only.
                     *counts.entry(value.to_string()).or_default() += 2;
                 }
@@ -267,14 +272,16 @@ impl Source<'_> {
             (SqlToken::SingleQuotedString(text), Kind::String) => Some(text.clone()),
             _ => None,
         };
-        let (value, _) = counts.iter().find(|(value, n)| {
-            **n == 1 && !value.is_empty() && sql_tokens.iter().filter(|t| sql_value(t).as_deref() == Some(value.as_str())).count() == 1
-        })?;
+        let (value, _) = counts
+            .iter()
+            .find(|(value, n)| **n == 1 && !value.is_empty() && sql_tokens.iter().filter(|t| sql_value(t).as_deref() == Some(value.as_str())).count() == 1)?;
         let changed = match kind {
             Kind::Number => changed_number(value)?,
             _ => format!("{value}_x"),
         };
-        let index = self.tokens.iter().position(|t| t.kind == kind && (if kind == Kind::String { string_content(t, self.ibis) == Some(value.as_str()) } else { t.text(self.ibis) == value }))?;
+        let index = self.tokens.iter().position(|t| {
+            t.kind == kind && (if kind == Kind::String { string_content(t, self.ibis) == Some(value.as_str()) } else { t.text(self.ibis) == value })
+        })?;
         let token = &self.tokens[index];
         let replacement = if kind == Kind::String { token.text(self.ibis).replacen(value.as_str(), &changed, 1) } else { changed.clone() };
         let sql: String = sql_tokens
@@ -335,7 +342,8 @@ fn step_name(method: &str) -> &'static str {
 }
 
 fn renamed_table(table: &str) -> String {
-    let synonyms = [("orders", "purchases"), ("customers", "clients"), ("employees", "staff"), ("products", "items"), ("events", "activity"), ("users", "accounts")];
+    let synonyms =
+        [("orders", "purchases"), ("customers", "clients"), ("employees", "staff"), ("products", "items"), ("events", "activity"), ("users", "accounts")];
     synonyms.iter().find(|(from, _)| *from == table).map_or_else(|| format!("{table}_data"), |(_, to)| to.to_string())
 }
 
@@ -376,10 +384,23 @@ mod tests {
         let sql = "SELECT status, SUM(amount) AS total FROM orders WHERE amount > 100 AND status <> 'void' GROUP BY status";
         let ibis = "expr = orders.filter(_.amount > 100, _.status != \"void\").group_by(\"status\").agg(total=_.amount.sum())";
         let v = variants(sql, ibis);
-        assert_eq!(v["item_access"].ibis, "expr = orders.filter(_[\"amount\"] > 100, _[\"status\"] != \"void\").group_by(\"status\").agg(total=_[\"amount\"].sum())");
-        assert_eq!(v["table_references"].ibis, "expr = orders.filter(orders.amount > 100, orders.status != \"void\").group_by(\"status\").agg(total=_.amount.sum())");
-        assert_eq!(v["named_steps"].ibis, "filtered = orders.filter(_.amount > 100, _.status != \"void\")\ngrouped = filtered.group_by(\"status\")\nexpr = grouped.agg(total=_.amount.sum())");
-        assert!(v["rename_table"].sql.contains("FROM purchases") && v["rename_table"].ibis.starts_with("expr = purchases.filter") && v["rename_table"].tables.contains_key("purchases"));
+        assert_eq!(
+            v["item_access"].ibis,
+            "expr = orders.filter(_[\"amount\"] > 100, _[\"status\"] != \"void\").group_by(\"status\").agg(total=_[\"amount\"].sum())"
+        );
+        assert_eq!(
+            v["table_references"].ibis,
+            "expr = orders.filter(orders.amount > 100, orders.status != \"void\").group_by(\"status\").agg(total=_.amount.sum())"
+        );
+        assert_eq!(
+            v["named_steps"].ibis,
+            "filtered = orders.filter(_.amount > 100, _.status != \"void\")\ngrouped = filtered.group_by(\"status\")\nexpr = grouped.agg(total=_.amount.sum())"
+        );
+        assert!(
+            v["rename_table"].sql.contains("FROM purchases")
+                && v["rename_table"].ibis.starts_with("expr = purchases.filter")
+                && v["rename_table"].tables.contains_key("purchases")
+        );
         assert!(v["rename_column"].sql.contains("SUM(amount_value)") && v["rename_column"].ibis.contains("_.amount_value > 100"), "{:?}", v["rename_column"]);
         assert!(v["rename_column"].tables["orders"].contains_key("amount_value"));
         assert!(v["numeric_literal"].sql.contains("amount > 200") && v["numeric_literal"].ibis.contains("_.amount > 200"));

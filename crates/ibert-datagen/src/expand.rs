@@ -34,9 +34,8 @@ pub fn expand_template(template: &Template) -> Result<Vec<Candidate>, TemplateEr
             let mut params: BTreeMap<&str, &ParamValue> = variation.params.iter().map(|(k, v)| (k.as_str(), v)).collect();
             params.extend(grid_values.iter().map(|(k, v)| (k.as_str(), *v)));
             let render = |text: &str| {
-                render_placeholders(text, &mut |name| params.get(name).map(|value| value.render())).map_err(|message| {
-                    TemplateError::Invalid { origin: template.origin.clone(), message: format!("variation `{variation_name}`: {message}") }
-                })
+                render_placeholders(text, &mut |name| params.get(name).map(|value| value.render()))
+                    .map_err(|message| TemplateError::Invalid { origin: template.origin.clone(), message: format!("variation `{variation_name}`: {message}") })
             };
             let id = if numbered { format!("{}.{variation_name}.{index}", template.name) } else { format!("{}.{variation_name}", template.name) };
             candidates.push(Candidate {

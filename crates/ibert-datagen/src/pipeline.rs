@@ -111,10 +111,5 @@ pub fn verify_candidates(
         return Err(error);
     }
     let outcomes: Vec<Outcome> = slots.into_iter().filter_map(|slot| slot.into_inner().unwrap()).collect();
-    Ok(PipelineReport {
-        cancelled: outcomes.len() < candidates.len(),
-        outcomes,
-        wall: started.elapsed(),
-        timings: totals.into_inner().unwrap(),
-    })
+    Ok(PipelineReport { cancelled: outcomes.len() < candidates.len(), outcomes, wall: started.elapsed(), timings: totals.into_inner().unwrap() })
 }

@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn strings_with_prefixes_and_triple_quotes_are_one_token() {
-        assert_eq!(texts("f\"{a}\" + r'\\d' + '''x\n'y'''"), vec![(Kind::String, "f\"{a}\"", 0), (Kind::Op, "+", 0), (Kind::String, "r'\\d'", 0), (Kind::Op, "+", 0), (Kind::String, "'''x\n'y'''", 0)]);
+        assert_eq!(
+            texts("f\"{a}\" + r'\\d' + '''x\n'y'''"),
+            vec![(Kind::String, "f\"{a}\"", 0), (Kind::Op, "+", 0), (Kind::String, "r'\\d'", 0), (Kind::Op, "+", 0), (Kind::String, "'''x\n'y'''", 0)]
+        );
     }
 
     #[test]

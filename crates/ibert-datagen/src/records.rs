@@ -1,8 +1,6 @@
 //! Between pipeline outcomes and dataset records.
 
-use ibert_records::{
-    Context, Example, Meta, Payload, RejectRecord, RejectedError, SqlToIbisInput, SqlToIbisTarget, TableContext,
-};
+use ibert_records::{Context, Example, Meta, Payload, RejectRecord, RejectedError, SqlToIbisInput, SqlToIbisTarget, TableContext};
 use ibert_verify::Verdict;
 
 use crate::{Candidate, Outcome};
@@ -21,9 +19,7 @@ pub fn verified_example(outcome: &Outcome, source: &str) -> Option<Example> {
         backend: "duckdb".into(),
         ibis_version: verification.ibis_version.clone(),
         system_prompt: None,
-        context: Context {
-            tables: candidate.tables.iter().map(|(name, schema)| (name.clone(), TableContext { schema: schema.clone() })).collect(),
-        },
+        context: Context { tables: candidate.tables.iter().map(|(name, schema)| (name.clone(), TableContext { schema: schema.clone() })).collect() },
         meta: meta_of(candidate, source),
         verification: Some(verification),
     })

@@ -213,10 +213,7 @@ pub fn render_placeholders(text: &str, value: &mut dyn FnMut(&str) -> Option<Str
 
 /// The templates shipped inside the binary.
 pub fn load_embedded_templates() -> Result<Vec<Template>, TemplateError> {
-    let templates = EMBEDDED_TEMPLATES
-        .iter()
-        .map(|(name, text)| parse_template(text, &format!("templates/{name}")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let templates = EMBEDDED_TEMPLATES.iter().map(|(name, text)| parse_template(text, &format!("templates/{name}"))).collect::<Result<Vec<_>, _>>()?;
     check_unique_names(templates)
 }
 

@@ -55,10 +55,7 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
 pub fn tpc_suites(env: &PythonEnv, root: &Path) -> Result<[Corpus; 2], CorpusError> {
     let queries = tpc_queries_dir(env)?;
     let tpc = root.join("corpus/tpc");
-    Ok([
-        Corpus::load_tpc("tpch", &tpc.join("tpch.yaml"), &queries.join("h"))?,
-        Corpus::load_tpc("tpcds", &tpc.join("tpcds.yaml"), &queries.join("ds"))?,
-    ])
+    Ok([Corpus::load_tpc("tpch", &tpc.join("tpch.yaml"), &queries.join("h"))?, Corpus::load_tpc("tpcds", &tpc.join("tpcds.yaml"), &queries.join("ds"))?])
 }
 
 fn tpc_queries_dir(env: &PythonEnv) -> Result<PathBuf, CorpusError> {

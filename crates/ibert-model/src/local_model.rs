@@ -125,7 +125,17 @@ impl LocalModel {
             }
         };
         let device = device_name(device);
-        Ok(LocalModel { path: path.to_path_buf(), network, backend: backend.to_string(), format: "GGUF", device, tokenizer, template, end_tokens, context_length })
+        Ok(LocalModel {
+            path: path.to_path_buf(),
+            network,
+            backend: backend.to_string(),
+            format: "GGUF",
+            device,
+            tokenizer,
+            template,
+            end_tokens,
+            context_length,
+        })
     }
 
     fn load_folder(dir: &Path, options: LoadOptions, device: &Device) -> Result<LocalModel, EngineError> {

@@ -37,18 +37,13 @@ pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
         vocab.insert(token.to_string(), id as u32);
     }
     let merges: Vec<(String, String)> = match gguf.metadata.get("tokenizer.ggml.merges") {
-        Some(MetadataValue::Array(items)) => items
-            .iter()
-            .filter_map(MetadataValue::as_str)
-            .filter_map(|merge| merge.split_once(' '))
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
+        Some(MetadataValue::Array(items)) => {
+            items.iter().filter_map(MetadataValue::as_str).filter_map(|merge| merge.split_once(' ')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        }
         _ => Vec::new(),
     };
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .map_err(|error| TokenizerError::Build { path: path.clone(), detail: error.to_string() })?;
+    let bpe =
+        BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|error| TokenizerError::Build { path: path.clone(), detail: error.to_string() })?;
     let mut tokenizer = Tokenizer::new(bpe);
     tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tokenizer.with_decoder(Some(ByteLevel::default()));
@@ -56,12 +51,8 @@ pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
         Some(MetadataValue::Array(items)) => items.iter().map(|v| v.as_u64().unwrap_or(1)).collect(),
         _ => Vec::new(),
     };
-    let control: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|(_, kind)| **kind == CONTROL_TOKEN)
-        .map(|(token, _)| AddedToken::from(token.to_string(), true))
-        .collect();
+    let control: Vec<AddedToken> =
+        tokens.iter().zip(&types).filter(|(_, kind)| **kind == CONTROL_TOKEN).map(|(token, _)| AddedToken::from(token.to_string(), true)).collect();
     tokenizer.add_special_tokens(&control);
     Ok(tokenizer)
 }

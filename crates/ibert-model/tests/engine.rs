@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use ibert_model::{Backend, LoadOptions, LocalModel, ChatMessage, Engine, EngineError, GenerationOptions, StopReason, ensure_default_model};
+use ibert_model::{Backend, ChatMessage, Engine, EngineError, GenerationOptions, LoadOptions, LocalModel, StopReason, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn model_path() -> PathBuf {

@@ -10,7 +10,9 @@ pub enum OracleError {
     PythonTooOld { python: String, found: String },
     #[error("creating the virtual environment at `{path}` failed: {detail}\nhint: on Debian/Ubuntu install `python3-venv`, then run again")]
     VenvCreation { path: PathBuf, detail: String },
-    #[error("installing the pinned Python packages into `{path}` failed (pip exit status {status}):\n{log_tail}\nhint: check network access to the Python package index, then run again; the environment is rebuilt from scratch")]
+    #[error(
+        "installing the pinned Python packages into `{path}` failed (pip exit status {status}):\n{log_tail}\nhint: check network access to the Python package index, then run again; the environment is rebuilt from scratch"
+    )]
     PipInstall { path: PathBuf, status: String, log_tail: String },
     #[error("{action} `{path}`: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },

@@ -21,5 +21,5 @@ pub use cache::cache_dir;
 pub use error::OracleError;
 pub use pool::{PoolOptions, PoolStats, WorkerPool};
 pub use protocol::{CompileRequest, Compiled, DocumentedFunction, FailureKind, Outline, ProgramFailure, SqlCall, WorkerHello};
-pub use python_env::{PythonEnv, LOCK_FILE, PINNED_IBIS_VERSION};
+pub use python_env::{LOCK_FILE, PINNED_IBIS_VERSION, PythonEnv};
 pub use worker::{Worker, WorkerOptions};

@@ -106,8 +106,8 @@ impl WorkerPool {
     pub fn dialects(&self) -> Result<(Vec<String>, BTreeMap<String, String>), OracleError> {
         let answer = self.with_worker(|worker| worker.call_raw(json!({"op": "dialects"})))?;
         let body = answer.map_err(|failure| OracleError::Protocol(failure.to_string()))?;
-        let available = serde_json::from_value(body.get("dialects").cloned().unwrap_or_default())
-            .map_err(|e| OracleError::Protocol(format!("bad dialect list: {e}")))?;
+        let available =
+            serde_json::from_value(body.get("dialects").cloned().unwrap_or_default()).map_err(|e| OracleError::Protocol(format!("bad dialect list: {e}")))?;
         let unavailable = serde_json::from_value(body.get("unavailable").cloned().unwrap_or_default())
             .map_err(|e| OracleError::Protocol(format!("bad dialect list: {e}")))?;
         Ok((available, unavailable))

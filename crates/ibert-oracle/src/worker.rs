@@ -28,12 +28,7 @@ pub struct WorkerOptions {
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        WorkerOptions {
-            memory_mb: 2048,
-            cpu_seconds: 10,
-            timeout: Duration::from_secs(10),
-            startup_timeout: Duration::from_secs(120),
-        }
+        WorkerOptions { memory_mb: 2048, cpu_seconds: 10, timeout: Duration::from_secs(10), startup_timeout: Duration::from_secs(120) }
     }
 }
 
@@ -142,8 +137,7 @@ impl Worker {
         struct Hello {
             hello: WorkerHello,
         }
-        let hello: Hello = serde_json::from_str(&hello_line)
-            .map_err(|e| OracleError::Protocol(format!("bad hello line `{hello_line}`: {e}")))?;
+        let hello: Hello = serde_json::from_str(&hello_line).map_err(|e| OracleError::Protocol(format!("bad hello line `{hello_line}`: {e}")))?;
         worker.hello = hello.hello;
         Ok(worker)
     }
@@ -186,8 +180,7 @@ impl Worker {
             return Err(WorkerDown::Died(self.death_detail()));
         }
         let answer = self.read_line(self.timeout)?;
-        let response: RawResponse = serde_json::from_str(&answer)
-            .map_err(|e| WorkerDown::Died(format!("unreadable answer `{answer}`: {e}")))?;
+        let response: RawResponse = serde_json::from_str(&answer).map_err(|e| WorkerDown::Died(format!("unreadable answer `{answer}`: {e}")))?;
         if response.id != Some(id) || response.nonce != Some(nonce) {
             // Out of step, or an answer forged by the program: this worker cannot be trusted.
             self.kill();

@@ -148,11 +148,7 @@ fn seccomp_filter_blocks_writes_processes_and_sockets() {
          \x20   except PermissionError:\n\x20       results.append(name + ':blocked')\n\
          print(' '.join(results))\nprint(open('/etc/hostname').read() != '' or 'read ok')\n"
     );
-    let output = std::process::Command::new(env.python())
-        .args(["-c", &script])
-        .env("PYTHONPATH", env.worker_dir())
-        .output()
-        .unwrap();
+    let output = std::process::Command::new(env.python()).args(["-c", &script]).env("PYTHONPATH", env.worker_dir()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.starts_with("write:blocked fork:blocked socket:blocked mkdir:blocked"), "{stdout}");

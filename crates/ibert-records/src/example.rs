@@ -15,8 +15,7 @@ pub enum Task {
 }
 
 impl Task {
-    pub const ALL: [Task; 6] =
-        [Task::SqlToIbis, Task::IbisToSql, Task::CodeCompletion, Task::ErrorResolution, Task::Qa, Task::Documentation];
+    pub const ALL: [Task; 6] = [Task::SqlToIbis, Task::IbisToSql, Task::CodeCompletion, Task::ErrorResolution, Task::Qa, Task::Documentation];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -294,10 +293,19 @@ mod tests {
         let payloads = [
             Payload::SqlToIbis { input: SqlToIbisInput { sql: "SELECT 1".into() }, target: SqlToIbisTarget { ibis: "t".into(), expr_name: "expr".into() } },
             Payload::IbisToSql { input: IbisToSqlInput { ibis: "t".into(), dialect: "postgres".into() }, target: IbisToSqlTarget { sql: "SELECT 1".into() } },
-            Payload::CodeCompletion { input: CodeCompletionInput { partial_code: "t.fil".into() }, target: CodeCompletionTarget { completed_code: "t.filter(t.a > 1)".into() } },
-            Payload::ErrorResolution { input: ErrorResolutionInput { broken_code: "t.b".into(), error: "AttributeError: b".into(), context_info: None }, target: ErrorResolutionTarget { fixed_code: "t.a".into(), explanation: Some("no column b".into()) } },
+            Payload::CodeCompletion {
+                input: CodeCompletionInput { partial_code: "t.fil".into() },
+                target: CodeCompletionTarget { completed_code: "t.filter(t.a > 1)".into() },
+            },
+            Payload::ErrorResolution {
+                input: ErrorResolutionInput { broken_code: "t.b".into(), error: "AttributeError: b".into(), context_info: None },
+                target: ErrorResolutionTarget { fixed_code: "t.a".into(), explanation: Some("no column b".into()) },
+            },
             Payload::Qa { input: QaInput { question: "What is Ibis?".into() }, target: QaTarget { answer: "A dataframe library".into(), code_example: None } },
-            Payload::Documentation { input: DocumentationInput { code: "def f(t): ...".into(), style: DocStyle::Numpy }, target: DocumentationTarget { docstring: "Does f.".into() } },
+            Payload::Documentation {
+                input: DocumentationInput { code: "def f(t): ...".into(), style: DocStyle::Numpy },
+                target: DocumentationTarget { docstring: "Does f.".into() },
+            },
         ];
         for payload in payloads {
             let example = Example {

@@ -92,9 +92,7 @@ impl JsonlWriter {
         // files default to owner-only).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let temp = builder
-            .tempfile_in(&dir)
-            .map_err(|e| io_error("creating a temporary file for", e))?;
+        let temp = builder.tempfile_in(&dir).map_err(|e| io_error("creating a temporary file for", e))?;
         Ok(JsonlWriter { path: path.into(), file: BufWriter::new(temp), written: 0 })
     }
 

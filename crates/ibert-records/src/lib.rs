@@ -9,9 +9,8 @@ mod jsonl;
 mod reject;
 
 pub use example::{
-    CodeCompletionInput, CodeCompletionTarget, Context, DocStyle, DocumentationInput, DocumentationTarget,
-    ErrorResolutionInput, ErrorResolutionTarget, Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload,
-    Provenance, QaInput, QaTarget, SqlToIbisInput, SqlToIbisTarget, TableContext, Task, Verification,
+    CodeCompletionInput, CodeCompletionTarget, Context, DocStyle, DocumentationInput, DocumentationTarget, ErrorResolutionInput, ErrorResolutionTarget,
+    Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget, SqlToIbisInput, SqlToIbisTarget, TableContext, Task, Verification,
     VerificationLevel,
 };
 pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl};

@@ -52,10 +52,8 @@ fn write_tpch(scale: f64, dir: &Path) -> std::io::Result<Vec<&'static str>> {
 fn write_tpcds(scale: f64, dir: &Path) -> std::io::Result<Vec<&'static str>> {
     use tpcdsgen::csv::*;
     use tpcdsgen::row::*;
-    let session: Session = SessionBuilder::new()
-        .with_scale_factor(scale)
-        .build()
-        .map_err(|error| std::io::Error::other(format!("TPC-DS scale factor {scale}: {error}")))?;
+    let session: Session =
+        SessionBuilder::new().with_scale_factor(scale).build().map_err(|error| std::io::Error::other(format!("TPC-DS scale factor {scale}: {error}")))?;
     let mut written = Vec::new();
     macro_rules! table {
         ($name:literal, $table:ident, $generator:ident, $csv:ident) => {{

@@ -60,13 +60,17 @@ pub fn ensure_database(benchmark: Benchmark, scale: f64, schemas: &TableSchemas,
         return Ok(reference);
     }
     std::fs::create_dir_all(&dir).map_err(|source| TpcError::Io { action: "creating", path: dir.clone(), source })?;
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{}-", benchmark.name()))
-        .tempdir_in(&dir)
-        .map_err(|source| TpcError::Io { action: "creating a temporary folder in", path: dir.clone(), source })?;
+    let staging = tempfile::Builder::new().prefix(&format!(".{}-", benchmark.name())).tempdir_in(&dir).map_err(|source| TpcError::Io {
+        action: "creating a temporary folder in",
+        path: dir.clone(),
+        source,
+    })?;
     let csv_dir = staging.path();
-    let written = generate::write_csv_files(benchmark, scale, csv_dir)
-        .map_err(|source| TpcError::Generate { benchmark: benchmark.name(), dir: csv_dir.to_path_buf(), source })?;
+    let written = generate::write_csv_files(benchmark, scale, csv_dir).map_err(|source| TpcError::Generate {
+        benchmark: benchmark.name(),
+        dir: csv_dir.to_path_buf(),
+        source,
+    })?;
     if let Some(extra) = schemas.keys().find(|table| !written.contains(&table.as_str())) {
         return Err(TpcError::Tables { benchmark: benchmark.name(), problem: "has a non-standard", table: extra.clone() });
     }
@@ -103,9 +107,8 @@ fn load(benchmark: Benchmark, database: &Path, csv_dir: &Path, tables: &[&str], 
     let connection = Connection::open(database).map_err(load_error)?;
     connection.execute_batch("CREATE SCHEMA twin;").map_err(load_error)?;
     for &table in tables {
-        let columns = schemas
-            .get(table)
-            .ok_or_else(|| TpcError::Tables { benchmark: benchmark.name(), problem: "lacks the standard", table: table.to_string() })?;
+        let columns =
+            schemas.get(table).ok_or_else(|| TpcError::Tables { benchmark: benchmark.name(), problem: "lacks the standard", table: table.to_string() })?;
         let mut definitions = Vec::new();
         for (name, kind) in columns {
             let type_error = |message: String| TpcError::Type { table: table.to_string(), column: name.clone(), message };
@@ -127,9 +130,7 @@ fn load(benchmark: Benchmark, database: &Path, csv_dir: &Path, tables: &[&str], 
             ))
             .map_err(load_error)?;
     }
-    connection
-        .execute("CREATE TABLE ibert_stamp AS SELECT ? AS stamp", [stamp])
-        .map_err(load_error)?;
+    connection.execute("CREATE TABLE ibert_stamp AS SELECT ? AS stamp", [stamp]).map_err(load_error)?;
     connection.execute_batch("CHECKPOINT;").map_err(load_error)?;
     Ok(())
 }

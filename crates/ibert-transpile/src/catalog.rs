@@ -46,8 +46,7 @@ impl Catalog {
         let name = table_name.ok_or_else(|| CatalogError::NoTableName(trimmed.to_string()))?;
         let mut columns = Vec::new();
         for (index, item) in split_top_level(trimmed).into_iter().enumerate() {
-            let (column, column_type) =
-                item.split_once(':').ok_or_else(|| CatalogError::Column { index: index + 1, item: item.to_string() })?;
+            let (column, column_type) = item.split_once(':').ok_or_else(|| CatalogError::Column { index: index + 1, item: item.to_string() })?;
             let (column, column_type) = (column.trim(), column_type.trim());
             if column.is_empty() || column_type.is_empty() {
                 return Err(CatalogError::Column { index: index + 1, item: item.to_string() });
@@ -67,9 +66,7 @@ impl Catalog {
             let columns = columns.as_object().ok_or_else(|| CatalogError::Shape(format!("`{name}` is not an object")))?;
             let mut def = TableDef { name: name.clone(), columns: Vec::new() };
             for (column, column_type) in columns {
-                let column_type = column_type
-                    .as_str()
-                    .ok_or_else(|| CatalogError::Shape(format!("the type of `{name}.{column}` is not a string")))?;
+                let column_type = column_type.as_str().ok_or_else(|| CatalogError::Shape(format!("the type of `{name}.{column}` is not a string")))?;
                 def.columns.push((column.clone(), normalize_type(column_type)));
             }
             defs.push(def);
@@ -142,10 +139,7 @@ mod tests {
     fn reference_form_needs_a_table_name_and_keeps_nested_types_whole() {
         let catalog = Catalog::parse("id: int, price: decimal(10, 2), name: string", Some("items")).unwrap();
         let table = catalog.table("ITEMS").unwrap();
-        assert_eq!(
-            table.columns,
-            vec![("id".into(), "int64".into()), ("price".into(), "decimal(10, 2)".into()), ("name".into(), "string".into())]
-        );
+        assert_eq!(table.columns, vec![("id".into(), "int64".into()), ("price".into(), "decimal(10, 2)".into()), ("name".into(), "string".into())]);
         assert!(matches!(Catalog::parse("id: int", None), Err(CatalogError::NoTableName(_))));
         assert!(matches!(Catalog::parse("id int", Some("t")), Err(CatalogError::Column { index: 1, .. })));
     }

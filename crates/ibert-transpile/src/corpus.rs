@@ -56,10 +56,8 @@ impl Corpus {
     /// Every `*.yaml` corpus of a folder, by file name.
     pub fn load_dir(dir: &Path) -> Result<Vec<Corpus>, CorpusError> {
         let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io { path: dir.to_path_buf(), source })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
+        let mut paths: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")).collect();
         paths.sort();
         paths.iter().map(|p| Corpus::load(p)).collect()
     }

@@ -7,9 +7,8 @@ use crate::python;
 use crate::query::{Translator, plain_column, sort_key};
 use crate::scope::{Resolved, Scope};
 use sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentClause, FunctionArguments, InTarget, Query, SetExpr, Spanned, TableFactor, TrimWhereField,
-    UnaryOperator, Value, WindowFrameBound, WindowFrameUnits, WindowType,
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArguments, InTarget, Query, SetExpr, Spanned, TableFactor, TrimWhereField, UnaryOperator, Value, WindowFrameBound, WindowFrameUnits, WindowType,
 };
 
 // Python operator precedence, loosest first.
@@ -316,10 +315,7 @@ impl Translator<'_> {
         if let Phase::Aggregated(_) = cx.phase
             && resolved.depth == 1
         {
-            return Err(TranspileError::resolve_at(
-                format!("column `{name}` must appear in GROUP BY or be used in an aggregate function"),
-                expr,
-            ));
+            return Err(TranspileError::resolve_at(format!("column `{name}` must appear in GROUP BY or be used in an aggregate function"), expr));
         }
         Ok(Py::atom(cx.scope.reference(&resolved)))
     }
@@ -575,7 +571,8 @@ impl Translator<'_> {
                 Ok(value.method(method, &call))
             }
             _ => {
-                let (method, fixed) = functions::aggregate_method(name).ok_or_else(|| TranspileError::unsupported_at(&format!("the aggregate {name}()"), expr))?;
+                let (method, fixed) =
+                    functions::aggregate_method(name).ok_or_else(|| TranspileError::unsupported_at(&format!("the aggregate {name}()"), expr))?;
                 arity(1)?;
                 let value = self.expr(&args[0], cx)?;
                 let mut call: Vec<String> = if fixed.is_empty() { Vec::new() } else { vec![fixed.to_string()] };
@@ -621,7 +618,15 @@ impl Translator<'_> {
                 (value.method("nth", &[n]), false)
             }
             _ if functions::is_aggregate(name) => {
-                let source_cx = Cx { scope: cx.scope, phase: match cx.phase { Phase::Source => Phase::Source, Phase::Aggregated(a) => Phase::Aggregated(a) }, aliases: &[], prefer_alias: false };
+                let source_cx = Cx {
+                    scope: cx.scope,
+                    phase: match cx.phase {
+                        Phase::Source => Phase::Source,
+                        Phase::Aggregated(a) => Phase::Aggregated(a),
+                    },
+                    aliases: &[],
+                    prefer_alias: false,
+                };
                 (self.window_aggregate(name, args, star, distinct, function.filter.as_deref(), expr, &source_cx)?, false)
             }
             _ => return Err(TranspileError::unsupported_at(&format!("the window function {name}()"), expr)),
@@ -667,7 +672,16 @@ impl Translator<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn window_aggregate(&mut self, name: &str, args: &[Expr], star: bool, distinct: bool, filter: Option<&Expr>, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+    fn window_aggregate(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        star: bool,
+        distinct: bool,
+        filter: Option<&Expr>,
+        expr: &Expr,
+        cx: &Cx,
+    ) -> Result<Py, TranspileError> {
         if name == "count" && (star || args.is_empty()) {
             // COUNT(*) counts the rows of the relation at hand, which only `_` names.
             let filter = match filter {
@@ -681,7 +695,8 @@ impl Translator<'_> {
             Phase::Aggregated(_) => {
                 // An aggregate over the aggregated rows (`SUM(SUM(x)) OVER ()`): its argument is a metric.
                 let value = self.expr(first_arg(args, name, expr)?, cx)?;
-                let (method, fixed) = functions::aggregate_method(name).ok_or_else(|| TranspileError::unsupported_at(&format!("the window aggregate {name}()"), expr))?;
+                let (method, fixed) =
+                    functions::aggregate_method(name).ok_or_else(|| TranspileError::unsupported_at(&format!("the window aggregate {name}()"), expr))?;
                 Ok(value.method(method, &if fixed.is_empty() { Vec::new() } else { vec![fixed.to_string()] }))
             }
         }
@@ -707,34 +722,106 @@ impl Translator<'_> {
         };
         let method0 = |m: &str, values: &[Py]| -> Result<Py, TranspileError> { Ok(values[0].method(m, &[])) };
         match name {
-            "lower" | "lcase" => { need(1)?; method0("lower", &values) }
-            "upper" | "ucase" => { need(1)?; method0("upper", &values) }
-            "length" | "char_length" | "character_length" | "len" | "strlen" => { need(1)?; method0("length", &values) }
+            "lower" | "lcase" => {
+                need(1)?;
+                method0("lower", &values)
+            }
+            "upper" | "ucase" => {
+                need(1)?;
+                method0("upper", &values)
+            }
+            "length" | "char_length" | "character_length" | "len" | "strlen" => {
+                need(1)?;
+                method0("length", &values)
+            }
             "trim" | "btrim" if values.len() == 1 => method0("strip", &values),
             "ltrim" if values.len() == 1 => method0("lstrip", &values),
             "rtrim" if values.len() == 1 => method0("rstrip", &values),
-            "reverse" => { need(1)?; method0("reverse", &values) }
-            "abs" => { need(1)?; method0("abs", &values) }
-            "ceil" | "ceiling" => { need(1)?; method0("ceil", &values) }
-            "floor" => { need(1)?; method0("floor", &values) }
-            "sqrt" => { need(1)?; method0("sqrt", &values) }
-            "exp" => { need(1)?; method0("exp", &values) }
-            "ln" => { need(1)?; method0("ln", &values) }
+            "reverse" => {
+                need(1)?;
+                method0("reverse", &values)
+            }
+            "abs" => {
+                need(1)?;
+                method0("abs", &values)
+            }
+            "ceil" | "ceiling" => {
+                need(1)?;
+                method0("ceil", &values)
+            }
+            "floor" => {
+                need(1)?;
+                method0("floor", &values)
+            }
+            "sqrt" => {
+                need(1)?;
+                method0("sqrt", &values)
+            }
+            "exp" => {
+                need(1)?;
+                method0("exp", &values)
+            }
+            "ln" => {
+                need(1)?;
+                method0("ln", &values)
+            }
             "log10" | "log" if values.len() == 1 => method0("log10", &values),
-            "log2" => { need(1)?; method0("log2", &values) }
-            "sign" => { need(1)?; method0("sign", &values) }
-            "year" => { need(1)?; method0("year", &values) }
-            "month" => { need(1)?; method0("month", &values) }
-            "day" | "dayofmonth" => { need(1)?; method0("day", &values) }
-            "hour" => { need(1)?; method0("hour", &values) }
-            "minute" => { need(1)?; method0("minute", &values) }
-            "second" => { need(1)?; method0("second", &values) }
-            "quarter" => { need(1)?; method0("quarter", &values) }
-            "dayofyear" => { need(1)?; method0("day_of_year", &values) }
-            "week" | "weekofyear" => { need(1)?; method0("week_of_year", &values) }
-            "dayofweek" | "dow" => { need(1)?; extract("dow", values.remove(0), expr) }
-            "isodow" => { need(1)?; extract("isodow", values.remove(0), expr) }
-            "epoch" => { need(1)?; method0("epoch_seconds", &values) }
+            "log2" => {
+                need(1)?;
+                method0("log2", &values)
+            }
+            "sign" => {
+                need(1)?;
+                method0("sign", &values)
+            }
+            "year" => {
+                need(1)?;
+                method0("year", &values)
+            }
+            "month" => {
+                need(1)?;
+                method0("month", &values)
+            }
+            "day" | "dayofmonth" => {
+                need(1)?;
+                method0("day", &values)
+            }
+            "hour" => {
+                need(1)?;
+                method0("hour", &values)
+            }
+            "minute" => {
+                need(1)?;
+                method0("minute", &values)
+            }
+            "second" => {
+                need(1)?;
+                method0("second", &values)
+            }
+            "quarter" => {
+                need(1)?;
+                method0("quarter", &values)
+            }
+            "dayofyear" => {
+                need(1)?;
+                method0("day_of_year", &values)
+            }
+            "week" | "weekofyear" => {
+                need(1)?;
+                method0("week_of_year", &values)
+            }
+            "dayofweek" | "dow" => {
+                need(1)?;
+                extract("dow", values.remove(0), expr)
+            }
+            "isodow" => {
+                need(1)?;
+                extract("isodow", values.remove(0), expr)
+            }
+            "epoch" => {
+                need(1)?;
+                method0("epoch_seconds", &values)
+            }
             "round" => match values.len() {
                 1 => method0("round", &values),
                 2 => Ok(values[0].method("round", &[values[1].code.clone()])),
@@ -754,10 +841,19 @@ impl Translator<'_> {
                 }
                 Ok(Py::atom(format!("ibis.coalesce({})", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", "))))
             }
-            "nullif" => { need(2)?; Ok(values[0].method("nullif", &[values[1].code.clone()])) }
+            "nullif" => {
+                need(2)?;
+                Ok(values[0].method("nullif", &[values[1].code.clone()]))
+            }
             "greatest" | "least" => Ok(Py::atom(format!("ibis.{name}({})", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", ")))),
-            "if" | "iff" => { need(3)?; Ok(Py::atom(format!("ibis.ifelse({}, {}, {})", values[0].code, values[1].code, values[2].code))) }
-            "replace" => { need(3)?; Ok(values[0].method("replace", &[values[1].code.clone(), values[2].code.clone()])) }
+            "if" | "iff" => {
+                need(3)?;
+                Ok(Py::atom(format!("ibis.ifelse({}, {}, {})", values[0].code, values[1].code, values[2].code)))
+            }
+            "replace" => {
+                need(3)?;
+                Ok(values[0].method("replace", &[values[1].code.clone(), values[2].code.clone()]))
+            }
             "substr" | "substring" => {
                 if !(2..=3).contains(&values.len()) {
                     return Err(TranspileError::resolve_at(format!("{name}() takes 2 or 3 arguments"), expr));
@@ -768,18 +864,47 @@ impl Translator<'_> {
                 }
                 Ok(values[0].method("substr", &call))
             }
-            "left" => { need(2)?; Ok(values[0].method("left", &[values[1].code.clone()])) }
-            "right" => { need(2)?; Ok(values[0].method("right", &[values[1].code.clone()])) }
-            "starts_with" | "prefix" => { need(2)?; Ok(values[0].method("startswith", &[values[1].code.clone()])) }
-            "ends_with" | "suffix" => { need(2)?; Ok(values[0].method("endswith", &[values[1].code.clone()])) }
-            "contains" => { need(2)?; Ok(values[0].method("contains", &[values[1].code.clone()])) }
-            "strpos" | "instr" => { need(2)?; Ok(Py::op(format!("{} + 1", values[0].method("find", &[values[1].code.clone()]).code), ADDITIVE)) }
-            "lpad" | "rpad" => { need(3)?; Ok(values[0].method(name, &[values[1].code.clone(), values[2].code.clone()])) }
-            "repeat" => { need(2)?; Ok(values[0].method("repeat", &[values[1].code.clone()])) }
-            "regexp_matches" | "regexp_like" => { need(2)?; Ok(values[0].method("re_search", &[values[1].code.clone()])) }
+            "left" => {
+                need(2)?;
+                Ok(values[0].method("left", &[values[1].code.clone()]))
+            }
+            "right" => {
+                need(2)?;
+                Ok(values[0].method("right", &[values[1].code.clone()]))
+            }
+            "starts_with" | "prefix" => {
+                need(2)?;
+                Ok(values[0].method("startswith", &[values[1].code.clone()]))
+            }
+            "ends_with" | "suffix" => {
+                need(2)?;
+                Ok(values[0].method("endswith", &[values[1].code.clone()]))
+            }
+            "contains" => {
+                need(2)?;
+                Ok(values[0].method("contains", &[values[1].code.clone()]))
+            }
+            "strpos" | "instr" => {
+                need(2)?;
+                Ok(Py::op(format!("{} + 1", values[0].method("find", &[values[1].code.clone()]).code), ADDITIVE))
+            }
+            "lpad" | "rpad" => {
+                need(3)?;
+                Ok(values[0].method(name, &[values[1].code.clone(), values[2].code.clone()]))
+            }
+            "repeat" => {
+                need(2)?;
+                Ok(values[0].method("repeat", &[values[1].code.clone()]))
+            }
+            "regexp_matches" | "regexp_like" => {
+                need(2)?;
+                Ok(values[0].method("re_search", &[values[1].code.clone()]))
+            }
             "regexp_extract" => {
                 let group = values.get(2).map(|v| v.code.clone()).unwrap_or_else(|| "0".into());
-                if values.len() < 2 { return Err(TranspileError::resolve_at("regexp_extract() takes 2 or 3 arguments".into(), expr)); }
+                if values.len() < 2 {
+                    return Err(TranspileError::resolve_at("regexp_extract() takes 2 or 3 arguments".into(), expr));
+                }
                 Ok(values[0].method("re_extract", &[values[1].code.clone(), group]))
             }
             "split_part" => {
@@ -815,13 +940,16 @@ impl Translator<'_> {
                     return Err(TranspileError::resolve_at("concat() takes arguments".into(), expr));
                 }
                 // DuckDB's concat() skips NULLs, unlike `||`.
-                let parts: Vec<String> = values.iter().map(|v| if v.literal { v.code.clone() } else { v.method("fill_null", &[python::string("")]).code }).collect();
+                let parts: Vec<String> =
+                    values.iter().map(|v| if v.literal { v.code.clone() } else { v.method("fill_null", &[python::string("")]).code }).collect();
                 let first = Py { code: parts[0].clone(), prec: ATOM, literal: values[0].literal };
                 Ok(first.method("concat", &parts[1..]))
             }
             "date_trunc" | "datetrunc" => {
                 need(2)?;
-                let unit = unit_of(&args[0]).and_then(|u| functions::truncate_unit(&u)).ok_or_else(|| TranspileError::unsupported_at("this date_trunc unit", &args[0]))?;
+                let unit = unit_of(&args[0])
+                    .and_then(|u| functions::truncate_unit(&u))
+                    .ok_or_else(|| TranspileError::unsupported_at("this date_trunc unit", &args[0]))?;
                 Ok(values[1].method("truncate", &[python::string(unit)]))
             }
             "date_part" | "datepart" => {
@@ -831,7 +959,8 @@ impl Translator<'_> {
             }
             "date_diff" | "datediff" | "date_sub" => {
                 need(3)?;
-                let unit = unit_of(&args[0]).and_then(|u| functions::delta_unit(&u)).ok_or_else(|| TranspileError::unsupported_at("this date_diff unit", &args[0]))?;
+                let unit =
+                    unit_of(&args[0]).and_then(|u| functions::delta_unit(&u)).ok_or_else(|| TranspileError::unsupported_at("this date_diff unit", &args[0]))?;
                 Ok(values[2].method("delta", &[values[1].code.clone(), format!("unit={}", python::string(unit))]))
             }
             "date_add" => {
@@ -841,8 +970,14 @@ impl Translator<'_> {
                 let amount = if days { format!("ibis.interval(days={})", values[1].code) } else { values[1].operand(ADDITIVE + 1) };
                 Ok(Py::op(format!("{} + {amount}", values[0].operand(ADDITIVE)), ADDITIVE))
             }
-            "strftime" => { need(2)?; Ok(values[0].method("strftime", &[values[1].code.clone()])) }
-            "make_date" => { need(3)?; Ok(Py::atom(format!("ibis.date({}, {}, {})", values[0].code, values[1].code, values[2].code))) }
+            "strftime" => {
+                need(2)?;
+                Ok(values[0].method("strftime", &[values[1].code.clone()]))
+            }
+            "make_date" => {
+                need(3)?;
+                Ok(Py::atom(format!("ibis.date({}, {}, {})", values[0].code, values[1].code, values[2].code)))
+            }
             "to_date" | "date" if values.len() == 1 => Ok(values[0].method("cast", &[python::string("date")])),
             _ => Err(TranspileError::unsupported_at(&format!("the function {name}()"), expr)),
         }
@@ -888,7 +1023,9 @@ fn frame_bound(bound: &WindowFrameBound, expr: &Expr) -> Result<String, Transpil
 fn literal(value: &Value, expr: &Expr) -> Result<Py, TranspileError> {
     Ok(match value {
         Value::Number(n, _) => Py::literal(n.clone()),
-        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::EscapedStringLiteral(s) | Value::NationalStringLiteral(s) => Py::literal(python::string(s)),
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::EscapedStringLiteral(s) | Value::NationalStringLiteral(s) => {
+            Py::literal(python::string(s))
+        }
         Value::Boolean(b) => Py::literal(if *b { "True".into() } else { "False".into() }),
         Value::Null => Py::atom("ibis.null()".into()),
         _ => return Err(TranspileError::unsupported_at(&format!("the literal {value}"), expr)),
@@ -922,7 +1059,8 @@ fn interval_literal(interval: &sqlparser::ast::Interval, expr: &Expr) -> Result<
             }
             for pair in words.chunks(2) {
                 let amount: i64 = pair[0].parse().map_err(|_| TranspileError::unsupported_at(&format!("the interval '{text}'"), expr))?;
-                let keyword = functions::interval_keyword(&pair[1].to_ascii_lowercase()).ok_or_else(|| TranspileError::unsupported_at(&format!("the interval '{text}'"), expr))?;
+                let keyword = functions::interval_keyword(&pair[1].to_ascii_lowercase())
+                    .ok_or_else(|| TranspileError::unsupported_at(&format!("the interval '{text}'"), expr))?;
                 parts.push(format!("{keyword}={amount}"));
             }
         }
@@ -1098,10 +1236,7 @@ pub(crate) fn function_name(function: &Function) -> String {
 
 pub(crate) fn is_aggregate_call(expr: &Expr) -> bool {
     match expr {
-        Expr::Function(function) => {
-            function.over.is_none()
-                && functions::is_aggregate(&function_name(function))
-        }
+        Expr::Function(function) => function.over.is_none() && functions::is_aggregate(&function_name(function)),
         _ => false,
     }
 }
@@ -1165,10 +1300,8 @@ fn argument_order(expr: &Expr) -> Option<&Vec<sqlparser::ast::OrderByExpr>> {
 
 /// `ibis.` functions that build an Ibis value, which cannot take `_` as an operand (ranking
 /// functions can: their `.over(...)` takes `_`).
-const IBIS_VALUE_MAKERS: &[&str] = &[
-    "literal", "null", "date", "timestamp", "time", "interval", "now", "today", "random", "uuid", "array", "map", "struct",
-    "pi", "e",
-];
+const IBIS_VALUE_MAKERS: &[&str] =
+    &["literal", "null", "date", "timestamp", "time", "interval", "now", "today", "random", "uuid", "array", "map", "struct", "pi", "e"];
 
 /// `_` stands for the table a method is called on, but an Ibis expression cannot take a deferred
 /// operand (`orders.x.count() / _.count()` fails); such a value becomes `lambda t: ...` with `t`
@@ -1223,8 +1356,8 @@ fn attribute_roots(code: &str) -> Vec<(usize, &str)> {
             i += 1;
             continue;
         }
-        let starts_identifier = (b.is_ascii_alphabetic() || b == b'_')
-            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'));
+        let starts_identifier =
+            (b.is_ascii_alphabetic() || b == b'_') && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b'.'));
         if starts_identifier {
             let end = (i..bytes.len()).find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')).unwrap_or(bytes.len());
             if matches!(bytes.get(end), Some(b'.') | Some(b'[')) {

@@ -4,21 +4,51 @@
 pub fn is_aggregate(name: &str) -> bool {
     matches!(
         name,
-        "sum" | "avg" | "mean" | "min" | "max" | "count" | "count_if" | "countif" | "stddev" | "stddev_samp"
-            | "stddev_pop" | "variance" | "var_samp" | "var_pop" | "median" | "string_agg" | "listagg"
-            | "group_concat" | "any_value" | "arbitrary" | "bool_and" | "bool_or" | "every" | "approx_count_distinct"
-            | "quantile_cont" | "quantile" | "mode" | "corr" | "covar_samp" | "covar_pop" | "arg_max" | "arg_min"
-            | "argmax" | "argmin" | "max_by" | "min_by" | "array_agg" | "list" | "percentile_cont"
+        "sum"
+            | "avg"
+            | "mean"
+            | "min"
+            | "max"
+            | "count"
+            | "count_if"
+            | "countif"
+            | "stddev"
+            | "stddev_samp"
+            | "stddev_pop"
+            | "variance"
+            | "var_samp"
+            | "var_pop"
+            | "median"
+            | "string_agg"
+            | "listagg"
+            | "group_concat"
+            | "any_value"
+            | "arbitrary"
+            | "bool_and"
+            | "bool_or"
+            | "every"
+            | "approx_count_distinct"
+            | "quantile_cont"
+            | "quantile"
+            | "mode"
+            | "corr"
+            | "covar_samp"
+            | "covar_pop"
+            | "arg_max"
+            | "arg_min"
+            | "argmax"
+            | "argmin"
+            | "max_by"
+            | "min_by"
+            | "array_agg"
+            | "list"
+            | "percentile_cont"
     )
 }
 
 /// Functions that only exist as window functions.
 pub fn is_window_only(name: &str) -> bool {
-    matches!(
-        name,
-        "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile" | "lag" | "lead" | "first_value"
-            | "last_value" | "nth_value"
-    )
+    matches!(name, "row_number" | "rank" | "dense_rank" | "percent_rank" | "cume_dist" | "ntile" | "lag" | "lead" | "first_value" | "last_value" | "nth_value")
 }
 
 /// Window functions whose result does not depend on the frame.

@@ -17,10 +17,9 @@ pub(crate) fn inline_named_windows(select: &Select) -> Result<Option<Select>, Tr
     for definition in &select.named_window {
         let spec = match &definition.1 {
             NamedWindowExpr::WindowSpec(spec) => resolve(spec, &definitions, &definition.0.value)?,
-            NamedWindowExpr::NamedWindow(other) => definitions
-                .get(&other.value.to_ascii_lowercase())
-                .cloned()
-                .ok_or_else(|| unknown_window(&other.value, select))?,
+            NamedWindowExpr::NamedWindow(other) => {
+                definitions.get(&other.value.to_ascii_lowercase()).cloned().ok_or_else(|| unknown_window(&other.value, select))?
+            }
         };
         definitions.insert(definition.0.value.to_ascii_lowercase(), spec);
     }
@@ -54,7 +53,10 @@ pub(crate) fn inline_named_windows(select: &Select) -> Result<Option<Select>, Tr
 fn resolve(spec: &WindowSpec, definitions: &HashMap<String, WindowSpec>, defining: &str) -> Result<WindowSpec, TranspileError> {
     let Some(base_name) = &spec.window_name else { return Ok(spec.clone()) };
     let base = definitions.get(&base_name.value.to_ascii_lowercase()).ok_or_else(|| {
-        TranspileError::resolve_in(format!("unknown window `{}`{}", base_name.value, if defining.is_empty() { String::new() } else { format!(" in the definition of `{defining}`") }), base_name.span)
+        TranspileError::resolve_in(
+            format!("unknown window `{}`{}", base_name.value, if defining.is_empty() { String::new() } else { format!(" in the definition of `{defining}`") }),
+            base_name.span,
+        )
     })?;
     Ok(WindowSpec {
         window_name: None,

@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn all_becomes_every_column_with_the_same_options() {
-        assert_eq!(rewritten("SELECT a, b + 1 AS c FROM t ORDER BY ALL DESC NULLS FIRST"), "SELECT a, b + 1 AS c FROM t ORDER BY 1 DESC NULLS FIRST, 2 DESC NULLS FIRST");
+        assert_eq!(
+            rewritten("SELECT a, b + 1 AS c FROM t ORDER BY ALL DESC NULLS FIRST"),
+            "SELECT a, b + 1 AS c FROM t ORDER BY 1 DESC NULLS FIRST, 2 DESC NULLS FIRST"
+        );
         assert_eq!(rewritten("SELECT * FROM (SELECT x FROM t ORDER BY ALL) AS s"), "SELECT * FROM (SELECT x FROM t ORDER BY 1) AS s");
         assert_eq!(rewritten("SELECT * FROM t ORDER BY ALL"), "SELECT * FROM t ORDER BY ALL");
     }

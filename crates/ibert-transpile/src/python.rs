@@ -2,20 +2,82 @@
 //! Ibis's own `Table` methods.
 
 const KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match", "case", "type",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for",
+    "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", "match",
+    "case", "type",
 ];
 
 /// Attributes of an Ibis `Table` (or of `_`) that a column of the same name would be shadowed by.
 const TABLE_ATTRIBUTES: &[&str] = &[
-    "agg", "aggregate", "alias", "anti_join", "as_scalar", "as_table", "asof_join", "bind", "cache", "cast", "columns",
-    "compile", "count", "cross_join", "describe", "difference", "distinct", "drop", "drop_null", "dropna", "equals",
-    "execute", "explain", "fill_null", "fillna", "filter", "get_backend", "get_name", "group_by", "head", "info",
-    "inner_join", "intersect", "join", "left_join", "limit", "mutate", "name", "nunique", "op", "order_by",
-    "outer_join", "pipe", "pivot_longer", "pivot_wider", "preview", "relocate", "rename", "right_join", "rowid",
-    "sample", "schema", "select", "semi_join", "sql", "topk", "try_cast", "union", "unnest", "unpack",
-    "value_counts", "view", "window_by", "to_array", "to_sql", "to_pandas", "to_pyarrow", "to_polars", "unique",
+    "agg",
+    "aggregate",
+    "alias",
+    "anti_join",
+    "as_scalar",
+    "as_table",
+    "asof_join",
+    "bind",
+    "cache",
+    "cast",
+    "columns",
+    "compile",
+    "count",
+    "cross_join",
+    "describe",
+    "difference",
+    "distinct",
+    "drop",
+    "drop_null",
+    "dropna",
+    "equals",
+    "execute",
+    "explain",
+    "fill_null",
+    "fillna",
+    "filter",
+    "get_backend",
+    "get_name",
+    "group_by",
+    "head",
+    "info",
+    "inner_join",
+    "intersect",
+    "join",
+    "left_join",
+    "limit",
+    "mutate",
+    "name",
+    "nunique",
+    "op",
+    "order_by",
+    "outer_join",
+    "pipe",
+    "pivot_longer",
+    "pivot_wider",
+    "preview",
+    "relocate",
+    "rename",
+    "right_join",
+    "rowid",
+    "sample",
+    "schema",
+    "select",
+    "semi_join",
+    "sql",
+    "topk",
+    "try_cast",
+    "union",
+    "unnest",
+    "unpack",
+    "value_counts",
+    "view",
+    "window_by",
+    "to_array",
+    "to_sql",
+    "to_pandas",
+    "to_pyarrow",
+    "to_polars",
+    "unique",
 ];
 
 /// Names the program defines itself, which a table or variable must not take.
@@ -23,9 +85,7 @@ const RESERVED_NAMES: &[&str] = &["ibis", "_", "expr", "s", "selectors"];
 
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !KEYWORDS.contains(&name)
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !KEYWORDS.contains(&name)
 }
 
 /// Whether `name` can be used as a keyword argument (`select(name=...)`).

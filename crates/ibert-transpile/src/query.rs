@@ -9,9 +9,8 @@ use crate::python;
 use crate::scope::{BoundJoin, Column, Resolved, Scope, Source};
 use crate::{RESULT_NAME, Translation};
 use sqlparser::ast::{
-    BinaryOperator, Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName,
-    OrderBy, OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
-    SetQuantifier, Spanned, TableFactor, TableWithJoins,
+    BinaryOperator, Distinct, Expr, GroupByExpr, GroupByWithModifier, Ident, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName, OrderBy, OrderByKind,
+    Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor, TableWithJoins,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -179,7 +178,10 @@ impl<'c> Translator<'c> {
             || select.having.as_ref().is_some_and(|e| contains_subquery(e) || contains_window(e))
             || select.qualify.is_some()
             || order_by_exprs(order_by).iter().any(|e| contains_window(e))
-            || select.projection.iter().any(|item| select_item_expr(item).is_some_and(|e| contains_subquery(e) || contains_window(e) || counts_rows_conditionally(e)))
+            || select
+                .projection
+                .iter()
+                .any(|item| select_item_expr(item).is_some_and(|e| contains_subquery(e) || contains_window(e) || counts_rows_conditionally(e)))
             || select.having.as_ref().is_some_and(counts_rows_conditionally);
         let mut chain = self.from_clause(&select.from, &mut scope, &mut conjuncts, needs_bound_join, select)?;
         let items = self.select_items(&select.projection, &scope)?;
@@ -195,10 +197,8 @@ impl<'c> Translator<'c> {
             GroupByExpr::Expressions(exprs, modifiers) => match expand_grouping_sets(exprs, modifiers, select)? {
                 None => (exprs.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>()?, None),
                 Some(sets) => {
-                    let sets: Vec<Vec<Expr>> = sets
-                        .iter()
-                        .map(|set| set.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>())
-                        .collect::<Result<_, _>>()?;
+                    let sets: Vec<Vec<Expr>> =
+                        sets.iter().map(|set| set.iter().map(|e| group_key_expr(e, &items, &scope)).collect::<Result<_, _>>()).collect::<Result<_, _>>()?;
                     let mut keys: Vec<Expr> = Vec::new();
                     for key in sets.iter().flatten() {
                         if !keys.contains(key) {
@@ -291,7 +291,9 @@ impl<'c> Translator<'c> {
         let passes_through = |(name, _, from): &(String, String, Option<String>)| from.as_deref() == Some(name.as_str());
         let prefix = values.iter().take_while(|v| passes_through(v)).count();
         let prefix_names: Vec<&String> = values[..prefix].iter().map(|(n, _, _)| n).collect();
-        let whole_input = !source_columns.is_empty() && prefix >= source_columns.len() && prefix_names[..source_columns.len()].iter().zip(&source_columns).all(|(a, b)| *a == b);
+        let whole_input = !source_columns.is_empty()
+            && prefix >= source_columns.len()
+            && prefix_names[..source_columns.len()].iter().zip(&source_columns).all(|(a, b)| *a == b);
         if let (Some(order_by), true) = (order_by, sort_after_windows) {
             self.sort_after_windows(chain, order_by, items, &values, &cx)?;
         } else if whole_input && prefix == values.len() && values.len() == source_columns.len() {
@@ -351,7 +353,12 @@ impl<'c> Translator<'c> {
         let mut metric_args = Vec::new();
         for item in items {
             let is_key = aggregation.keys.iter().any(|(e, _)| e == &item.expr);
-            if !is_key && contains_aggregate(&item.expr) && !contains_window(&item.expr) && !refers_outside_aggregates(&item.expr) && !taken.contains(&item.name) {
+            if !is_key
+                && contains_aggregate(&item.expr)
+                && !contains_window(&item.expr)
+                && !refers_outside_aggregates(&item.expr)
+                && !taken.contains(&item.name)
+            {
                 if aggregation.metrics.iter().any(|(e, _)| e == &item.expr) {
                     continue;
                 }
@@ -362,8 +369,7 @@ impl<'c> Translator<'c> {
             }
         }
         // Items computed whole as metrics need none of their inner aggregates again.
-        let mut hidden_sources: Vec<&Expr> =
-            items.iter().map(|i| &i.expr).filter(|e| !aggregation.metrics.iter().any(|(metric, _)| metric == *e)).collect();
+        let mut hidden_sources: Vec<&Expr> = items.iter().map(|i| &i.expr).filter(|e| !aggregation.metrics.iter().any(|(metric, _)| metric == *e)).collect();
         hidden_sources.extend(select.having.iter());
         hidden_sources.extend(select.qualify.iter());
         let order_exprs = order_by_exprs(order_by);
@@ -427,12 +433,7 @@ impl<'c> Translator<'c> {
             let keys = self.order_keys(order_by, items, &cx, false)?;
             chain.call("order_by", &keys);
         }
-        let produced: Vec<String> = key_names
-            .iter()
-            .chain(metric_args.iter().map(|(n, _, _)| n))
-            .chain(flags.iter().map(|(_, n)| n))
-            .cloned()
-            .collect();
+        let produced: Vec<String> = key_names.iter().chain(metric_args.iter().map(|(n, _, _)| n)).chain(flags.iter().map(|(_, n)| n)).cloned().collect();
         let item_names: Vec<String> = items.iter().map(|i| i.name.clone()).collect();
         let cx = Cx { scope: &post, phase: Phase::Aggregated(&aggregation), aliases: &[], prefer_alias: false };
         let mut columns = Vec::new();
@@ -594,7 +595,12 @@ impl<'c> Translator<'c> {
             None => right.chain,
         };
         chain.call("select", &select_arguments(&right_values));
-        let columns = left.columns.iter().zip(&right.columns).map(|(l, r)| Column { name: l.name.clone(), ty: if is_null(&l.ty) { r.ty.clone() } else { l.ty.clone() } }).collect();
+        let columns = left
+            .columns
+            .iter()
+            .zip(&right.columns)
+            .map(|(l, r)| Column { name: l.name.clone(), ty: if is_null(&l.ty) { r.ty.clone() } else { l.ty.clone() } })
+            .collect();
         left.columns = columns;
         (left, Rel { chain, columns: right.columns })
     }
@@ -602,7 +608,14 @@ impl<'c> Translator<'c> {
     /// ORDER BY over a SELECT list with window functions: a sort below a window is lost (the
     /// window reorders rows), so the list is computed first (`mutate`, keeping every column the
     /// sort may need), then sorted, then projected to the list.
-    fn sort_after_windows(&mut self, chain: &mut Chain, order_by: &OrderBy, items: &[Item], values: &[(String, String, Option<String>)], cx: &Cx) -> Result<(), TranspileError> {
+    fn sort_after_windows(
+        &mut self,
+        chain: &mut Chain,
+        order_by: &OrderBy,
+        items: &[Item],
+        values: &[(String, String, Option<String>)],
+        cx: &Cx,
+    ) -> Result<(), TranspileError> {
         chain.call("mutate", &named_arguments(values));
         let keys = self.order_keys(order_by, items, cx, true)?;
         chain.call("order_by", &keys);
@@ -625,18 +638,16 @@ impl<'c> Translator<'c> {
                 return Err(TranspileError::unsupported_at("ORDER BY ... WITH FILL", &order.expr));
             }
             let expr = match positional(&order.expr) {
-                Some(position) => &items
-                    .get(position.wrapping_sub(1))
-                    .ok_or_else(|| TranspileError::resolve_at(format!("ORDER BY position {position} is not in the SELECT list"), &order.expr))?
-                    .expr,
+                Some(position) => {
+                    &items
+                        .get(position.wrapping_sub(1))
+                        .ok_or_else(|| TranspileError::resolve_at(format!("ORDER BY position {position} is not in the SELECT list"), &order.expr))?
+                        .expr
+                }
                 None => &order.expr,
             };
             let item = items_are_columns
-                .then(|| {
-                    items.iter().find(|i| {
-                        &i.expr == expr || matches!(&order.expr, Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case(&i.name))
-                    })
-                })
+                .then(|| items.iter().find(|i| &i.expr == expr || matches!(&order.expr, Expr::Identifier(ident) if ident.value.eq_ignore_ascii_case(&i.name))))
                 .flatten();
             let mut code = match item {
                 Some(item) => python::attribute("_", &item.name),
@@ -705,7 +716,9 @@ impl<'c> Translator<'c> {
                     reject_wildcard_options(options, item)?;
                     for source in &scope.sources {
                         for column in &source.columns {
-                            if scope.sources.len() > 1 && scope.using.iter().any(|(c, i)| c.eq_ignore_ascii_case(&column.name) && scope.sources[*i].qualifier != source.qualifier) {
+                            if scope.sources.len() > 1
+                                && scope.using.iter().any(|(c, i)| c.eq_ignore_ascii_case(&column.name) && scope.sources[*i].qualifier != source.qualifier)
+                            {
                                 continue;
                             }
                             items.push(Item { name: column.name.clone(), expr: qualified_expr(&source.qualifier, &column.name) });
@@ -1106,7 +1119,13 @@ fn named_arguments(values: &[(String, String, Option<String>)]) -> Vec<String> {
     values
         .iter()
         .map(|(name, code, _)| (name, deferred_safe(code)))
-        .map(|(name, code)| if python::is_keyword_argument(name) && !is_reserved_keyword(name) { format!("{name}={code}") } else { format!("**{{{}: {code}}}", python::string(name)) })
+        .map(|(name, code)| {
+            if python::is_keyword_argument(name) && !is_reserved_keyword(name) {
+                format!("{name}={code}")
+            } else {
+                format!("**{{{}: {code}}}", python::string(name))
+            }
+        })
         .collect()
 }
 
@@ -1166,10 +1185,7 @@ fn expand_grouping_sets(exprs: &[Expr], modifiers: &[GroupByWithModifier], at: &
     let rollup = |lists: &[Vec<Expr>]| -> Vec<Vec<Expr>> { (0..=lists.len()).rev().map(|n| lists[..n].concat()).collect() };
     let cube = |lists: &[Vec<Expr>]| -> Vec<Vec<Expr>> {
         let n = lists.len();
-        (0..1u32 << n)
-            .rev()
-            .map(|mask| (0..n).filter(|i| mask & (1 << (n - 1 - i)) != 0).flat_map(|i| lists[i].clone()).collect())
-            .collect()
+        (0..1u32 << n).rev().map(|mask| (0..n).filter(|i| mask & (1 << (n - 1 - i)) != 0).flat_map(|i| lists[i].clone()).collect()).collect()
     };
     let too_many = || TranspileError::unsupported_at("more than 64 grouping sets", at);
     let mut sets: Vec<Vec<Expr>> = vec![Vec::new()];
@@ -1261,7 +1277,6 @@ fn order_by_exprs(order_by: Option<&OrderBy>) -> Vec<&Expr> {
     }
 }
 
-
 fn collect_aggregate_calls(expr: &Expr, out: &mut Vec<Expr>) {
     crate::expr::visit(expr, &mut |e| {
         if is_aggregate_call(e) {
@@ -1343,7 +1358,12 @@ fn reject_select_extras(select: &Select) -> Result<(), TranspileError> {
 }
 
 fn reject_wildcard_options(options: &sqlparser::ast::WildcardAdditionalOptions, item: &SelectItem) -> Result<(), TranspileError> {
-    if options.opt_ilike.is_some() || options.opt_exclude.is_some() || options.opt_except.is_some() || options.opt_replace.is_some() || options.opt_rename.is_some() {
+    if options.opt_ilike.is_some()
+        || options.opt_exclude.is_some()
+        || options.opt_except.is_some()
+        || options.opt_replace.is_some()
+        || options.opt_rename.is_some()
+    {
         return Err(TranspileError::unsupported_at("* with EXCLUDE/REPLACE/RENAME", item));
     }
     Ok(())

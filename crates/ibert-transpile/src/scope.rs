@@ -99,10 +99,7 @@ impl<'p> Scope<'p> {
         if let (Some((_, _)), Some((second, _))) = (first, found.next()) {
             let (first_index, _) = first.unwrap_or((0, &self.sources[0].columns[0]));
             return Err(TranspileError::resolve_in(
-                format!(
-                    "column `{name}` is ambiguous: both `{}` and `{}` have it",
-                    self.sources[first_index].qualifier, self.sources[second].qualifier
-                ),
+                format!("column `{name}` is ambiguous: both `{}` and `{}` have it", self.sources[first_index].qualifier, self.sources[second].qualifier),
                 span,
             ));
         }

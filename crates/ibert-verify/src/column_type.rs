@@ -60,8 +60,7 @@ impl ColumnType {
             ColumnType::Binary => "BLOB".into(),
             ColumnType::Array(element) => format!("{}[]", element.duckdb_sql()),
             ColumnType::Struct(fields) => {
-                let fields: Vec<String> =
-                    fields.iter().map(|(name, field)| format!("{} {}", quote_identifier(name), field.duckdb_sql())).collect();
+                let fields: Vec<String> = fields.iter().map(|(name, field)| format!("{} {}", quote_identifier(name), field.duckdb_sql())).collect();
                 format!("STRUCT({})", fields.join(", "))
             }
             ColumnType::Map(key, value) => format!("MAP({}, {})", key.duckdb_sql(), value.duckdb_sql()),

@@ -65,9 +65,7 @@ fn canonical_cmp(a: &Value, b: &Value) -> Ordering {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
         (Value::Text(x), Value::Text(y)) => x.cmp(y),
         (Value::Typed(kind_x, x), Value::Typed(kind_y, y)) => kind_x.cmp(kind_y).then_with(|| x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            rounded(as_f64(a)).total_cmp(&rounded(as_f64(b)))
-        }
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => rounded(as_f64(a)).total_cmp(&rounded(as_f64(b))),
         _ => rank(a).cmp(&rank(b)),
     }
 }

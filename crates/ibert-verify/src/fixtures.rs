@@ -26,8 +26,7 @@ pub struct FixtureConfig {
 
 /// Three databases of different sizes: a larger one where accidental agreement is unlikely, a
 /// middle one, and a small one where edge rows dominate.
-pub const DEFAULT_FIXTURES: &[FixtureConfig] =
-    &[FixtureConfig { seed: 1, rows: 48 }, FixtureConfig { seed: 2, rows: 20 }, FixtureConfig { seed: 3, rows: 9 }];
+pub const DEFAULT_FIXTURES: &[FixtureConfig] = &[FixtureConfig { seed: 1, rows: 48 }, FixtureConfig { seed: 2, rows: 20 }, FixtureConfig { seed: 3, rows: 9 }];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
@@ -187,9 +186,7 @@ impl FixtureStore {
                 let table = table.to_string();
                 move |source| FixtureError::DuckDb { table, source }
             };
-            self.connection
-                .execute_batch(&format!("CREATE SCHEMA {schema}; CREATE SCHEMA {twin_schema};"))
-                .map_err(duckdb_error(""))?;
+            self.connection.execute_batch(&format!("CREATE SCHEMA {schema}; CREATE SCHEMA {twin_schema};")).map_err(duckdb_error(""))?;
             for (table, columns) in &parsed {
                 let rows = generate_rows(table, columns, config, literals);
                 load_table(&self.connection, &schema, table, columns, &rows).map_err(duckdb_error(table))?;
@@ -197,9 +194,7 @@ impl FixtureStore {
                 let name = quote_identifier(table);
                 let seed = config.seed;
                 self.connection
-                    .execute_batch(&format!(
-                        "CREATE TABLE {twin_schema}.{name} AS SELECT * FROM {schema}.{name} ORDER BY hash(rowid + {seed}), rowid"
-                    ))
+                    .execute_batch(&format!("CREATE TABLE {twin_schema}.{name} AS SELECT * FROM {schema}.{name} ORDER BY hash(rowid + {seed}), rowid"))
                     .map_err(duckdb_error(table))?;
             }
             databases.push(FixtureDatabase { config: *config, schema, twin_schema, reference: None });
@@ -209,10 +204,9 @@ impl FixtureStore {
 
     fn drop_set(&self, set: &FixtureSet) {
         for database in &set.databases {
-            let _ = self.connection.execute_batch(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE;",
-                database.schema, database.twin_schema
-            ));
+            let _ = self
+                .connection
+                .execute_batch(&format!("DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE;", database.schema, database.twin_schema));
         }
     }
 
@@ -248,8 +242,7 @@ fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value
             let Some(text) = type_value.as_str() else {
                 return Err(FixtureError::NotAString { table: table.into(), column: name.clone(), found: type_value.to_string() });
             };
-            let column_type = ColumnType::parse(text)
-                .map_err(|source| FixtureError::Type { table: table.into(), column: name.clone(), source })?;
+            let column_type = ColumnType::parse(text).map_err(|source| FixtureError::Type { table: table.into(), column: name.clone(), source })?;
             let is_int = matches!(column_type, ColumnType::Int { .. });
             let lower = name.to_ascii_lowercase();
             let role = if is_int && (lower == "id" || lower == singular_key) {
@@ -266,8 +259,7 @@ fn parse_columns(table: &str, schema: &serde_json::Map<String, serde_json::Value
 
 fn load_table(connection: &Connection, schema: &str, table: &str, columns: &[Column], rows: &[Vec<String>]) -> Result<(), duckdb::Error> {
     let name = format!("{schema}.{}", quote_identifier(table));
-    let definitions: Vec<String> =
-        columns.iter().map(|c| format!("{} {}", quote_identifier(&c.name), c.column_type.duckdb_sql())).collect();
+    let definitions: Vec<String> = columns.iter().map(|c| format!("{} {}", quote_identifier(&c.name), c.column_type.duckdb_sql())).collect();
     connection.execute_batch(&format!("CREATE TABLE {name} ({})", definitions.join(", ")))?;
     if rows.is_empty() {
         return Ok(());
@@ -310,10 +302,8 @@ fn generate_rows(table: &str, columns: &[Column], config: &FixtureConfig, litera
     cells
 }
 
-const BASE_STRINGS: &[&str] = &[
-    "alpha", "Alpha", "ALPHA", "beta", "Beta", "gamma delta", "", " padded ", "o'brien", "ünïcödé", "x_1", "zeta%",
-    "MiXeD Case", "42", "null", "omega",
-];
+const BASE_STRINGS: &[&str] =
+    &["alpha", "Alpha", "ALPHA", "beta", "Beta", "gamma delta", "", " padded ", "o'brien", "ünïcödé", "x_1", "zeta%", "MiXeD Case", "42", "null", "omega"];
 const EDGE_INTEGERS: &[i64] = &[0, 1, -1, 2, 100];
 const EDGE_FLOATS: &[f64] = &[0.0, -1.5, 0.5, 1000.25, 2.0];
 const EDGE_DATES: &[&str] = &["2024-02-29", "1999-12-31", "2000-01-01", "2025-12-31", "2026-01-01"];
@@ -380,10 +370,7 @@ impl ValueGenerator<'_> {
                 format!("[{}]", items.join(", "))
             }
             ColumnType::Struct(fields) => {
-                let items: Vec<String> = fields
-                    .iter()
-                    .map(|(name, field)| format!("{}: {}", quote_string(name), self.value(rng, field, true)))
-                    .collect();
+                let items: Vec<String> = fields.iter().map(|(name, field)| format!("{}: {}", quote_string(name), self.value(rng, field, true))).collect();
                 format!("{{{}}}", items.join(", "))
             }
             ColumnType::Map(key, value) => {
@@ -510,7 +497,14 @@ mod tests {
 
     fn dump(store: &FixtureStore, schema: &str, sql: &str) -> Vec<String> {
         let result = store.query(schema, sql).unwrap();
-        result.rows.into_iter().map(|row| match &row[0] { Value::Text(text) => text.clone(), other => other.to_string() }).collect()
+        result
+            .rows
+            .into_iter()
+            .map(|row| match &row[0] {
+                Value::Text(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect()
     }
 
     #[test]
@@ -560,7 +554,8 @@ mod tests {
 
     #[test]
     fn filters_on_several_columns_and_decimal_ranges_select_rows() {
-        let tables = schemas(serde_json::json!({"orders": {"id": "int64", "status": "string", "channel": "string", "code": "string", "price": "decimal(10, 2)"}}));
+        let tables =
+            schemas(serde_json::json!({"orders": {"id": "int64", "status": "string", "channel": "string", "code": "string", "price": "decimal(10, 2)"}}));
         let mut store = FixtureStore::new().unwrap();
         for sql in [
             "SELECT id FROM orders WHERE status IN ('shipped', 'delivered') AND channel IN ('web', 'mobile') AND regexp_matches(code, '^[A-Z]+[0-9]+$')",
@@ -574,7 +569,9 @@ mod tests {
 
     #[test]
     fn nested_types_load() {
-        let tables = schemas(serde_json::json!({"readings": {"samples": "array<float64>", "location": "struct<lat: float64, site: string>", "tags": "map<string, int64>", "cost": "decimal(10, 2)", "u": "uuid", "small": "int8"}}));
+        let tables = schemas(
+            serde_json::json!({"readings": {"samples": "array<float64>", "location": "struct<lat: float64, site: string>", "tags": "map<string, int64>", "cost": "decimal(10, 2)", "u": "uuid", "small": "int8"}}),
+        );
         let mut store = FixtureStore::new().unwrap();
         let set = store.get(&tables, &Literals::default(), DEFAULT_FIXTURES).unwrap();
         assert_eq!(dump(&store, &set.databases[0].schema, "SELECT CAST(COUNT(*) AS VARCHAR) FROM readings"), ["48"]);

@@ -22,8 +22,10 @@ pub struct Literals {
 
 /// `column <op> 'literal'` with a comparison or pattern operator, and `column [NOT] IN (...)`.
 static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'(?:\s*ESCAPE\s*'((?:[^']|'')*)')?")
-        .expect("a valid pattern")
+    Regex::new(
+        r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'(?:\s*ESCAPE\s*'((?:[^']|'')*)')?",
+    )
+    .expect("a valid pattern")
 });
 static IN_LIST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s+(?:NOT\s+)?IN\s*\(((?:\s*'(?:[^']|'')*'\s*,?)+)\)").expect("a valid pattern"));
@@ -179,7 +181,13 @@ fn regex_sequence(chars: &[char], start: usize) -> Option<(String, usize)> {
                 let end = (i + 1..chars.len()).find(|&j| chars[j] == ']' && j > i + 1)?;
                 unit_start = out.len();
                 let negated = chars[i + 1] == '^';
-                out.push(if negated { '#' } else if chars[i + 1] == '\\' { 'a' } else { chars[i + 1] });
+                out.push(if negated {
+                    '#'
+                } else if chars[i + 1] == '\\' {
+                    'a'
+                } else {
+                    chars[i + 1]
+                });
                 i = end;
             }
             '\\' => {

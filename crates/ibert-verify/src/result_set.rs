@@ -6,10 +6,7 @@
 
 use duckdb::Connection;
 use duckdb::arrow::array::{Array, AsArray};
-use duckdb::arrow::datatypes::{
-    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
-};
+use duckdb::arrow::datatypes::{DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use duckdb::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 #[derive(Debug, Clone, PartialEq)]

@@ -203,12 +203,7 @@ impl<'p> Verifier<'p> {
         let ordered = orders_at_top_level(sql) && expected.iter().all(|(original, shuffled)| same_sequence(original, shuffled));
 
         let started = Instant::now();
-        let request = CompileRequest {
-            code: ibis.to_string(),
-            tables: tables.clone(),
-            dialect: "duckdb".into(),
-            expr_name: expr_name.map(str::to_string),
-        };
+        let request = CompileRequest { code: ibis.to_string(), tables: tables.clone(), dialect: "duckdb".into(), expr_name: expr_name.map(str::to_string) };
         let compiled = self.pool.compile(&request)?;
         self.timings.compile += started.elapsed();
         let compiled = match compiled {
@@ -292,4 +287,3 @@ pub fn duckdb_version() -> String {
         .and_then(|connection| connection.query_row("SELECT version()", [], |row| row.get::<_, String>(0)))
         .unwrap_or_else(|_| "unknown".to_string())
 }
-

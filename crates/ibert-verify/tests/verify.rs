@@ -55,26 +55,22 @@ fn boundary_error_is_caught_because_fixtures_hold_the_literals() {
 #[test]
 fn null_semantics_are_caught() {
     // COUNT(col) skips NULLs; counting rows does not.
-    let verdict = verify(
-        "SELECT status, COUNT(amount) AS n FROM orders GROUP BY status",
-        "orders.group_by('status').agg(n=_.count())",
-    );
+    let verdict = verify("SELECT status, COUNT(amount) AS n FROM orders GROUP BY status", "orders.group_by('status').agg(n=_.count())");
     assert_eq!(reason(&verdict), Some(RejectReason::Mismatch), "{verdict:?}");
 }
 
 #[test]
 fn aggregates_that_agree_on_single_row_groups_are_told_apart() {
-    let verdict = verify(
-        "SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id",
-        "orders.group_by('customer_id').agg(total=_.amount.max())",
-    );
+    let verdict =
+        verify("SELECT customer_id, SUM(amount) AS total FROM orders GROUP BY customer_id", "orders.group_by('customer_id').agg(total=_.amount.max())");
     assert_eq!(reason(&verdict), Some(RejectReason::Mismatch), "{verdict:?}");
 }
 
 #[test]
 fn total_order_is_compared_in_order() {
     let sql = "SELECT id, amount FROM orders WHERE amount IS NOT NULL ORDER BY amount DESC, id, customer_id, status, order_date";
-    let good = verify(sql, "orders.filter(_.amount.notnull()).order_by([ibis.desc('amount'), 'id', 'customer_id', 'status', 'order_date']).select('id', 'amount')");
+    let good =
+        verify(sql, "orders.filter(_.amount.notnull()).order_by([ibis.desc('amount'), 'id', 'customer_id', 'status', 'order_date']).select('id', 'amount')");
     let Verdict::Verified(evidence) = &good else { panic!("{good:?}") };
     assert!(evidence.ordered);
     let reversed = verify(sql, "orders.filter(_.amount.notnull()).order_by(['amount', 'id']).select('id', 'amount')");
@@ -83,10 +79,8 @@ fn total_order_is_compared_in_order() {
 
 #[test]
 fn ibis_relying_on_storage_order_is_caught_on_the_twin() {
-    let unordered = verify(
-        "SELECT id, amount FROM orders WHERE id > 2 ORDER BY id, amount, customer_id, status",
-        "orders.filter(orders.id > 2).select('id', 'amount')",
-    );
+    let unordered =
+        verify("SELECT id, amount FROM orders WHERE id > 2 ORDER BY id, amount, customer_id, status", "orders.filter(orders.id > 2).select('id', 'amount')");
     assert_eq!(reason(&unordered), Some(RejectReason::Mismatch), "{unordered:?}");
     let limit_without_order = verify("SELECT id FROM orders WHERE id BETWEEN 1 AND 3", "orders.limit(3).select('id')");
     assert_eq!(reason(&limit_without_order), Some(RejectReason::Mismatch), "{limit_without_order:?}");
@@ -101,10 +95,7 @@ fn results_of_only_nulls_are_vacuous() {
 #[test]
 fn ties_under_limit_are_nondeterministic() {
     // Nine rows in ten share the sort key, so which three come first depends on storage order.
-    let verdict = verify(
-        "SELECT id FROM orders ORDER BY customer_id IS NULL LIMIT 3",
-        "orders.order_by(orders.customer_id.isnull()).limit(3).select('id')",
-    );
+    let verdict = verify("SELECT id FROM orders ORDER BY customer_id IS NULL LIMIT 3", "orders.order_by(orders.customer_id.isnull()).limit(3).select('id')");
     assert_eq!(reason(&verdict), Some(RejectReason::Nondeterministic), "{verdict:?}");
 }
 

@@ -396,10 +396,5 @@ pub struct VersionArgs {}
 
 /// `ibert --version`: ibert, the Ibis version the lock file pins, and the bundled DuckDB.
 pub fn version_text() -> String {
-    format!(
-        "{} (ibis-framework {}, duckdb {})",
-        env!("CARGO_PKG_VERSION"),
-        ibert_oracle::PINNED_IBIS_VERSION,
-        ibert_verify::duckdb_version()
-    )
+    format!("{} (ibis-framework {}, duckdb {})", env!("CARGO_PKG_VERSION"), ibert_oracle::PINNED_IBIS_VERSION, ibert_verify::duckdb_version())
 }

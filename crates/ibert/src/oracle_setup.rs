@@ -11,8 +11,7 @@ use crate::ui;
 
 pub fn start_pool(options: &VerifyOptions) -> anyhow::Result<WorkerPool> {
     let spinner = ui::spinner("preparing the Ibis oracle");
-    let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string()))
-        .context("setting up the Python environment for the Ibis oracle")?;
+    let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string())).context("setting up the Python environment for the Ibis oracle")?;
     let defaults = PoolOptions::default();
     let workers = options.jobs.map_or(defaults.workers, usize::from);
     spinner.set_message(format!("starting {workers} Ibis worker{}", if workers == 1 { "" } else { "s" }));

@@ -25,7 +25,9 @@ fn version_names_ibert_ibis_and_duckdb() {
 #[test]
 fn help_exists_on_every_level() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [vec!["--help"], vec!["data", "--help"], vec!["data", "generate", "--help"], vec!["data", "validate", "--help"], vec!["model", "info", "--help"]] {
+    for args in
+        [vec!["--help"], vec!["data", "--help"], vec!["data", "generate", "--help"], vec!["data", "validate", "--help"], vec!["model", "info", "--help"]]
+    {
         let output = ibert(dir.path(), &args);
         assert!(output.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
@@ -59,8 +61,12 @@ fn generate_writes_verified_examples_and_is_byte_identical_for_a_seed() {
 fn validate_gives_a_verdict_per_record_and_fails_on_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let schema = r#"{"tables": {"events": {"schema": {"user_id": "int64", "amount": "float64"}}}}"#;
-    let good = format!(r#"{{"id": "good", "task": "sql_to_ibis", "context": {schema}, "input": {{"sql": "SELECT user_id FROM events WHERE amount > 10"}}, "target": {{"ibis": "events.filter(events.amount > 10).select('user_id')"}}}}"#);
-    let wrong = format!(r#"{{"id": "wrong", "task": "sql_to_ibis", "context": {schema}, "input": {{"sql": "SELECT user_id FROM events WHERE amount > 10"}}, "target": {{"ibis": "events.filter(events.amount < 10).select('user_id')"}}}}"#);
+    let good = format!(
+        r#"{{"id": "good", "task": "sql_to_ibis", "context": {schema}, "input": {{"sql": "SELECT user_id FROM events WHERE amount > 10"}}, "target": {{"ibis": "events.filter(events.amount > 10).select('user_id')"}}}}"#
+    );
+    let wrong = format!(
+        r#"{{"id": "wrong", "task": "sql_to_ibis", "context": {schema}, "input": {{"sql": "SELECT user_id FROM events WHERE amount > 10"}}, "target": {{"ibis": "events.filter(events.amount < 10).select('user_id')"}}}}"#
+    );
     let file = dir.path().join("mine.jsonl");
     std::fs::write(&file, format!("{good}\n{wrong}\n{{\"id\": \"broken\"\n")).unwrap();
 

@@ -41,7 +41,10 @@ fn multitask_derives_every_task_and_its_errors_are_what_real_ibis_raises() {
     let errors: Vec<&Value> = derived.iter().filter(|r| r["task"] == "error_resolution").collect();
     assert!(errors.len() >= 10, "{} error examples", errors.len());
     for record in errors.iter().step_by(errors.len() / 6) {
-        let schema = serde_json::to_string(&record["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>()).unwrap();
+        let schema = serde_json::to_string(
+            &record["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap();
         let broken = ibert_with_stdin(dir.path(), &["to-sql", "--no-model", "--schema", &schema], record["input"]["broken_code"].as_str().unwrap());
         let recorded = record["input"]["error"].as_str().unwrap();
         let error_type = recorded.split(':').next().unwrap();
@@ -51,7 +54,10 @@ fn multitask_derives_every_task_and_its_errors_are_what_real_ibis_raises() {
     }
     // The ibis_to_sql targets are exactly what real Ibis prints for that dialect.
     let postgres = derived.iter().find(|r| r["task"] == "ibis_to_sql" && r["input"]["dialect"] == "postgres").unwrap();
-    let schema = serde_json::to_string(&postgres["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>()).unwrap();
+    let schema = serde_json::to_string(
+        &postgres["context"]["tables"].as_object().unwrap().iter().map(|(t, v)| (t.clone(), v["schema"].clone())).collect::<BTreeMap<_, _>>(),
+    )
+    .unwrap();
     let compiled = ibert_with_stdin(dir.path(), &["to-sql", "--dialect", "postgres", "--schema", &schema], postgres["input"]["ibis"].as_str().unwrap());
     assert_eq!(stdout(&compiled).trim(), postgres["target"]["sql"].as_str().unwrap().trim());
     // Documentation parameters are the function's parameters.
@@ -77,7 +83,8 @@ fn augmentation_keeps_only_what_verifies_and_says_where_it_came_from() {
         assert!(originals.contains(record["meta"]["derived_from"].as_str().unwrap()));
         assert_eq!(record["verification"]["level"], "executed");
     }
-    let kinds: BTreeSet<&str> = augmented.iter().filter_map(|r| r["meta"]["features"].as_array().unwrap().iter().find_map(|f| f.as_str().unwrap().strip_prefix("augment:"))).collect();
+    let kinds: BTreeSet<&str> =
+        augmented.iter().filter_map(|r| r["meta"]["features"].as_array().unwrap().iter().find_map(|f| f.as_str().unwrap().strip_prefix("augment:"))).collect();
     assert!(kinds.len() >= 5, "{kinds:?}");
 }
 

@@ -23,7 +23,8 @@ fn qa_and_doc_stream_an_answer_and_say_it_is_not_checked() {
 #[test]
 fn complete_compiles_its_answer_with_real_ibis_and_says_whether_it_did() {
     let dir = tempfile::tempdir().unwrap();
-    let output = ibert_with_stdin(dir.path(), &["complete", "--schema", SCHEMA, "--max-tokens", "48", "--attempts", "2"], "expr = orders.filter(orders.amount > 10)\n");
+    let output =
+        ibert_with_stdin(dir.path(), &["complete", "--schema", SCHEMA, "--max-tokens", "48", "--attempts", "2"], "expr = orders.filter(orders.amount > 10)\n");
     let err = stderr(&output);
     assert!(err.contains("answer 1 of at most 2"), "{err}");
     match output.status.code() {
@@ -57,7 +58,11 @@ fn bad_models_and_configs_are_clear_errors() {
     assert!(stderr(&output).contains("cannot download") && stderr(&output).contains("--model-path"), "{}", stderr(&output));
 
     let output = ibert_with_stdin(dir.path(), &["qa", "--device", "cuda"], "hi");
-    assert!(!output.status.success() && stderr(&output).contains("built without CUDA support") && stderr(&output).contains("--features cuda"), "{}", stderr(&output));
+    assert!(
+        !output.status.success() && stderr(&output).contains("built without CUDA support") && stderr(&output).contains("--features cuda"),
+        "{}",
+        stderr(&output)
+    );
     let output = ibert_with_stdin(dir.path(), &["qa", "--device", "tpu"], "hi");
     assert!(!output.status.success() && stderr(&output).contains("use cpu, cuda or cuda:N"), "{}", stderr(&output));
 

@@ -156,7 +156,10 @@ mod tests {
     #[test]
     fn the_same_code_in_another_task_is_not_a_duplicate() {
         let mut other = example("2", "SELECT a FROM t", "expr = t.select('a')");
-        other.payload = Payload::IbisToSql { input: ibert_records::IbisToSqlInput { ibis: "expr = t.select('a')".into(), dialect: "duckdb".into() }, target: ibert_records::IbisToSqlTarget { sql: "SELECT a FROM t".into() } };
+        other.payload = Payload::IbisToSql {
+            input: ibert_records::IbisToSqlInput { ibis: "expr = t.select('a')".into(), dialect: "duckdb".into() },
+            target: ibert_records::IbisToSqlTarget { sql: "SELECT a FROM t".into() },
+        };
         let merged = concat(vec![Source { label: "x".into(), examples: vec![example("1", "SELECT a FROM t", "expr = t.select('a')"), other] }]);
         assert_eq!(merged.examples.len(), 2);
     }

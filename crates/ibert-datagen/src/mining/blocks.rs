@@ -25,7 +25,13 @@ pub fn markdown_blocks(text: &str) -> Vec<CodeBlock> {
         let trimmed = line.trim_start();
         match &mut open {
             None => {
-                let fence = if trimmed.starts_with("```") { "```" } else if trimmed.starts_with("~~~") { "~~~" } else { continue };
+                let fence = if trimmed.starts_with("```") {
+                    "```"
+                } else if trimmed.starts_with("~~~") {
+                    "~~~"
+                } else {
+                    continue;
+                };
                 let marker: String = trimmed.chars().take_while(|c| *c == fence.as_bytes()[0] as char).collect();
                 let info = trimmed[marker.len()..].trim().trim_start_matches('{').trim_end_matches('}');
                 let word = info.split([' ', ',', '}']).next().unwrap_or("").trim_start_matches('.').to_ascii_lowercase();
@@ -41,7 +47,11 @@ pub fn markdown_blocks(text: &str) -> Vec<CodeBlock> {
                     if let Some(language) = language {
                         let code = lines.join("\n");
                         // A console transcript (`>>>` prompts) is its program without the outputs.
-                        let code = if code.trim_start().starts_with(">>>") { super::docstrings::examples(&code).pop().unwrap_or_default() } else { strip_quarto_options(&code) };
+                        let code = if code.trim_start().starts_with(">>>") {
+                            super::docstrings::examples(&code).pop().unwrap_or_default()
+                        } else {
+                            strip_quarto_options(&code)
+                        };
                         if !code.trim().is_empty() {
                             blocks.push(CodeBlock { language: *language, code, line: *first });
                         }
@@ -107,7 +117,10 @@ mod tests {
     fn notebooks_give_cells_and_broken_ones_a_reason() {
         let notebook = r##"{"cells": [{"cell_type": "code", "source": ["%%sql\n", "SELECT 1"]}, {"cell_type": "code", "source": "t.count()"}, {"cell_type": "markdown", "source": "```python\nx = 1\n```"}, {"cell_type": "code", "source": "!pip install ibis"}]}"##;
         let blocks = notebook_blocks(notebook).unwrap();
-        assert_eq!(blocks.iter().map(|b| (b.language, b.code.as_str(), b.line)).collect::<Vec<_>>(), [(Language::Sql, "SELECT 1", 1), (Language::Python, "t.count()", 2), (Language::Python, "x = 1", 3)]);
+        assert_eq!(
+            blocks.iter().map(|b| (b.language, b.code.as_str(), b.line)).collect::<Vec<_>>(),
+            [(Language::Sql, "SELECT 1", 1), (Language::Python, "t.count()", 2), (Language::Python, "x = 1", 3)]
+        );
         assert!(notebook_blocks("{\"cells\": [").unwrap_err().starts_with("not JSON"));
         assert_eq!(notebook_blocks("{}").unwrap_err(), "no `cells` list");
     }

@@ -20,7 +20,8 @@ pub fn summary(docstring: &str) -> String {
     let lines: Vec<&str> = docstring.lines().collect();
     for (index, line) in lines.iter().enumerate() {
         let next = lines.get(index + 1).map_or("", |l| l.trim());
-        let section = next.starts_with("---") || line.trim().ends_with(':') && ["Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "Example:", "Note:", "Notes:"].contains(&line.trim());
+        let section = next.starts_with("---")
+            || line.trim().ends_with(':') && ["Args:", "Arguments:", "Returns:", "Raises:", "Examples:", "Example:", "Note:", "Notes:"].contains(&line.trim());
         if section || line.trim_start().starts_with(">>>") {
             break;
         }

@@ -22,8 +22,8 @@ use std::sync::atomic::AtomicBool;
 
 use ibert_oracle::{CompileRequest, OracleError, WorkerPool};
 use ibert_records::{
-    Context, DocumentationInput, DocumentationTarget, Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget,
-    SqlToIbisInput, SqlToIbisTarget, VerificationLevel,
+    Context, DocumentationInput, DocumentationTarget, Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget, SqlToIbisInput,
+    SqlToIbisTarget, VerificationLevel,
 };
 
 use crate::multitask::checked_by;
@@ -54,7 +54,9 @@ impl MineReport {
     /// Adds another source's report to this one.
     pub fn merge(&mut self, other: MineReport) {
         self.examples.extend(other.examples);
-        for (into, from) in [(&mut self.files, other.files), (&mut self.skipped, other.skipped), (&mut self.found, other.found), (&mut self.checks, other.checks)] {
+        for (into, from) in
+            [(&mut self.files, other.files), (&mut self.skipped, other.skipped), (&mut self.found, other.found), (&mut self.checks, other.checks)]
+        {
             for (key, n) in from {
                 *into.entry(key).or_default() += n;
             }
@@ -106,7 +108,13 @@ pub fn count_files(source: &MineSource) -> usize {
     files::walk(&source.root).0.len()
 }
 
-fn mine_files(source: &MineSource, files: &[SourceFile], pool: &WorkerPool, progress: &(dyn Fn() + Sync), cancel: &AtomicBool) -> Result<MineReport, OracleError> {
+fn mine_files(
+    source: &MineSource,
+    files: &[SourceFile],
+    pool: &WorkerPool,
+    progress: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<MineReport, OracleError> {
     let miner = Miner { source, pool, ibis_version: pool.hello().ibis.clone() };
     let work = |_: usize, file: &SourceFile| {
         let result = miner.file(file);
@@ -179,7 +187,8 @@ impl Miner<'_> {
             for program in docstrings::examples(&function.docstring).into_iter().take(PROGRAMS_PER_DOCSTRING) {
                 out.count("docstring programs");
                 if let Some(sql) = self.compile(&program, out)? {
-                    let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: program.clone(), dialect: "duckdb".into() }, target: IbisToSqlTarget { sql } };
+                    let payload =
+                        Payload::IbisToSql { input: IbisToSqlInput { ibis: program.clone(), dialect: "duckdb".into() }, target: IbisToSqlTarget { sql } };
                     out.examples.push(self.example(file, line, "ibis_to_sql", payload, VerificationLevel::Compiled, "docstring_example"));
                     compiled_example.get_or_insert(program);
                 }
@@ -212,7 +221,10 @@ impl Miner<'_> {
             }
             let compiled = self.compile(&block.code, out)?;
             if let Some(sql) = &compiled {
-                let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: block.code.clone(), dialect: "duckdb".into() }, target: IbisToSqlTarget { sql: sql.clone() } };
+                let payload = Payload::IbisToSql {
+                    input: IbisToSqlInput { ibis: block.code.clone(), dialect: "duckdb".into() },
+                    target: IbisToSqlTarget { sql: sql.clone() },
+                };
                 out.examples.push(self.example(file, block.line, "ibis_to_sql", payload, VerificationLevel::Compiled, "code_block"));
             }
             // SQL right before Ibis: the documentation's own translation. Nothing checks that the

@@ -19,7 +19,13 @@ pub fn cut_points(code: &str) -> Vec<usize> {
         let inside_call = text(i) == "(" && i > 0 && tokens[i - 1].kind == Kind::Name && text(i + 1) != ")";
         // The start of a statement after the first.
         let statement = token.kind == Kind::Newline && i + 1 < tokens.len();
-        let at = if inside_call || statement { token.end } else if method { token.start } else { continue };
+        let at = if inside_call || statement {
+            token.end
+        } else if method {
+            token.start
+        } else {
+            continue;
+        };
         // Some code must be left to complete, and some given.
         if code[at..].trim().len() >= 4 && code[..at].trim().len() >= 4 {
             cuts.push(at);

@@ -66,7 +66,11 @@ pub fn function_name(text: &str) -> String {
         name = name.replace("__", "_");
     }
     let name = name.trim_matches('_').to_string();
-    let keyword = ["and", "as", "class", "def", "del", "for", "from", "global", "if", "import", "in", "is", "lambda", "not", "or", "pass", "return", "while", "with", "yield"].contains(&name.as_str());
+    let keyword = [
+        "and", "as", "class", "def", "del", "for", "from", "global", "if", "import", "in", "is", "lambda", "not", "or", "pass", "return", "while", "with",
+        "yield",
+    ]
+    .contains(&name.as_str());
     if name.is_empty() || keyword || name.starts_with(|c: char| c.is_ascii_digit()) { format!("query_{name}") } else { name }
 }
 
@@ -100,7 +104,11 @@ mod tests {
             "Orders above one.\n\nArgs:\n    customers: The `customers` table, with columns id (int64).\n    orders: The `orders` table, with columns id (int64), amount (float64).\n\nReturns:\n    ibis.Table: A table with columns id (int64).\n"
         );
         let numpy = document("big_orders", "Orders above one.", code, "expr", &schemas(), &[], DocStyle::Numpy);
-        assert!(numpy.docstring.contains("Parameters\n----------\ncustomers : ibis.Table\n") && numpy.docstring.contains("orders : ibis.Table\n"), "{}", numpy.docstring);
+        assert!(
+            numpy.docstring.contains("Parameters\n----------\ncustomers : ibis.Table\n") && numpy.docstring.contains("orders : ibis.Table\n"),
+            "{}",
+            numpy.docstring
+        );
         assert!(!numpy.docstring.contains("unused"));
     }
 

@@ -22,8 +22,8 @@ use std::sync::atomic::AtomicBool;
 
 use ibert_oracle::{CompileRequest, Compiled, OracleError, ProgramFailure, WorkerPool};
 use ibert_records::{
-    CodeCompletionInput, CodeCompletionTarget, DocStyle, DocumentationInput, DocumentationTarget, ErrorResolutionInput, ErrorResolutionTarget,
-    Example, IbisToSqlInput, IbisToSqlTarget, Payload, QaInput, QaTarget, Task, Verification, VerificationLevel,
+    CodeCompletionInput, CodeCompletionTarget, DocStyle, DocumentationInput, DocumentationTarget, ErrorResolutionInput, ErrorResolutionTarget, Example,
+    IbisToSqlInput, IbisToSqlTarget, Payload, QaInput, QaTarget, Task, Verification, VerificationLevel,
 };
 
 use crate::parallel::map_in_order;
@@ -106,7 +106,12 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
     let schemas = source.context.schemas();
     let code = target.ibis.as_str();
     let compile = |code: &str, dialect: &str| -> Result<Result<Compiled, ProgramFailure>, OracleError> {
-        pool.compile(&CompileRequest { code: code.to_string(), tables: schemas.clone(), dialect: dialect.to_string(), expr_name: Some(target.expr_name.clone()) })
+        pool.compile(&CompileRequest {
+            code: code.to_string(),
+            tables: schemas.clone(),
+            dialect: dialect.to_string(),
+            expr_name: Some(target.expr_name.clone()),
+        })
     };
     let derive = |id: String, payload: Payload, verification: Verification| {
         let mut meta = source.meta.clone();
@@ -136,7 +141,8 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
         }
         let executed = dialect == "duckdb" && verification.ibis_version == ibis_version;
         let level = if executed { verification.clone() } else { checked_by(VerificationLevel::Compiled, &ibis_version) };
-        let payload = Payload::IbisToSql { input: IbisToSqlInput { ibis: code.to_string(), dialect: dialect.clone() }, target: IbisToSqlTarget { sql: compiled.sql } };
+        let payload =
+            Payload::IbisToSql { input: IbisToSqlInput { ibis: code.to_string(), dialect: dialect.clone() }, target: IbisToSqlTarget { sql: compiled.sql } };
         let mut example = derive(format!("{}.ibis_to_sql.{dialect}", source.id), payload, level);
         example.dialect = dialect.clone();
         out.examples.push(example);
@@ -177,7 +183,9 @@ fn derive_one(source: &Example, seed: u64, ask_questions: bool, pool: &WorkerPoo
     // sandbox runs no `def`); its body is the verified program.
     let description = source.meta.template.as_ref().and_then(|t| options.descriptions.get(t));
     let name = documentation::function_name(source.meta.template.as_deref().unwrap_or(&source.id));
-    let summary = description.cloned().unwrap_or_else(|| format!("Compute the result of this SQL query:\n\n    {}", input.sql.lines().collect::<Vec<_>>().join("\n    ")));
+    let summary = description
+        .cloned()
+        .unwrap_or_else(|| format!("Compute the result of this SQL query:\n\n    {}", input.sql.lines().collect::<Vec<_>>().join("\n    ")));
     for style in [DocStyle::Google, DocStyle::Numpy] {
         let documented = documentation::document(&name, &summary, code, &target.expr_name, &schemas, &result_columns, style);
         if pool.outline(&documented.function)?.is_err() {

@@ -58,8 +58,30 @@ pub const OPERATORS: [&str; 10] = [
 
 /// Methods whose misspelling is a typical error.
 const METHODS: [&str; 24] = [
-    "filter", "select", "group_by", "aggregate", "agg", "order_by", "mutate", "join", "left_join", "distinct", "limit", "count", "sum",
-    "mean", "max", "min", "isin", "notin", "cast", "name", "over", "desc", "nunique", "between",
+    "filter",
+    "select",
+    "group_by",
+    "aggregate",
+    "agg",
+    "order_by",
+    "mutate",
+    "join",
+    "left_join",
+    "distinct",
+    "limit",
+    "count",
+    "sum",
+    "mean",
+    "max",
+    "min",
+    "isin",
+    "notin",
+    "cast",
+    "name",
+    "over",
+    "desc",
+    "nunique",
+    "between",
 ];
 
 /// Names from older Ibis (or from pandas) that Ibis 12 does not have: (current, wrong).
@@ -147,7 +169,8 @@ impl<'a> Program<'a> {
         let sites: Vec<(usize, String)> = (1..self.tokens.len())
             .filter(|&i| {
                 let token = &self.tokens[i];
-                let attribute = token.kind == Kind::Name && self.text(i - 1) == "." && self.text(i + 1) != "(" && i >= 2 && self.tokens[i - 2].kind == Kind::Name;
+                let attribute =
+                    token.kind == Kind::Name && self.text(i - 1) == "." && self.text(i + 1) != "(" && i >= 2 && self.tokens[i - 2].kind == Kind::Name;
                 let quoted = token.kind == Kind::String && token.depth > 0;
                 attribute || quoted
             })
@@ -259,7 +282,9 @@ impl<'a> Program<'a> {
         Some(Mutant {
             operator: "missing_parentheses",
             code,
-            explanation: "`&` and `|` bind tighter than comparisons in Python, so `a > 1 & b < 2` reads as `a > (1 & b) < 2`; put each comparison in parentheses.".to_string(),
+            explanation:
+                "`&` and `|` bind tighter than comparisons in Python, so `a > 1 & b < 2` reads as `a > (1 & b) < 2`; put each comparison in parentheses."
+                    .to_string(),
             expect: Expectation::ibis(&[], None),
         })
     }
@@ -272,7 +297,8 @@ impl<'a> Program<'a> {
             .filter_map(|i| {
                 let (column, literal) = (self.text(i - 1), &self.tokens[i + 1]);
                 let ty = self.column_type(column)?;
-                let fits = (literal.kind == Kind::Number && is_numeric(ty)) || (literal.kind == Kind::String && ty.trim_start_matches('!') == "string" && string_content(literal, self.code).is_some());
+                let fits = (literal.kind == Kind::Number && is_numeric(ty))
+                    || (literal.kind == Kind::String && ty.trim_start_matches('!') == "string" && string_content(literal, self.code).is_some());
                 fits.then_some((i + 1, column, ty))
             })
             .collect();
@@ -349,7 +375,9 @@ impl<'a> Program<'a> {
         Some(Mutant {
             operator: "parent_table_reference",
             code: self.replace(index, root),
-            explanation: format!("After `.{step}(...)` the expression is a new table; `{root}` still names the table before that step. Refer to the new table's columns with `_`."),
+            explanation: format!(
+                "After `.{step}(...)` the expression is a new table; `{root}` still names the table before that step. Refer to the new table's columns with `_`."
+            ),
             expect: Expectation::ibis(&["AttributeError", "IntegrityError", "IbisTypeError", "RelationError"], None),
         })
     }
@@ -435,7 +463,11 @@ mod tests {
         assert!(unparenthesized.contains("orders.amount > 10 & (") || unparenthesized.contains("& orders.status == \"paid\")"), "{unparenthesized}");
         let literal = mutant(code, "wrong_literal_type").unwrap();
         assert!(literal.code.contains("> \"10\"") || literal.code.contains("== 0"), "{}", literal.code);
-        assert!(literal.explanation.starts_with("`amount` is a float64 column") || literal.explanation.starts_with("`status` is a string column"), "{}", literal.explanation);
+        assert!(
+            literal.explanation.starts_with("`amount` is a float64 column") || literal.explanation.starts_with("`status` is a string column"),
+            "{}",
+            literal.explanation
+        );
         assert_eq!(broken("aggregate_wrong_type"), code.replace("_.amount.sum()", "_.status.sum()"));
         assert_eq!(broken("parent_table_reference"), code.replace("order_by(_.total)", "order_by(orders.total)"));
         assert!(broken("removed_api").contains(".groupby(") || broken("removed_api").contains(".sort_by("));
@@ -443,7 +475,10 @@ mod tests {
 
     #[test]
     fn python_operators_get_spaces_where_the_symbol_had_none() {
-        assert_eq!(mutant("expr = orders.filter((orders.id > 1)&(orders.amount < 2))", "python_boolean_operator").unwrap().code, "expr = orders.filter((orders.id > 1) and (orders.amount < 2))");
+        assert_eq!(
+            mutant("expr = orders.filter((orders.id > 1)&(orders.amount < 2))", "python_boolean_operator").unwrap().code,
+            "expr = orders.filter((orders.id > 1) and (orders.amount < 2))"
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ fn check_shapes(shape: &Shape, layers: &[Layer], embeddings: &QMatrix, output: O
         let ffn = layer.gate_up[0].rows;
         let fits = layer.attention_norm.len() == width
             && layer.ffn_norm.len() == width
-            && [(&layer.qkv[0], width), (&layer.qkv[1], kv_width), (&layer.qkv[2], kv_width), (&layer.attention_output, width)].iter().all(|(m, rows)| m.rows == *rows && m.cols == width)
+            && [(&layer.qkv[0], width), (&layer.qkv[1], kv_width), (&layer.qkv[2], kv_width), (&layer.attention_output, width)]
+                .iter()
+                .all(|(m, rows)| m.rows == *rows && m.cols == width)
             && layer.gate_up[1].rows == ffn
             && layer.gate_up.iter().all(|m| m.cols == width)
             && layer.down.rows == width
@@ -271,7 +273,11 @@ impl<'a> TensorReader<'a> {
     }
 
     fn info(&self, name: &str) -> Result<&'a TensorInfo, EngineError> {
-        self.header.tensors.iter().find(|t| t.name == name).ok_or_else(|| EngineError::Inference(format!("{} has no tensor {name}", self.header.path.display())))
+        self.header
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| EngineError::Inference(format!("{} has no tensor {name}", self.header.path.display())))
     }
 
     fn read_matrix(&mut self, name: &str) -> Result<QMatrix, EngineError> {
@@ -282,7 +288,8 @@ impl<'a> TensorReader<'a> {
         };
         let kind = QuantKind::from_ggml(info.kind).ok_or_else(|| EngineError::Inference(format!("tensor {name} has ggml type {}", info.kind)))?;
         let bytes = (rows.checked_mul(cols).map(|n| n / quant::BLOCK)).and_then(|blocks| blocks.checked_mul(kind.block_bytes()));
-        let bytes = bytes.filter(|b| (*b as u64) <= self.header.file_size).ok_or_else(|| EngineError::Inference(format!("tensor {name} is larger than the file")))?;
+        let bytes =
+            bytes.filter(|b| (*b as u64) <= self.header.file_size).ok_or_else(|| EngineError::Inference(format!("tensor {name} is larger than the file")))?;
         let data = self.read(name, bytes)?;
         QMatrix::from_ggml(kind, rows, cols, &data).map_err(|error| EngineError::Inference(format!("tensor {name}: {error}")))
     }

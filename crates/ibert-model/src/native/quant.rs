@@ -82,7 +82,8 @@ impl QMatrix {
         if data.len() < size {
             return Err(format!("{} bytes of data where {size} are needed", data.len()));
         }
-        let mut matrix = QMatrix { kind, rows, cols, scales: Vec::with_capacity(blocks), mins: Vec::new(), quants: Vec::with_capacity(blocks * kind.quant_bytes()) };
+        let mut matrix =
+            QMatrix { kind, rows, cols, scales: Vec::with_capacity(blocks), mins: Vec::new(), quants: Vec::with_capacity(blocks * kind.quant_bytes()) };
         for block in data[..size].chunks_exact(kind.block_bytes()) {
             let half = |at: usize| f16::from_le_bytes([block[at], block[at + 1]]).to_f32();
             matrix.scales.push(half(0));
@@ -105,7 +106,8 @@ impl QMatrix {
             return Err(format!("{} values do not make {rows} rows of {cols} in {BLOCK}-value blocks", values.len()));
         }
         let blocks = values.len() / BLOCK;
-        let mut matrix = QMatrix { kind: QuantKind::Q8_0, rows, cols, scales: Vec::with_capacity(blocks), mins: Vec::new(), quants: Vec::with_capacity(values.len()) };
+        let mut matrix =
+            QMatrix { kind: QuantKind::Q8_0, rows, cols, scales: Vec::with_capacity(blocks), mins: Vec::new(), quants: Vec::with_capacity(values.len()) };
         for block in values.chunks_exact(BLOCK) {
             let scale = block.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
             let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
@@ -401,9 +403,8 @@ pub(super) mod avx2 {
         let mut total = _mm256_setzero_ps();
         for block in 0..scales.len() {
             // SAFETY: in bounds by the caller's length checks; unaligned loads.
-            let (packed, activations) = unsafe {
-                (_mm_loadu_si128(quants.as_ptr().add(block * 16).cast()), _mm256_loadu_si256(x.as_ptr().add(block * BLOCK).cast()))
-            };
+            let (packed, activations) =
+                unsafe { (_mm_loadu_si128(quants.as_ptr().add(block * 16).cast()), _mm256_loadu_si256(x.as_ptr().add(block * BLOCK).cast())) };
             let low = _mm_and_si128(packed, low_nibbles);
             let high = _mm_and_si128(_mm_srli_epi16(packed, 4), low_nibbles);
             let weights = _mm256_set_m128i(high, low);
@@ -420,9 +421,8 @@ pub(super) mod avx2 {
         let mut total = _mm256_setzero_ps();
         for block in 0..scales.len() {
             // SAFETY: in bounds by the caller's length checks; unaligned loads.
-            let (weights, activations) = unsafe {
-                (_mm256_loadu_si256(quants.as_ptr().add(block * BLOCK).cast()), _mm256_loadu_si256(x.as_ptr().add(block * BLOCK).cast()))
-            };
+            let (weights, activations) =
+                unsafe { (_mm256_loadu_si256(quants.as_ptr().add(block * BLOCK).cast()), _mm256_loadu_si256(x.as_ptr().add(block * BLOCK).cast())) };
             // maddubs multiplies unsigned by signed: move the weights' signs onto the activations.
             let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(weights, weights), _mm256_sign_epi8(activations, weights));
             let sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
@@ -486,7 +486,12 @@ mod tests {
                     let blocks = cols / BLOCK;
                     let (w, a) = (row * blocks, token * blocks);
                     let q = kind.quant_bytes();
-                    let args = (&matrix.quants[w * q..(w + blocks) * q], &matrix.scales[w..w + blocks], &x.quants[a * BLOCK..(a + blocks) * BLOCK], &x.scales[a..a + blocks]);
+                    let args = (
+                        &matrix.quants[w * q..(w + blocks) * q],
+                        &matrix.scales[w..w + blocks],
+                        &x.quants[a * BLOCK..(a + blocks) * BLOCK],
+                        &x.scales[a..a + blocks],
+                    );
                     let (portable, chosen) = match kind {
                         QuantKind::Q8_0 => (portable::q8(args.0, args.1, args.2, args.3), kernels().q8(args.0, args.1, args.2, args.3)),
                         _ => (portable::q4(args.0, args.1, args.2, args.3), kernels().q4(args.0, args.1, args.2, args.3)),

@@ -15,8 +15,8 @@ use ibert_transpile::corpus::Corpus;
 use super::INTERRUPTED;
 use super::data_augment::{candidates as augment_candidates, outputs as augment_outputs};
 use super::data_concat::merge_files;
-use super::data_mine::{installed_ibis, mine_with_progress};
 use super::data_generate::{Outputs, template_candidates, verify_and_write};
+use super::data_mine::{installed_ibis, mine_with_progress};
 use super::data_multitask::{check_dialects, derive_with_progress, render as render_multitask, write_examples};
 use super::data_stats::write_json;
 use crate::cli::AllArgs;
@@ -50,7 +50,8 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
             candidates.extend(transpiled.candidates);
         }
         eprintln!("{} corpus queries translated ({refused} refused by the transpiler)", candidates.len());
-        let Some(transpiled) = verify_and_write(candidates, "transpiler", &Outputs::in_folder(&args.output.join("transpiled")), &pool, seed, interrupted)? else {
+        let Some(transpiled) = verify_and_write(candidates, "transpiler", &Outputs::in_folder(&args.output.join("transpiled")), &pool, seed, interrupted)?
+        else {
             return Ok(ExitCode::from(INTERRUPTED));
         };
         let detail = format!("{} verified, {} rejected, {refused} refused", transpiled.examples.len(), transpiled.rejected);
@@ -107,7 +108,11 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
 
     eprintln!("\n== 7/7 statistics");
     // The task commands' default model, so that everything is ready after this one command.
-    let model = if args.skip_model { "skipped (--skip-model)".to_string() } else { crate::model_config::default_model(&ibert_oracle::cache_dir())?.display().to_string() };
+    let model = if args.skip_model {
+        "skipped (--skip-model)".to_string()
+    } else {
+        crate::model_config::default_model(&ibert_oracle::cache_dir())?.display().to_string()
+    };
     let stats = Stats::of(&merged.examples);
     let stats_path = args.output.join("stats.json");
     write_json(&stats_path, &stats)?;

@@ -75,7 +75,14 @@ impl Outputs {
 
 /// Verifies `candidates` and writes the verified ones (labelled `source`) and the rejects, each
 /// file completely or not at all. `None` when interrupted.
-pub(super) fn verify_and_write(candidates: Vec<Candidate>, source: &str, outputs: &Outputs, pool: &WorkerPool, seed: u64, interrupted: &AtomicBool) -> anyhow::Result<Option<Written>> {
+pub(super) fn verify_and_write(
+    candidates: Vec<Candidate>,
+    source: &str,
+    outputs: &Outputs,
+    pool: &WorkerPool,
+    seed: u64,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<Option<Written>> {
     let Some(run) = verify_with_progress(candidates, pool, seed, interrupted)? else {
         return Ok(None);
     };

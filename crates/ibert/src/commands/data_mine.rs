@@ -68,7 +68,12 @@ pub(super) fn render(report: &MineReport) -> String {
     };
     let mut per_task: BTreeMap<String, usize> = BTreeMap::new();
     for example in &report.examples {
-        *per_task.entry(format!("{} ({:?})", example.task(), example.verification.as_ref().map(|v| v.level).unwrap_or(ibert_records::VerificationLevel::Parsed)).to_lowercase()).or_default() += 1;
+        *per_task
+            .entry(
+                format!("{} ({:?})", example.task(), example.verification.as_ref().map(|v| v.level).unwrap_or(ibert_records::VerificationLevel::Parsed))
+                    .to_lowercase(),
+            )
+            .or_default() += 1;
     }
     [
         section("files read", &report.files),

@@ -52,13 +52,24 @@ pub(super) fn write_examples(path: &Path, examples: &[Example]) -> anyhow::Resul
 pub(super) fn check_dialects(pool: &WorkerPool, dialects: &[String]) -> anyhow::Result<()> {
     let (known, _) = pool.dialects()?;
     let unknown: Vec<&String> = dialects.iter().filter(|d| !known.contains(d)).collect();
-    anyhow::ensure!(unknown.is_empty(), "Ibis does not compile to {}; it compiles to {}", unknown.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "), known.join(", "));
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "Ibis does not compile to {}; it compiles to {}",
+        unknown.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+        known.join(", ")
+    );
     Ok(())
 }
 
 /// Derivation with a progress bar; `None` when Ctrl-C stopped it (a message has been printed).
-pub(super) fn derive_with_progress(verified: &[Example], pool: &WorkerPool, dialects: &[String], interrupted: &AtomicBool) -> anyhow::Result<Option<MultitaskReport>> {
-    let descriptions: BTreeMap<String, String> = load_embedded_templates()?.into_iter().map(|t| (t.name, t.description)).filter(|(_, d)| !d.is_empty()).collect();
+pub(super) fn derive_with_progress(
+    verified: &[Example],
+    pool: &WorkerPool,
+    dialects: &[String],
+    interrupted: &AtomicBool,
+) -> anyhow::Result<Option<MultitaskReport>> {
+    let descriptions: BTreeMap<String, String> =
+        load_embedded_templates()?.into_iter().map(|t| (t.name, t.description)).filter(|(_, d)| !d.is_empty()).collect();
     let options = MultitaskOptions { dialects: dialects.to_vec(), threads: pool.size(), descriptions };
     let sources = ibert_datagen::multitask::verified_pairs(verified).count();
     eprintln!("deriving the other tasks from {sources} verified sql_to_ibis examples");

@@ -82,13 +82,7 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
         writer.commit().with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {verified} verified records to {}", path.display());
     }
-    println!(
-        "{}: {verified} verified, {} rejected, {} malformed, {} skipped",
-        args.file.display(),
-        outcomes.len() - verified,
-        malformed.len(),
-        skipped.len()
-    );
+    println!("{}: {verified} verified, {} rejected, {} malformed, {} skipped", args.file.display(), outcomes.len() - verified, malformed.len(), skipped.len());
     let all_good = malformed.is_empty() && verified == outcomes.len();
     Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, TranspileError, transpile};
 use ibert_oracle::WorkerPool;
+use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, TranspileError, transpile};
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
 use ibert_model::ChatMessage;
@@ -88,7 +88,10 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
     let mut messages = tasks::system(&tables);
     messages.push(ChatMessage::new(
         "user",
-        &format!("Translate this SQL query into an Ibis program whose result is `expr`.\n```sql\n{}\n```\nReply with the program in one ```python block.", sql.trim()),
+        &format!(
+            "Translate this SQL query into an Ibis program whose result is `expr`.\n```sql\n{}\n```\nReply with the program in one ```python block.",
+            sql.trim()
+        ),
     ));
     if args.no_verify {
         let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;

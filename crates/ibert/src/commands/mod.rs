@@ -9,9 +9,9 @@ mod data_validate;
 mod from_sql;
 mod model_info;
 mod schema_input;
-mod to_sql;
 mod summary;
 mod tasks;
+mod to_sql;
 mod verification_run;
 
 use std::process::ExitCode;

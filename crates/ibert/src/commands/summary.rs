@@ -32,25 +32,19 @@ pub fn render(summary: &Summary, report: &PipelineReport, workers: usize, pool: 
         ("comparison", timings.compare.as_secs_f64()),
     ];
     let accounted: f64 = parts.iter().map(|(_, s)| s).sum();
-    let mut rows: Vec<Vec<String>> =
-        parts.iter().map(|(name, s)| vec![name.to_string(), format!("{s:.2}"), percent(*s, thread_time)]).collect();
+    let mut rows: Vec<Vec<String>> = parts.iter().map(|(name, s)| vec![name.to_string(), format!("{s:.2}"), percent(*s, thread_time)]).collect();
     let rest = (thread_time - accounted).max(0.0);
     rows.push(vec!["the rest (scheduling, idle, I/O)".into(), format!("{rest:.2}"), percent(rest, thread_time)]);
     out.push_str(&format!("\nWhere the time went (thread-seconds, {} oracle requests, {} timeouts, {} crashes)\n", pool.requests, pool.timeouts, pool.crashes));
     out.push_str(&table(&["step", "seconds", "share"], &rows));
 
-    let feature_rows: Vec<Vec<String>> =
-        summary.per_feature.iter().map(|(name, (ok, bad))| vec![name.clone(), ok.to_string(), bad.to_string()]).collect();
+    let feature_rows: Vec<Vec<String>> = summary.per_feature.iter().map(|(name, (ok, bad))| vec![name.clone(), ok.to_string(), bad.to_string()]).collect();
     if !feature_rows.is_empty() {
         out.push_str("\nPer feature\n");
         out.push_str(&table(&["feature", "verified", "rejected"], &feature_rows));
     }
-    let template_rows: Vec<Vec<String>> = summary
-        .per_template
-        .iter()
-        .filter(|(name, _)| !name.is_empty())
-        .map(|(name, (ok, bad))| vec![name.clone(), ok.to_string(), bad.to_string()])
-        .collect();
+    let template_rows: Vec<Vec<String>> =
+        summary.per_template.iter().filter(|(name, _)| !name.is_empty()).map(|(name, (ok, bad))| vec![name.clone(), ok.to_string(), bad.to_string()]).collect();
     if !template_rows.is_empty() {
         out.push_str("\nPer template\n");
         out.push_str(&table(&["template", "verified", "rejected"], &template_rows));

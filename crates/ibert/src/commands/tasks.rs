@@ -220,7 +220,12 @@ fn streamed_answer(model: &ModelOptions, messages: &[ChatMessage], note: &str) -
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn generate(engine: &mut dyn Engine, settings: &ModelSettings, messages: &[ChatMessage], on_text: &mut dyn FnMut(&str)) -> anyhow::Result<Generation> {
+pub(super) fn generate(
+    engine: &mut dyn Engine,
+    settings: &ModelSettings,
+    messages: &[ChatMessage],
+    on_text: &mut dyn FnMut(&str),
+) -> anyhow::Result<Generation> {
     let prompt = engine.chat_prompt(messages)?;
     Ok(engine.generate(&prompt, &settings.generation, on_text)?)
 }

@@ -18,12 +18,7 @@ pub struct VerificationRun {
 }
 
 /// Verifies `candidates`; `None` when Ctrl-C stopped the run (a message has been printed).
-pub fn verify_with_progress(
-    candidates: Vec<Candidate>,
-    pool: &WorkerPool,
-    seed: u64,
-    interrupted: &AtomicBool,
-) -> anyhow::Result<Option<VerificationRun>> {
+pub fn verify_with_progress(candidates: Vec<Candidate>, pool: &WorkerPool, seed: u64, interrupted: &AtomicBool) -> anyhow::Result<Option<VerificationRun>> {
     let total = candidates.len();
     let pipeline = PipelineOptions::new(pool.size(), fixtures_for_seed(seed));
     let bar = ui::progress_bar(total as u64, "verifying");
