@@ -1,9 +1,10 @@
 //! Embeds every `templates/*.yaml` of the repository into the binary, so that `ibert data
-//! generate` works with no files around it.
+//! generate` works with no files around it, and links DuckDB (see `ibert-build`).
 
 use std::path::PathBuf;
 
 fn main() {
+    ibert_build::link_duckdb();
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let templates = manifest.join("../../templates").canonicalize().expect("templates/ folder at the repository root");
     // Relative to this package, so that another clone sharing the target folder reruns this

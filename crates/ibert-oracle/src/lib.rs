@@ -10,15 +10,14 @@
 //! * [`Worker`] is one process; [`WorkerPool`] runs several in parallel.
 //! * [`protocol`] holds the request and response types, documented in `docs/oracle-protocol.md`.
 
-mod cache;
 mod error;
 mod pool;
 pub mod protocol;
 mod python_env;
 mod worker;
 
-pub use cache::cache_dir;
 pub use error::OracleError;
+pub use ibert_fetch::cache_dir;
 pub use pool::{PoolOptions, PoolStats, WorkerPool};
 pub use protocol::{CompileRequest, Compiled, DocumentedFunction, FailureKind, Outline, ProgramFailure, SqlCall, WorkerHello};
 pub use python_env::{LOCK_FILE, PINNED_IBIS_VERSION, PythonEnv};
