@@ -21,13 +21,14 @@ def main() -> int:
     parser.add_argument("--memory-mb", type=int, default=2048)
     parser.add_argument("--cpu-seconds", type=int, default=10)
     parser.add_argument("--no-seccomp", action="store_true")
+    parser.add_argument("--attach", action="append", default=[], metavar="NAME=PATH", help="a DuckDB file to attach read-only for `execute`")
     args = parser.parse_args()
 
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
     sys.stdout = io.StringIO()
     sys.dont_write_bytecode = True
 
-    oracle.preload()
+    oracle.preload(dict(item.split("=", 1) for item in args.attach))
     sandbox.apply_process_limits(args.memory_mb * 1024 * 1024)
     seccomp = "off: disabled by --no-seccomp" if args.no_seccomp else sandbox.install_seccomp()
 

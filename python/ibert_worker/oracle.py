@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import base64
+import collections
 import json
 import platform
+import re
 import traceback
 
 import ibis
@@ -17,13 +20,75 @@ _PROBE_SCHEMA = {"a": "int64", "f": "float64"}
 _API: dict = {}
 
 
-def preload() -> None:
-    """Import everything requests will need before the sandbox closes the file system."""
+def preload(attach: dict[str, str] | None = None) -> None:
+    """Import everything requests will need before the sandbox closes the file system, and
+    start what creates threads (DuckDB, Arrow): the seccomp filter refuses new threads later."""
     import ibis.backends.sql.compilers  # noqa: F401  (imports every dialect's compiler)
 
     probe = ibis.table(_PROBE_SCHEMA, name="probe")
     ibis.to_sql(probe.filter(probe.a > 1), dialect="duckdb")
     _API.update(sandbox.public_api())
+    _Datasets.open(attach or {})
+
+
+class _Datasets:
+    """The data `execute` runs programs on, in one in-memory DuckDB database opened through Ibis
+    (as a user's `ibis.duckdb.connect()`), one schema per dataset, the oldest dropped first.
+    External access is off and the configuration locked: a program's SQL reads no files."""
+
+    CAPACITY = 64
+    backend = None
+    loaded: collections.OrderedDict = collections.OrderedDict()
+
+    @classmethod
+    def open(cls, attach: dict[str, str]) -> None:
+        import pyarrow
+
+        pyarrow.set_cpu_count(1)
+        pyarrow.set_io_thread_count(1)
+        cls.backend = ibis.duckdb.connect(threads=1, memory_limit="1GB")
+        # Every result path once, so that lazy imports and thread pools happen now.
+        probe = ibis.memtable({"a": [1, 2], "d": [1.5, 2.5], "s": ["x", None]})
+        cls.backend.to_pyarrow(probe.mutate(m=probe.d.mean(), t=ibis.date("2024-01-01"), c=ibis.literal(1.25, "decimal(5, 2)")))
+        cls.backend.to_pyarrow(probe.d.sum())
+        cls.backend.to_pyarrow(probe.a)
+        for name, path in attach.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", name):
+                raise ValueError(f"--attach: `{name}` is not a catalog name")
+            cls.backend.raw_sql(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS {name} (READ_ONLY)")
+        cls.backend.raw_sql(
+            "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false; "
+            "SET enable_external_access = false; SET lock_configuration = true;"
+        )
+
+    @classmethod
+    def use(cls, dataset: dict) -> None:
+        """Make `dataset`'s tables the ones unqualified names resolve to, loading it if new."""
+        key = str(dataset.get("key", ""))
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", key):
+            raise _Failure(_error("protocol", "BadRequest", "a dataset needs a `key` of letters, digits and _"))
+        attached = dataset.get("schema")
+        if attached is not None:
+            if not isinstance(attached, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,64}\.[A-Za-z0-9_]{1,64}", attached):
+                raise _Failure(_error("protocol", "BadRequest", "a dataset's `schema` must be `catalog.schema`"))
+            cls.backend.raw_sql(f"USE {attached}")
+            return
+        schema = f"data_{key}"
+        if key not in cls.loaded:
+            setup = dataset.get("setup_sql")
+            if not isinstance(setup, str):
+                raise _Failure(_error("protocol", "BadRequest", "a dataset needs its `setup_sql`"))
+            while len(cls.loaded) >= cls.CAPACITY:
+                old, _ = cls.loaded.popitem(last=False)
+                cls.backend.raw_sql(f"DROP SCHEMA IF EXISTS memory.data_{old} CASCADE")
+            try:
+                cls.backend.raw_sql(f"CREATE SCHEMA memory.{schema}; USE memory.{schema}; {setup}")
+            except Exception as error:
+                cls.backend.raw_sql(f"USE memory.main; DROP SCHEMA IF EXISTS memory.{schema} CASCADE")
+                raise _Failure(_error("protocol", "BadData", f"loading dataset `{key}`: {type(error).__name__}: {error}"))
+            cls.loaded[key] = True
+        cls.loaded.move_to_end(key)
+        cls.backend.raw_sql(f"USE memory.{schema}")
 
 
 def versions() -> dict:
@@ -86,6 +151,8 @@ def _dispatch(request: dict) -> dict:
         return {}
     if op == "compile":
         return _compile(request)
+    if op == "execute":
+        return _execute(request)
     if op == "outline":
         return _outline(request.get("source", ""))
     raise _Failure(_error("protocol", "UnknownOp", f"unknown op `{op}`"))
@@ -132,7 +199,8 @@ def _bind_tables(tables: dict) -> dict:
     return bound
 
 
-def _compile(request: dict) -> dict:
+def _expression(request: dict):
+    """The Ibis expression the request's program leaves, run under the allow-list."""
     tables = _tables(request)
     code = request.get("code", "")
     tree = _parse_checked(code, tables)
@@ -143,15 +211,59 @@ def _compile(request: dict) -> dict:
     value = _run(tree, namespace, request.get("expr_name"))
     if not isinstance(value, ibis.Expr):
         raise _Failure(_error("result", "NotAnExpression", f"the program's result is a `{type(value).__name__}`, not an Ibis expression"))
+    return value
+
+
+def _execute(request: dict) -> dict:
+    """Execute the program's expression as a user does (`to_pyarrow` on a DuckDB connection) on
+    each dataset; the results as Arrow IPC streams, so the Rust side reads them exactly as it
+    reads DuckDB's own results."""
+    import pyarrow
+
+    value = _expression(request)
+    datasets = request.get("datasets")
+    if not isinstance(datasets, list) or not datasets:
+        raise _Failure(_error("protocol", "BadRequest", "`datasets` must be a non-empty list"))
+    results = []
+    for dataset in datasets:
+        if not isinstance(dataset, dict):
+            raise _Failure(_error("protocol", "BadRequest", "each dataset must be an object"))
+        _Datasets.use(dataset)
+        try:
+            result = _Datasets.backend.to_pyarrow(value)
+        except MemoryError:
+            raise
+        except Exception as error:
+            raise _Failure(_error("execute", type(error).__name__, f"{error}"))
+        if isinstance(result, pyarrow.Scalar):
+            result = pyarrow.table({value.get_name(): pyarrow.array([result.as_py()], type=result.type)})
+        elif isinstance(result, (pyarrow.Array, pyarrow.ChunkedArray)):
+            result = pyarrow.table({value.get_name(): result})
+        sink = pyarrow.BufferOutputStream()
+        with pyarrow.ipc.new_stream(sink, result.schema) as writer:
+            writer.write_table(result)
+        results.append(base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii"))
+    return {"results": results, "columns": _output_types(value)}
+
+
+def _compile(request: dict) -> dict:
+    value = _expression(request)
     dialect = request.get("dialect") or "duckdb"
     try:
         sql = ibis.to_sql(value, dialect=dialect)
     except Exception as error:
         raise _Failure(_error("ibis", type(error).__name__, str(error)))
-    result = {"sql": str(sql), "expr_type": type(value).__name__}
+    result = {"sql": str(sql), "expr_type": type(value).__name__, "output_types": _output_types(value)}
     if isinstance(value, ibis.expr.types.Table):
-        result["columns"] = [[name, str(dtype)] for name, dtype in value.schema().items()]
+        result["columns"] = result["output_types"]
     return result
+
+
+def _output_types(value) -> list:
+    """(name, Ibis type) of each output column: the schema Ibis casts a result to."""
+    if isinstance(value, ibis.expr.types.Table):
+        return [[name, str(dtype)] for name, dtype in value.schema().items()]
+    return [[value.get_name(), str(value.type())]]
 
 
 def _run(tree: ast.Module, namespace: dict, expr_name: str | None):

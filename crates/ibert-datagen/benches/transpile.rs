@@ -73,7 +73,9 @@ fn main() {
     );
 
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pool = WorkerPool::start(env.clone(), PoolOptions { workers, ..PoolOptions::default() }).expect("pool");
+    let mut pool_options = PoolOptions { workers, ..PoolOptions::default() };
+    pool_options.worker.attach.extend(references.iter().map(|reference| reference.worker_attachment()));
+    let pool = WorkerPool::start(env.clone(), pool_options).expect("pool");
     let options = PipelineOptions { references, ..PipelineOptions::new(workers, DEFAULT_FIXTURES.to_vec()) };
     let start = Instant::now();
     let mut ours: BTreeMap<String, bool> = BTreeMap::new();
@@ -206,6 +208,7 @@ fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options
             features: query.features.clone(),
             difficulty: None,
             derived_from: None,
+            align_types: false,
         });
     }
     let report = verify_candidates(candidates, pool, options, &|_| {}, &AtomicBool::new(false)).expect("verification");

@@ -21,6 +21,10 @@ pub struct Candidate {
     pub difficulty: Option<String>,
     /// The verified example this candidate was made from (augmentation).
     pub derived_from: Option<String>,
+    /// A machine translation whose result columns may be cast to the SQL's numeric types
+    /// ([`ibert_verify::Verifier::verify_aligned`]); hand-written and user pairs are checked as
+    /// they are.
+    pub align_types: bool,
 }
 
 /// Every candidate of one template, in variation order, grid combinations in key order.
@@ -49,6 +53,7 @@ pub fn expand_template(template: &Template) -> Result<Vec<Candidate>, TemplateEr
                 features: template.features.clone(),
                 difficulty: template.difficulty.clone(),
                 derived_from: None,
+                align_types: false,
             });
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ibert_oracle::{OracleError, WorkerPool};
-use ibert_verify::{FixtureConfig, FixtureError, ReferenceDatabase, Timings, Verdict, Verifier};
+use ibert_verify::{Aligned, FixtureConfig, FixtureError, ReferenceDatabase, Timings, Verdict, Verifier};
 
 use crate::Candidate;
 
@@ -87,8 +87,15 @@ pub fn verify_candidates(
                     }
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(candidate) = candidates.get(index) else { break };
-                    let verdict = match verifier.verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name)) {
-                        Ok(verdict) => verdict,
+                    let checked = if candidate.align_types {
+                        verifier.verify_aligned(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))
+                    } else {
+                        verifier
+                            .verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))
+                            .map(|verdict| Aligned { verdict, program: None })
+                    };
+                    let Aligned { verdict, program } = match checked {
+                        Ok(checked) => checked,
                         Err(error) => {
                             failure.lock().unwrap().get_or_insert(error.into());
                             break;
@@ -98,7 +105,11 @@ pub fn verify_candidates(
                         Verdict::Verified(evidence) => Some(verifier.verification(evidence)),
                         Verdict::Rejected(_) => None,
                     };
-                    let outcome = Outcome { candidate: candidate.clone(), verdict, verification };
+                    let mut candidate = candidate.clone();
+                    if let Some(program) = program {
+                        candidate.ibis = program;
+                    }
+                    let outcome = Outcome { candidate, verdict, verification };
                     progress(&outcome);
                     *slots[index].lock().unwrap() = Some(outcome);
                 }

@@ -70,5 +70,6 @@ pub fn candidate_from_example(example: &Example) -> Option<Candidate> {
         features: example.meta.features.clone(),
         difficulty: example.meta.difficulty.clone(),
         derived_from: example.meta.derived_from.clone(),
+        align_types: false,
     })
 }

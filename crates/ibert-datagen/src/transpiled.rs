@@ -43,6 +43,7 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
                 features: query.features.clone(),
                 difficulty: None,
                 derived_from: None,
+                align_types: true,
             }),
             Err(error) => result.refused.push(Refused { id: query.id.clone(), features: query.features.clone(), error }),
         }

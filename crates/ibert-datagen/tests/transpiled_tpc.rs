@@ -29,7 +29,9 @@ fn all_tpch_queries_translate_and_verify_on_tpch_data() {
     wrong.id = "wrong_q06".into();
     candidates.push(wrong);
 
-    let pool = WorkerPool::start(env, PoolOptions { workers: 2, ..PoolOptions::default() }).expect("pool starts");
+    let mut pool_options = PoolOptions { workers: 2, ..PoolOptions::default() };
+    pool_options.worker.attach.push(reference.worker_attachment());
+    let pool = WorkerPool::start(env, pool_options).expect("pool starts");
     let options = PipelineOptions { references: vec![reference], ..PipelineOptions::new(2, DEFAULT_FIXTURES.to_vec()) };
     let report = verify_candidates(candidates, &pool, &options, &|_| {}, &AtomicBool::new(false)).expect("verification runs");
     let mut rejected = Vec::new();

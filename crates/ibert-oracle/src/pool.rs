@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use serde_json::json;
 
-use crate::protocol::{CompileRequest, Compiled, ProgramFailure, WorkerHello};
+use crate::protocol::{CompileRequest, Compiled, ExecuteRequest, Executed, ProgramFailure, WorkerHello};
 use crate::worker::WorkerDown;
 use crate::{OracleError, PythonEnv, Worker, WorkerOptions};
 
@@ -84,6 +84,18 @@ impl WorkerPool {
     /// the pool could not replace a dead worker.
     pub fn compile(&self, request: &CompileRequest) -> Result<Result<Compiled, ProgramFailure>, OracleError> {
         self.with_worker(|worker| worker.compile(request))
+    }
+
+    /// Executes one program's expression on each of the request's datasets, as a user does.
+    /// `Ok(Err(_))` is the program's own failure, including one raised by the execution.
+    pub fn execute(&self, request: &ExecuteRequest) -> Result<Result<Executed, ProgramFailure>, OracleError> {
+        let mut body = serde_json::to_value(request).map_err(|e| OracleError::Protocol(e.to_string()))?;
+        body["op"] = json!("execute");
+        let answer = self.with_worker(|worker| worker.call_raw(body))?;
+        Ok(match answer {
+            Ok(body) => Ok(serde_json::from_value(serde_json::Value::Object(body)).map_err(|e| OracleError::Protocol(format!("bad execute answer: {e}")))?),
+            Err(failure) => Err(failure),
+        })
     }
 
     /// Only the allow-list check, without running anything.

@@ -22,6 +22,41 @@ pub struct CompileRequest {
     pub expr_name: Option<String>,
 }
 
+/// Execute a program's expression as a user does (`to_pyarrow` on an Ibis DuckDB connection),
+/// on each dataset in turn.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecuteRequest {
+    pub code: String,
+    pub tables: TableSchemas,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expr_name: Option<String>,
+    pub datasets: Vec<Dataset>,
+}
+
+/// Data a worker executes on: generated rows (the SQL that creates them, run once per worker
+/// and kept under `key`), or the schema of a database attached when the worker started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dataset {
+    /// Letters, digits and `_`; the same key always means the same data.
+    pub key: String,
+    /// `CREATE TABLE` and `INSERT` statements with unqualified table names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_sql: Option<String>,
+    /// `catalog.schema` of an attached database (see [`crate::WorkerOptions::attach`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+/// The results of an executed expression: one Arrow IPC stream per dataset, as Ibis returned
+/// it (cast to the expression's schema), and that schema.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Executed {
+    /// Base64 of each result's Arrow IPC stream, in the order of the datasets.
+    pub results: Vec<String>,
+    /// The expression's output columns (name, Ibis type).
+    pub columns: Vec<(String, String)>,
+}
+
 /// What mining needs from a Python file, read by Python's own parser without running it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Outline {
@@ -73,6 +108,10 @@ pub struct Compiled {
     /// Output columns (name, Ibis type) when the result is a table.
     #[serde(default)]
     pub columns: Option<Vec<(String, String)>>,
+    /// The schema Ibis casts a result to when it is executed: (name, Ibis type) of each output
+    /// column, one for a column or scalar expression.
+    #[serde(default)]
+    pub output_types: Vec<(String, String)>,
 }
 
 /// Why a program did not compile: the real exception type and message where Ibis raised one.
@@ -102,6 +141,8 @@ pub enum FailureKind {
     Schema,
     /// The program ran but its result is not an Ibis expression.
     Result,
+    /// The expression failed when executed (`to_pyarrow`), as it would for a user.
+    Execute,
     /// A memory or CPU limit stopped the program.
     Resource,
     /// The program ran past the per-request timeout; the worker was restarted.
@@ -122,6 +163,7 @@ impl FailureKind {
             FailureKind::Ibis => "ibis",
             FailureKind::Schema => "schema",
             FailureKind::Result => "result",
+            FailureKind::Execute => "execute",
             FailureKind::Resource => "resource",
             FailureKind::Timeout => "timeout",
             FailureKind::Crashed => "crashed",

@@ -24,11 +24,15 @@ pub struct WorkerOptions {
     pub timeout: Duration,
     /// How long a new worker may take to import Ibis and say hello.
     pub startup_timeout: Duration,
+    /// DuckDB files the worker attaches read-only at start, by catalog name, before it locks
+    /// its database's configuration (no file access afterwards): the data `execute` can use
+    /// besides the rows a request carries.
+    pub attach: Vec<(String, std::path::PathBuf)>,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
-        WorkerOptions { memory_mb: 2048, cpu_seconds: 10, timeout: Duration::from_secs(10), startup_timeout: Duration::from_secs(120) }
+        WorkerOptions { memory_mb: 2048, cpu_seconds: 10, timeout: Duration::from_secs(10), startup_timeout: Duration::from_secs(120), attach: Vec::new() }
     }
 }
 
@@ -71,12 +75,12 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker and waits for its hello line.
     pub fn spawn(env: &PythonEnv, options: &WorkerOptions) -> Result<Self, OracleError> {
-        let mut child = Command::new(env.python())
-            .args(["-m", "ibert_worker"])
-            .arg("--memory-mb")
-            .arg(options.memory_mb.to_string())
-            .arg("--cpu-seconds")
-            .arg(options.cpu_seconds.to_string())
+        let mut command = Command::new(env.python());
+        command.args(["-m", "ibert_worker"]).arg("--memory-mb").arg(options.memory_mb.to_string()).arg("--cpu-seconds").arg(options.cpu_seconds.to_string());
+        for (name, path) in &options.attach {
+            command.arg("--attach").arg(format!("{name}={}", path.display()));
+        }
+        let mut child = command
             .env("PYTHONPATH", env.worker_dir())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             // Set iteration order in Python must not change the SQL Ibis writes from run to run.

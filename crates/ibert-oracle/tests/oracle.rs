@@ -194,3 +194,41 @@ fn check_runs_only_the_allow_list() {
     assert_eq!(failure.kind, FailureKind::Sandbox);
     assert!(failure.message.contains("subprocess"), "{failure}");
 }
+
+#[test]
+fn execute_runs_the_expression_through_ibis_on_each_dataset_and_reports_its_failures() {
+    use base64::Engine as _;
+    use ibert_oracle::protocol::{Dataset, ExecuteRequest};
+    let pool = pool(1, 10);
+    let setup = |rows: &str| Some(format!("CREATE TABLE events (user_id BIGINT, amount DOUBLE, name VARCHAR); INSERT INTO events VALUES {rows};"));
+    let first = Dataset { key: "one".into(), setup_sql: setup("(1, 2.5, 'a'), (2, 4.0, 'b')"), schema: None };
+    let second = Dataset { key: "two".into(), setup_sql: setup("(7, 1.0, 'c')"), schema: None };
+    let request = ExecuteRequest { code: "expr = events.amount.sum()".into(), tables: events(), expr_name: None, datasets: vec![first.clone(), second] };
+    let executed = pool.execute(&request).unwrap().expect("executes");
+    assert_eq!(executed.results.len(), 2);
+    assert_eq!(executed.columns.len(), 1);
+    assert_eq!(executed.columns[0].1, "float64");
+    let sizes: Vec<usize> = executed.results.iter().map(|r| base64::engine::general_purpose::STANDARD.decode(r).unwrap().len()).collect();
+    assert!(sizes.iter().all(|&n| n > 100), "Arrow IPC streams: {sizes:?}");
+
+    // A dataset the worker has loaded is named by its key alone.
+    let again = ExecuteRequest { datasets: vec![Dataset { key: "one".into(), setup_sql: None, schema: None }], ..request.clone() };
+    assert!(pool.execute(&again).unwrap().is_ok());
+
+    // A cast Ibis cannot make on the real result fails as it would for a user.
+    let tables: TableSchemas = serde_json::from_value(serde_json::json!({"items": {"price": "decimal(10, 3)"}})).unwrap();
+    let items =
+        Dataset { key: "items".into(), setup_sql: Some("CREATE TABLE items (price DECIMAL(10, 3)); INSERT INTO items VALUES (1.235);".into()), schema: None };
+    let failing = ExecuteRequest { code: "expr = items.select(x=items.price * 1.5)".into(), tables, expr_name: None, datasets: vec![items] };
+    let failure = pool.execute(&failing).unwrap().expect_err("to_pyarrow fails");
+    assert_eq!(failure.kind, FailureKind::Execute);
+    assert_eq!(failure.error_type, "ArrowInvalid");
+
+    // The program's SQL cannot read files: external access is off in the worker's database.
+    let reader = ExecuteRequest {
+        code: "@ibis.udf.scalar.builtin\ndef read_text(x: str) -> str: ...\nexpr = events.select(x=read_text('/etc/hostname'))".into(),
+        datasets: vec![first],
+        ..request
+    };
+    assert!(pool.execute(&reader).unwrap().is_err());
+}

@@ -268,6 +268,14 @@ pub struct Verification {
     /// sha256 (first 16 hex digits) of the normalized results on all fixtures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_fingerprint: Option<String>,
+    /// Fixture seeds on which the Ibis expression itself was executed as a user executes it
+    /// (`to_pyarrow` on an Ibis DuckDB connection) and gave the SQL's result, types included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executed_with_ibis: Vec<u64>,
+    /// How the fixture data was made when not by the default generator: `targeted`, `dense`,
+    /// `large` or `distinct` (data aimed at the query's filters, joins, groups or ordering).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixture_profile: Option<String>,
 }
 
 #[cfg(test)]

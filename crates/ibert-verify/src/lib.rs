@@ -11,6 +11,7 @@
 
 pub mod column_type;
 pub mod compare;
+pub mod constraints;
 pub mod fixtures;
 mod literals;
 pub mod result_set;
@@ -19,5 +20,5 @@ mod sql_text;
 mod verifier;
 mod watchdog;
 
-pub use fixtures::{DEFAULT_FIXTURES, FixtureConfig, FixtureError, FixtureSet, FixtureStore, ReferenceDatabase, TableSchemas};
-pub use verifier::{Evidence, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};
+pub use fixtures::{DEFAULT_FIXTURES, DataRequest, FixtureConfig, FixtureError, FixtureSet, FixtureStore, Profile, ReferenceDatabase, TableSchemas};
+pub use verifier::{Aligned, Evidence, ReferenceRun, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

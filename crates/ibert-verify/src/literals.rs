@@ -231,7 +231,7 @@ fn regex_sequence(chars: &[char], start: usize) -> Option<(String, usize)> {
 
 /// A string a LIKE pattern matches: `%` matches nothing, `_` an `x`, and the escape character
 /// makes the next character literal.
-fn like_example(pattern: &str, escape: Option<char>) -> String {
+pub(crate) fn like_example(pattern: &str, escape: Option<char>) -> String {
     let mut example = String::with_capacity(pattern.len());
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {

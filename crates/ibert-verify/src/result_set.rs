@@ -1,11 +1,13 @@
-//! Running one query and normalizing its rows, so that results of two different SQL texts can be
-//! compared. Normalization (documented in `docs/verification.md`):
-//! integers of every width -> `Int`; floats -> `Float`; decimals -> `Float`; booleans -> `Bool`;
-//! everything else (strings, dates, timestamps, times, intervals, lists, structs, maps) -> `Text`,
-//! in Arrow's display form, identical for both sides because both run through this function.
+//! Running one query and normalizing its rows, so that results of two different SQL texts (and
+//! the Arrow tables Ibis returns to a user) can be compared. Normalization (documented in
+//! `docs/verification.md`): integers of every width -> `Int`; floats -> `Float`; decimals ->
+//! `Decimal` (exact, with their scale); booleans -> `Bool`; everything else (strings, dates,
+//! timestamps, times, intervals, lists, structs, maps) -> `Text`, in Arrow's display form,
+//! identical for both sides because both run through this module. Each column also keeps its
+//! [`ColumnKind`], so that a DOUBLE and a DECIMAL holding close numbers are told apart.
 
 use duckdb::Connection;
-use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::array::{Array, AsArray, RecordBatch};
 use duckdb::arrow::datatypes::{DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
 use duckdb::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -15,6 +17,8 @@ pub enum Value {
     Bool(bool),
     Int(i128),
     Float(f64),
+    /// An exact decimal: `raw / 10^scale`.
+    Decimal(i128, u8),
     Text(String),
     /// A non-string value in display form, with its kind (`date`, `timestamp`, `list`, ...).
     Typed(&'static str, String),
@@ -44,8 +48,98 @@ impl std::fmt::Display for Value {
             Value::Bool(value) => write!(f, "{value}"),
             Value::Int(value) => write!(f, "{value}"),
             Value::Float(value) => write!(f, "{value}"),
+            Value::Decimal(raw, scale) => f.write_str(&decimal_text(*raw, *scale)),
             Value::Text(value) => write!(f, "{value:?}"),
             Value::Typed(kind, value) => write!(f, "{kind} {value}"),
+        }
+    }
+}
+
+/// `raw / 10^scale` written out exactly (`-0.05`, `202.129`).
+pub fn decimal_text(raw: i128, scale: u8) -> String {
+    if scale == 0 {
+        return raw.to_string();
+    }
+    let digits = raw.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - scale);
+    format!("{}{whole}.{fraction}", if raw < 0 { "-" } else { "" })
+}
+
+/// The type of a result column as far as a user sees it: widths and units do not count, the
+/// kind does, and a decimal's scale does (it decides how the numbers are rounded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Only NULLs, of no type (`SELECT NULL`): fits any kind.
+    Null,
+    Bool,
+    /// Integers of every width and sign; also DuckDB's HUGEINT, which Arrow carries as a
+    /// scale-0 decimal.
+    Integer,
+    Float,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    String,
+    Other(&'static str),
+}
+
+impl ColumnKind {
+    fn of(data_type: &DataType) -> ColumnKind {
+        match data_type {
+            DataType::Null => ColumnKind::Null,
+            DataType::Boolean => ColumnKind::Bool,
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+                ColumnKind::Integer
+            }
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => ColumnKind::Float,
+            DataType::Decimal128(_, 0) => ColumnKind::Integer,
+            DataType::Decimal128(precision, scale) => ColumnKind::Decimal { precision: *precision, scale: (*scale).max(0) as u8 },
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnKind::String,
+            // An ENUM reaches Arrow as a dictionary of strings; Ibis reads it as a string.
+            DataType::Dictionary(_, value) if matches!(**value, DataType::Utf8 | DataType::LargeUtf8) => ColumnKind::String,
+            other => ColumnKind::Other(type_kind(other)),
+        }
+    }
+
+    /// Whether a column of kind `self` (the SQL's) and one of kind `other` (what Ibis returned)
+    /// are the same to a user: decimals of the same scale are, whatever their precision.
+    pub fn matches(&self, other: &ColumnKind) -> bool {
+        match (self, other) {
+            (ColumnKind::Null, _) | (_, ColumnKind::Null) => true,
+            (ColumnKind::Decimal { scale, .. }, ColumnKind::Decimal { scale: other_scale, .. }) => scale == other_scale,
+            _ => self == other,
+        }
+    }
+
+    /// The Ibis type to cast an expression to so that it returns this kind, for the numeric and
+    /// temporal kinds where Ibis's type rules and DuckDB's differ (a decimal average is a double
+    /// in DuckDB; decimal products and sums have DuckDB's own precision and scale; `date_trunc`
+    /// of a date is a timestamp; `round(x)` of a double stays a double).
+    pub fn ibis_cast(&self) -> Option<String> {
+        match self {
+            ColumnKind::Integer => Some("int64".to_string()),
+            ColumnKind::Float => Some("float64".to_string()),
+            ColumnKind::Decimal { precision, scale } => Some(format!("decimal({precision}, {scale})")),
+            ColumnKind::Other("date") => Some("date".to_string()),
+            ColumnKind::Other("timestamp") => Some("timestamp".to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ColumnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColumnKind::Null => f.write_str("null"),
+            ColumnKind::Bool => f.write_str("boolean"),
+            ColumnKind::Integer => f.write_str("integer"),
+            ColumnKind::Float => f.write_str("floating point"),
+            ColumnKind::Decimal { precision, scale } => write!(f, "decimal({precision}, {scale})"),
+            ColumnKind::String => f.write_str("string"),
+            ColumnKind::Other(kind) => f.write_str(kind),
         }
     }
 }
@@ -54,7 +148,34 @@ impl std::fmt::Display for Value {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResultSet {
     pub columns: Vec<String>,
+    /// The kind of each column, in column order.
+    pub kinds: Vec<ColumnKind>,
     pub rows: Vec<Vec<Value>>,
+}
+
+impl ResultSet {
+    /// Reads Arrow record batches (from DuckDB, or an IPC stream from Ibis) into normalized rows.
+    pub fn from_batches(schema: &duckdb::arrow::datatypes::Schema, batches: impl IntoIterator<Item = RecordBatch>) -> ResultSet {
+        let columns = schema.fields().iter().map(|field| field.name().clone()).collect();
+        let kinds = schema.fields().iter().map(|field| ColumnKind::of(field.data_type())).collect();
+        let mut rows = Vec::new();
+        for batch in batches {
+            let converters: Vec<Column> = batch.columns().iter().map(|array| Column::new(array.as_ref())).collect();
+            for row in 0..batch.num_rows() {
+                rows.push(converters.iter().map(|column| column.value(row)).collect());
+            }
+        }
+        ResultSet { columns, kinds, rows }
+    }
+
+    /// Reads one Arrow IPC stream (what the oracle's `execute` returns for each dataset).
+    pub fn from_ipc_stream(bytes: &[u8]) -> Result<ResultSet, String> {
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(|error| format!("reading the Arrow result: {error}"))?;
+        let schema = reader.schema();
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|error| format!("reading the Arrow result: {error}"))?;
+        Ok(ResultSet::from_batches(&schema, batches))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,15 +209,7 @@ fn run_in_transaction(connection: &Connection, sql: &str) -> Result<ResultSet, d
     let mut statement = connection.prepare(sql)?;
     let arrow = statement.query_arrow([])?;
     let schema = arrow.get_schema();
-    let columns = schema.fields().iter().map(|field| field.name().clone()).collect();
-    let mut rows = Vec::new();
-    for batch in arrow {
-        let converters: Vec<Column> = batch.columns().iter().map(|array| Column::new(array.as_ref())).collect();
-        for row in 0..batch.num_rows() {
-            rows.push(converters.iter().map(|column| column.value(row)).collect());
-        }
-    }
-    Ok(ResultSet { columns, rows })
+    Ok(ResultSet::from_batches(&schema, arrow))
 }
 
 /// One Arrow column and how to read its cells.
@@ -148,9 +261,8 @@ impl<'a> Column<'a> {
             DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
             DataType::Decimal128(_, scale) => {
                 let raw = array.as_primitive::<duckdb::arrow::datatypes::Decimal128Type>().value(row);
-                let scaled = raw as f64 / 10_f64.powi(i32::from(*scale));
                 // HUGEINT arrives as DECIMAL(38, 0): keep it an integer.
-                if *scale == 0 { Value::Int(raw) } else { Value::Float(scaled) }
+                if *scale <= 0 { Value::Int(raw * 10_i128.pow(u32::from(scale.unsigned_abs()))) } else { Value::Decimal(raw, *scale as u8) }
             }
             data_type => {
                 let text = match &self.formatter {
@@ -184,7 +296,10 @@ mod tests {
         let row = &result.rows[0];
         assert_eq!(row[0], Value::Int(1));
         assert_eq!(row[1], Value::Int(2));
-        assert_eq!(row[2], Value::Float(1.25));
+        assert_eq!(row[2], Value::Decimal(125, 2));
+        assert_eq!(result.kinds[2], ColumnKind::Decimal { precision: 5, scale: 2 });
+        assert_eq!(result.kinds[1], ColumnKind::Integer, "HUGEINT is an integer");
+        assert_eq!(result.kinds[3], ColumnKind::Float);
         assert_eq!(row[3], Value::Float(0.5));
         assert_eq!(row[4], Value::Bool(true));
         assert_eq!(row[5], Value::Typed("date", "2024-02-29".into()));

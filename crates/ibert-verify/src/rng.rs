@@ -35,6 +35,11 @@ impl Rng {
     pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }
+
+    /// One of `items`, or `None` (drawing nothing) when there are none.
+    pub(crate) fn pick_option<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        (!items.is_empty()).then(|| self.pick(items))
+    }
 }
 
 #[cfg(test)]

@@ -88,8 +88,37 @@ fn ibis_relying_on_storage_order_is_caught_on_the_twin() {
 
 #[test]
 fn results_of_only_nulls_are_vacuous() {
-    let verdict = verify("SELECT MAX(amount) AS m FROM orders WHERE amount > 5000000", "orders.filter(orders.amount > 6000000).amount.max()");
+    let verdict = verify("SELECT MAX(amount) AS m FROM orders WHERE amount > 5000000 AND amount < 0", "orders.filter(orders.amount > 6000000).amount.max()");
     assert_eq!(reason(&verdict), Some(RejectReason::Vacuous), "{verdict:?}");
+}
+
+#[test]
+fn fixtures_aimed_at_the_query_serve_filters_the_default_ones_miss() {
+    // No default fixture holds an amount above five million; data aimed at the filter does, and
+    // then a translation with another threshold is caught instead of passing as vacuous.
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let sql = "SELECT MAX(amount) AS m FROM orders WHERE amount > 5000000";
+    let wrong = verifier.verify(sql, "orders.filter(orders.amount > 6000000).amount.max()", &orders(), None).unwrap();
+    assert_eq!(reason(&wrong), Some(RejectReason::Mismatch), "{wrong:?}");
+    let right = verifier.verify(sql, "orders.filter(orders.amount > 5000000).amount.max()", &orders(), None).unwrap();
+    let Verdict::Verified(evidence) = &right else { panic!("{right:?}") };
+    assert_ne!(evidence.fixture_profile, ibert_verify::Profile::Default);
+    verifier.aimed_fixtures = false;
+    assert_eq!(reason(&verifier.verify(sql, "orders.filter(orders.amount > 5000000).amount.max()", &orders(), None).unwrap()), Some(RejectReason::Vacuous));
+}
+
+#[test]
+fn dates_shifted_by_intervals_and_joined_chains_get_rows() {
+    let tables: TableSchemas = serde_json::from_value(serde_json::json!({
+        "orders": {"id": "int64", "customer_id": "int64", "shipped": "date", "placed": "date"},
+        "customers": {"id": "int64", "region_id": "int64", "name": "string"},
+        "regions": {"id": "int64", "name": "string"}
+    }))
+    .unwrap();
+    let sql = "SELECT o.id, r.name FROM orders o JOIN customers c ON o.customer_id = c.id JOIN regions r ON c.region_id = r.id \
+               WHERE o.shipped <= DATE '1998-12-01' - INTERVAL '90' DAY AND year(o.placed) = 1997 AND r.name = 'ASIA' AND o.placed < o.shipped";
+    let run = Verifier::new(pool(), DEFAULT_FIXTURES).reference_run(sql, &tables).expect("some fixture selects rows");
+    assert!(run.results.iter().any(|(result, _)| !result.rows.is_empty()));
 }
 
 #[test]
@@ -134,4 +163,66 @@ fn unsupported_column_type_is_a_schema_reject() {
     let tables: TableSchemas = serde_json::from_value(serde_json::json!({"t": {"g": "geometry"}})).unwrap();
     let verdict = Verifier::new(pool(), DEFAULT_FIXTURES).verify("SELECT * FROM t", "t", &tables, None).unwrap();
     assert_eq!(reason(&verdict), Some(RejectReason::Schema));
+}
+
+fn priced() -> TableSchemas {
+    serde_json::from_value(serde_json::json!({"items": {"id": "int64", "kind": "string", "price": "decimal(10, 3)", "qty": "decimal(12, 2)"}})).unwrap()
+}
+
+#[test]
+fn a_decimal_average_that_ibis_rounds_is_caught_when_executed_as_a_user_does() {
+    // DuckDB's AVG of a DECIMAL is a DOUBLE; Ibis keeps decimal(10, 3) and rounds the result to it.
+    // The SQL Ibis compiles agrees inside DuckDB: only executing the expression shows it.
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let sql = "SELECT kind, AVG(price) AS mean_price FROM items GROUP BY kind";
+    let verdict = verifier.verify(sql, "expr = items.group_by('kind').agg(mean_price=_.price.mean())", &priced(), None).unwrap();
+    let Verdict::Rejected(reject) = &verdict else { panic!("verified: {verdict:?}") };
+    assert_eq!(reject.reason, RejectReason::TypeMismatch, "{}", reject.detail);
+    assert!(reject.detail.contains("floating point") && reject.detail.contains("decimal(10, 3)"), "{}", reject.detail);
+}
+
+#[test]
+fn decimal_products_whose_scale_ibis_gets_wrong_fail_in_to_pyarrow() {
+    // DuckDB types decimal(10, 3) * decimal(10, 3) as decimal(18, 6); Ibis says decimal(10, 3)
+    // and then cannot cast the result without losing digits.
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let sql = "SELECT id, price * price AS total FROM items";
+    let program = "expr = items.select('id', total=_.price * _.price)";
+    let verdict = verifier.verify(sql, program, &priced(), None).unwrap();
+    assert!(matches!(reason(&verdict), Some(RejectReason::IbisExecution | RejectReason::TypeMismatch)), "{verdict:?}");
+    // A machine translation gets the SQL's types by one cast, and then verifies.
+    let aligned = verifier.verify_aligned(sql, program, &priced(), None).unwrap();
+    assert!(matches!(aligned.verdict, Verdict::Verified(_)), "{:?}", aligned.verdict);
+    let program = aligned.program.expect("the program was adjusted");
+    assert!(program.ends_with("expr = expr.cast({\"total\": \"decimal(18, 6)\"})\n"), "{program}");
+}
+
+#[test]
+fn the_average_of_a_decimal_is_aligned_to_a_double_and_then_verified_with_its_evidence() {
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let sql = "SELECT kind, AVG(price) AS mean_price FROM items GROUP BY kind";
+    let aligned = verifier.verify_aligned(sql, "expr = items.group_by('kind').agg(mean_price=_.price.mean())", &priced(), None).unwrap();
+    let Verdict::Verified(evidence) = &aligned.verdict else { panic!("{:?}", aligned.verdict) };
+    assert_eq!(evidence.executed_with_ibis, [1, 2, 3], "executed through Ibis on every fixture that returns rows");
+    assert!(aligned.program.unwrap().contains("\"mean_price\": \"float64\""));
+}
+
+#[test]
+fn a_program_that_matches_is_not_adjusted() {
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let aligned = verifier
+        .verify_aligned("SELECT id, price FROM items WHERE price > 10", "expr = items.filter(_.price > 10).select('id', 'price')", &priced(), None)
+        .unwrap();
+    assert!(matches!(aligned.verdict, Verdict::Verified(_)), "{:?}", aligned.verdict);
+    assert_eq!(aligned.program, None);
+}
+
+#[test]
+fn a_logic_error_is_not_hidden_by_alignment() {
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    let aligned = verifier
+        .verify_aligned("SELECT kind, SUM(price) AS s FROM items GROUP BY kind", "expr = items.group_by('kind').agg(s=_.price.max())", &priced(), None)
+        .unwrap();
+    assert!(matches!(&aligned.verdict, Verdict::Rejected(reject) if reject.reason == RejectReason::Mismatch), "{:?}", aligned.verdict);
+    assert_eq!(aligned.program, None);
 }

@@ -356,9 +356,13 @@ pub struct FromSqlArgs {
     /// Never fall back to the local model for what the transpiler rejects.
     #[arg(long)]
     pub no_model: bool,
-    /// Print the translation without verifying it by execution.
-    #[arg(long)]
+    /// Print the translation without verifying it by execution (exit status 2).
+    #[arg(long, conflicts_with = "strict")]
     pub no_verify: bool,
+    /// Print nothing that is not verified: an unverified or rejected translation is only
+    /// reported on standard error (with exit status 2 or 3).
+    #[arg(long)]
+    pub strict: bool,
     /// With the model fallback: how many answers to try, each with the previous one's
     /// verification failure fed back.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -379,7 +383,7 @@ pub struct ToSqlArgs {
     #[command(flatten)]
     pub schema: SchemaOptions,
     /// Never ask the local model to repair a program that does not compile (by default it does;
-    /// the SQL of a repair is printed with exit status 3, never 0).
+    /// the SQL of a repair is printed with exit status 4, never 0).
     #[arg(long)]
     pub no_model: bool,
     /// With the model: how many repairs to try, each with the previous one's real error fed back.

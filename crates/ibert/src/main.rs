@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod exit;
 mod model_config;
 mod oracle_setup;
 mod ui;
@@ -14,10 +15,16 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let matches = cli::Cli::command().version(cli::version_text()).long_version(cli::version_text()).get_matches();
-    let cli = match cli::Cli::from_arg_matches(&matches) {
+    let command = cli::Cli::command().version(cli::version_text()).long_version(cli::version_text());
+    // Argument errors exit with 1, like every other error: 2 and 3 mean an unverified and a
+    // rejected answer (see `exit`).
+    let parsed = command.try_get_matches().and_then(|matches| cli::Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
-        Err(error) => error.exit(),
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { exit::ERROR } else { exit::SUCCESS });
+        }
     };
     match commands::run(cli) {
         Ok(code) => code,

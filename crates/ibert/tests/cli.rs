@@ -77,6 +77,9 @@ fn validate_gives_a_verdict_per_record_and_fails_on_bad_ones() {
     assert!(stdout.contains("mine.jsonl:2 wrong REJECTED mismatch"), "{stdout}");
     assert!(stdout.contains("mine.jsonl:3: "), "{stdout}");
     assert!(stdout.contains("1 verified, 1 rejected, 1 malformed"), "{stdout}");
+    // Without the malformed line, the rejected record decides the status: 3.
+    std::fs::write(dir.path().join("two.jsonl"), format!("{good}\n{wrong}\n")).unwrap();
+    assert_eq!(ibert(dir.path(), &["data", "validate", "two.jsonl", "-q"]).status.code(), Some(3));
     let stamped = std::fs::read_to_string(dir.path().join("ok.jsonl")).unwrap();
     assert_eq!(stamped.lines().count(), 1);
     assert!(stamped.contains("\"level\":\"executed\""), "{stamped}");

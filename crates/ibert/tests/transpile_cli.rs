@@ -29,7 +29,7 @@ fn from_sql_reference_schema_and_standalone_program() {
         &["from-sql", "--schema", "id: int, name: string", "--table-name", "people", "--standalone", "--no-verify"],
         "SELECT UPPER(name) AS shout FROM people WHERE id BETWEEN 2 AND 5",
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "printed but not checked: {}", stderr(&output));
     let code = stdout(&output);
     assert!(code.starts_with("import ibis\nfrom ibis import _\n"), "{code}");
     assert!(code.contains("people = ibis.table({\"id\": \"int64\", \"name\": \"string\"}, name=\"people\")"), "{code}");
@@ -104,9 +104,37 @@ fn from_sql_falls_back_to_the_model_for_what_the_transpiler_refuses_and_says_so(
     assert!(err.contains("the transpiler refused") && err.contains("ANY/ALL comparisons"), "{err}");
     assert!(err.contains("asking the local model"), "{err}");
     match output.status.code() {
-        Some(0) => assert!(err.contains("verified: translated by the model (not the transpiler)"), "{err}"),
-        Some(1) => assert!(err.contains("NOT verified: translated by the model (not the transpiler)"), "{err}"),
+        Some(0) => assert!(err.contains("verified (translated by the model, not the transpiler"), "{err}"),
+        Some(2 | 3) => assert!(err.contains("NOT verified (translated by the model, not the transpiler"), "{err}"),
         other => panic!("exit {other:?}: {err}"),
     }
     assert!(!stdout(&output).trim().is_empty(), "the model's program is printed");
+}
+
+#[test]
+fn exit_statuses_tell_verified_unverified_and_errors_apart_and_strict_prints_only_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = ["--schema", "id: int, amount: float64", "--table-name", "t"];
+    let run = |extra: &[&str], sql: &str| {
+        let args: Vec<&str> = ["from-sql"].iter().chain(schema.iter()).chain(extra.iter()).copied().collect();
+        ibert_with_stdin(dir.path(), &args, sql)
+    };
+    // No data can satisfy this filter: printed, but could not be checked (2).
+    let unsatisfiable = "SELECT id FROM t WHERE amount > 10 AND amount < 5";
+    let output = run(&[], unsatisfiable);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("could not be checked (vacuous)"), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expr = "), "the best answer is printed");
+    // --strict prints nothing that is not verified.
+    let output = run(&["--strict"], unsatisfiable);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("nothing printed (--strict)"), "{}", stderr(&output));
+    // Verified (0), printed with --strict too.
+    let output = run(&["--strict"], "SELECT id FROM t WHERE amount > 10");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("expr = "));
+    // SQL that does not parse is an error (1), and so is a bad argument.
+    assert_eq!(run(&["--no-model"], "SELEC id FROM t").status.code(), Some(1));
+    assert_eq!(run(&["--no-such-flag"], "SELECT 1").status.code(), Some(1));
 }

@@ -93,6 +93,8 @@ mod tests {
                 fixture_rows: vec![],
                 comparison: None,
                 result_fingerprint: None,
+                executed_with_ibis: vec![],
+                fixture_profile: None,
             }),
         }
     }

@@ -235,6 +235,8 @@ pub fn checked_by(level: VerificationLevel, ibis_version: &str) -> Verification 
         fixture_rows: Vec::new(),
         comparison: None,
         result_fingerprint: None,
+        executed_with_ibis: Vec::new(),
+        fixture_profile: None,
     }
 }
 

@@ -12,7 +12,6 @@ use ibert_datagen::dataset::stats::Stats;
 use ibert_datagen::transpiled::transpile_corpus;
 use ibert_transpile::corpus::Corpus;
 
-use super::INTERRUPTED;
 use super::data_augment::{candidates as augment_candidates, outputs as augment_outputs};
 use super::data_concat::merge_files;
 use super::data_generate::{Outputs, template_candidates, verify_and_write};
@@ -20,6 +19,7 @@ use super::data_mine::{installed_ibis, mine_with_progress};
 use super::data_multitask::{check_dialects, derive_with_progress, render as render_multitask, write_examples};
 use super::data_stats::write_json;
 use crate::cli::AllArgs;
+use crate::exit::INTERRUPTED;
 use crate::{oracle_setup, ui};
 
 pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {

@@ -9,10 +9,10 @@ use ibert_datagen::augment::augment;
 use ibert_datagen::multitask::verified_pairs;
 use ibert_records::Example;
 
-use super::INTERRUPTED;
 use super::data_generate::{Outputs, verify_and_write};
 use super::data_multitask::read_datasets;
 use crate::cli::AugmentArgs;
+use crate::exit::INTERRUPTED;
 use crate::oracle_setup;
 
 pub fn run(args: &AugmentArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {

@@ -10,9 +10,9 @@ use ibert_datagen::{Candidate, expand_template, load_embedded_templates, load_te
 use ibert_oracle::WorkerPool;
 use ibert_records::{Example, JsonlWriter};
 
-use super::INTERRUPTED;
 use super::verification_run::verify_with_progress;
 use crate::cli::GenerateArgs;
+use crate::exit::INTERRUPTED;
 use crate::oracle_setup;
 
 pub fn run(args: &GenerateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {

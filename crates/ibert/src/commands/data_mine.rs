@@ -8,9 +8,9 @@ use anyhow::Context;
 use ibert_datagen::mining::{MineReport, MineSource, count_files, mine, read_source_list, resolve};
 use ibert_oracle::{PythonEnv, WorkerPool, cache_dir};
 
-use super::INTERRUPTED;
 use super::data_multitask::write_examples;
 use crate::cli::MineArgs;
+use crate::exit::INTERRUPTED;
 use crate::{oracle_setup, ui};
 
 pub fn run(args: &MineArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {

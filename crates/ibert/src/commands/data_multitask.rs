@@ -11,8 +11,8 @@ use ibert_datagen::multitask::{MultitaskOptions, MultitaskReport, derive};
 use ibert_oracle::WorkerPool;
 use ibert_records::{Example, JsonlWriter, read_jsonl};
 
-use super::INTERRUPTED;
 use crate::cli::MultitaskArgs;
+use crate::exit::INTERRUPTED;
 use crate::{oracle_setup, ui};
 
 pub fn run(args: &MultitaskArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {

@@ -9,9 +9,9 @@ use ibert_datagen::records::{candidate_from_example, verified_example};
 use ibert_records::{Example, JsonlReader, JsonlWriter};
 use ibert_verify::Verdict;
 
-use super::INTERRUPTED;
 use super::verification_run::verify_with_progress;
 use crate::cli::ValidateArgs;
+use crate::exit::INTERRUPTED;
 
 pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let reader = JsonlReader::<Example>::open(&args.file)?;
@@ -83,6 +83,16 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
         println!("wrote {verified} verified records to {}", path.display());
     }
     println!("{}: {verified} verified, {} rejected, {} malformed, {} skipped", args.file.display(), outcomes.len() - verified, malformed.len(), skipped.len());
-    let all_good = malformed.is_empty() && verified == outcomes.len();
-    Ok(if all_good { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    // Malformed records are an error; then any record the check rejected; then any it could
+    // not decide; else success.
+    let reasons: Vec<_> = outcomes.iter().filter_map(|o| if let Verdict::Rejected(reject) = &o.verdict { Some(reject.reason) } else { None }).collect();
+    Ok(if !malformed.is_empty() {
+        ExitCode::from(crate::exit::ERROR)
+    } else if reasons.iter().any(|reason| !reason.is_inconclusive()) {
+        ExitCode::from(crate::exit::REJECTED)
+    } else if !reasons.is_empty() {
+        ExitCode::from(crate::exit::UNVERIFIED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use ibert_oracle::WorkerPool;
-use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, Translation, TranspileError, transpile};
+use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, TranspileError, transpile};
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
 use ibert_model::ChatMessage;
@@ -14,7 +14,7 @@ use super::schema_input;
 use super::tasks;
 use super::verification_run::fixtures_for_seed;
 use crate::cli::FromSqlArgs;
-use crate::{model_config, oracle_setup};
+use crate::{exit, model_config, oracle_setup};
 
 pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
     let sql = schema_input::read_input(args.file.as_deref(), "SQL query")?;
@@ -33,44 +33,59 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
             return model_fallback(args, &sql, &catalog);
         }
     };
-    let program = if args.standalone { standalone(&translation, &catalog) } else { translation.code.clone() };
     if args.no_verify {
-        print!("{program}");
+        print!("{}", with_declarations(&translation.code, &translation.tables, &catalog, args.standalone));
         eprintln!("not verified (--no-verify)");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(exit::UNVERIFIED));
     }
     let (pool, fixtures) = verification_setup(args)?;
     let mut verifier = Verifier::new(&pool, &fixtures);
     let tables = catalog.schemas_of(&translation.tables);
-    let verdict = verifier.verify(&sql, &translation.code, &tables, Some(RESULT_NAME)).context("verifying the translation")?;
-    print!("{program}");
+    let aligned = verifier.verify_aligned(&sql, &translation.code, &tables, Some(RESULT_NAME)).context("verifying the translation")?;
+    let code = aligned.program.as_deref().unwrap_or(&translation.code);
+    let program = with_declarations(code, &translation.tables, &catalog, args.standalone);
+    Ok(report(&aligned.verdict, &program, args.strict, ""))
+}
+
+/// Prints the program unless `--strict` withholds an unverified one, says on standard error
+/// what the check found, and returns the matching exit status.
+fn report(verdict: &Verdict, program: &str, strict: bool, origin: &str) -> ExitCode {
     match verdict {
         Verdict::Verified(evidence) => {
+            print!("{program}");
             let comparison = if evidence.ordered { "in order" } else { "as multisets" };
             eprintln!(
-                "verified: the same results as the SQL on {} fixture databases ({comparison}; rows {:?})",
+                "verified{origin}: the same results as the SQL on {} fixture databases ({comparison}; rows {:?}), executed through Ibis (`to_pyarrow`) on {} of them, types included",
                 evidence.fixture_seeds.len(),
-                evidence.fixture_rows
+                evidence.fixture_rows,
+                evidence.executed_with_ibis.len()
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Verdict::Rejected(reject) => {
-            eprintln!("NOT verified ({}): {}", reject.reason, reject.detail);
-            Ok(ExitCode::FAILURE)
+            if !strict {
+                print!("{program}");
+            }
+            let withheld = if strict { "; nothing printed (--strict)" } else { "" };
+            eprintln!("NOT verified{origin}: {} ({}): {}{withheld}", exit::reject_phrase(reject.reason), reject.reason, reject.detail);
+            exit::for_reject(reject.reason)
         }
     }
 }
 
-/// The translation with its imports and a declaration per table, runnable on its own.
-fn standalone(translation: &Translation, catalog: &Catalog) -> String {
+/// `code` as printed: with `--standalone`, preceded by its imports and table declarations.
+fn with_declarations(code: &str, table_names: &[String], catalog: &Catalog, standalone: bool) -> String {
+    if !standalone {
+        return code.to_string();
+    }
     let mut out = String::from("import ibis\nfrom ibis import _\n\n");
-    for name in &translation.tables {
+    for name in table_names {
         let Some(table) = catalog.table(name) else { continue };
         let columns: Vec<String> = table.columns.iter().map(|(c, t)| format!("{}: {}", json_string(c), json_string(t))).collect();
         out.push_str(&format!("{} = ibis.table({{{}}}, name={})\n", table.name, columns.join(", "), json_string(&table.name)));
     }
     out.push('\n');
-    out.push_str(&translation.code);
+    out.push_str(code);
     out
 }
 
@@ -97,27 +112,23 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
         let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;
         print!("{}", tasks::code_block(&generation.text));
         eprintln!("translated by the model, not the transpiler; not verified (--no-verify)");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(ExitCode::from(exit::UNVERIFIED));
     }
     let (pool, fixtures) = verification_setup(args)?;
     let mut verifier = Verifier::new(&pool, &fixtures);
+    let mut last = None;
     let outcome = tasks::answer_until_accepted(&mut engine, &settings, messages, args.attempts, false, &tasks::code_block, &mut |program| {
-        Ok(match verifier.verify(sql, program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")? {
-            Verdict::Verified(evidence) => Ok(format!("the same results as the SQL on {} fixture databases", evidence.fixture_seeds.len())),
+        let aligned = verifier.verify_aligned(sql, program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")?;
+        let answer = match &aligned.verdict {
+            Verdict::Verified(_) => Ok(String::new()),
             Verdict::Rejected(reject) => Err(format!("is not verified ({}): {}", reject.reason, reject.detail)),
-        })
+        };
+        last = Some((aligned.program.unwrap_or_else(|| program.to_string()), aligned.verdict));
+        Ok(answer)
     })?;
-    println!("{}", outcome.program.trim_end());
-    match outcome.accepted {
-        Some(report) => {
-            eprintln!("verified: translated by the model (not the transpiler), answer {}; {report}", outcome.attempt);
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            eprintln!("NOT verified: translated by the model (not the transpiler); no answer of {} verified (last: {})", args.attempts, outcome.last_error);
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    let (program, verdict) = last.expect("at least one answer");
+    let origin = format!(" (translated by the model, not the transpiler; answer {} of at most {})", outcome.attempt, args.attempts);
+    Ok(report(&verdict, &format!("{}\n", program.trim_end()), args.strict, &origin))
 }
 
 /// The oracle (one worker unless --jobs says otherwise) and the fixtures a translation is

@@ -53,12 +53,9 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         if handler_flag.swap(true, Ordering::SeqCst) {
             // A second Ctrl-C: stop now. No output file has been renamed into place; the
             // workers see their input close and exit.
-            std::process::exit(i32::from(INTERRUPTED));
+            std::process::exit(i32::from(crate::exit::INTERRUPTED));
         }
         eprintln!("\ninterrupted: finishing the examples in flight, nothing will be written (Ctrl-C again to quit now)");
     });
     flag
 }
-
-/// Exit status of an interrupted run.
-pub const INTERRUPTED: u8 = 130;

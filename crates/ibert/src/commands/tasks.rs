@@ -146,8 +146,8 @@ fn checked_answer(
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!("NOT verified: no answer of {attempts} compiled with real Ibis (last: {})", outcome.last_error);
-            Ok(ExitCode::FAILURE)
+            eprintln!("NOT verified: rejected by the check: no answer of {attempts} compiled with real Ibis (last: {})", outcome.last_error);
+            Ok(ExitCode::from(crate::exit::REJECTED))
         }
     }
 }

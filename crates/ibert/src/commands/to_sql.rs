@@ -1,7 +1,7 @@
 //! `ibert to-sql`: an Ibis program compiled to SQL by real Ibis, so the SQL is exact. A program
 //! that does not compile is reported with the real error; then the local model repairs it (each
 //! repair compiled by real Ibis, the error fed back), and the output says the SQL is the
-//! repaired program's and the exit status is 3. `--no-model` forbids that.
+//! repaired program's and the exit status is 4 (`exit::REPAIRED`). `--no-model` forbids that.
 
 use std::process::ExitCode;
 
@@ -13,7 +13,7 @@ use ibert_oracle::{FailureKind, WorkerPool};
 
 use super::{schema_input, tasks};
 use crate::cli::ToSqlArgs;
-use crate::{model_config, oracle_setup};
+use crate::{exit, model_config, oracle_setup};
 
 pub fn run(args: &ToSqlArgs) -> anyhow::Result<ExitCode> {
     let code = schema_input::read_input(args.file.as_deref(), "Ibis program")?;
@@ -47,10 +47,6 @@ pub fn run(args: &ToSqlArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Exit status when the printed SQL is that of the model's repair, not of the input: scripts can
-/// tell it from an exact compilation (0) and from a failure (1).
-pub const REPAIRED: u8 = 3;
-
 fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileRequest, error: &str) -> anyhow::Result<ExitCode> {
     eprintln!("asking the local model to repair it (--no-model forbids this)");
     let settings = model_config::settings(&args.model)?;
@@ -68,7 +64,7 @@ fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileReque
                 outcome.attempt,
                 outcome.program.trim_end()
             );
-            Ok(ExitCode::from(REPAIRED))
+            Ok(ExitCode::from(exit::REPAIRED))
         }
         None => {
             eprintln!("the model's {} repairs did not compile either (last: {})", args.attempts, outcome.last_error);
