@@ -153,6 +153,8 @@ def _dispatch(request: dict) -> dict:
         return _compile(request)
     if op == "execute":
         return _execute(request)
+    if op == "attached_schemas":
+        return _attached_schemas(request)
     if op == "outline":
         return _outline(request.get("source", ""))
     raise _Failure(_error("protocol", "UnknownOp", f"unknown op `{op}`"))
@@ -244,6 +246,23 @@ def _execute(request: dict) -> dict:
             writer.write_table(result)
         results.append(base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii"))
     return {"results": results, "columns": _output_types(value)}
+
+
+def _attached_schemas(request: dict) -> dict:
+    """The Ibis schema of every table of an attached database, as Ibis reads it (what a user's
+    `con.table(name)` gives); nothing of the request runs."""
+    catalog = request.get("catalog")
+    if not isinstance(catalog, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,64}", catalog):
+        raise _Failure(_error("protocol", "BadRequest", "`catalog` must be an attached catalog's name"))
+    backend = _Datasets.backend
+    tables = {}
+    listed = backend.raw_sql(
+        f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{catalog}' AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    for (name,) in listed:
+        schema = backend.table(name, database=(catalog, "main")).schema()
+        tables[name] = {column: str(dtype) for column, dtype in schema.items()}
+    return {"tables": tables}
 
 
 def _compile(request: dict) -> dict:

@@ -98,6 +98,14 @@ impl WorkerPool {
         })
     }
 
+    /// The Ibis schema of every table of a database attached at start (`WorkerOptions::attach`),
+    /// as Ibis itself reads the DuckDB types.
+    pub fn attached_schemas(&self, catalog: &str) -> Result<crate::protocol::TableSchemas, OracleError> {
+        let answer = self.with_worker(|worker| worker.call_raw(json!({"op": "attached_schemas", "catalog": catalog})))?;
+        let body = answer.map_err(|failure| OracleError::Protocol(format!("describing attached database `{catalog}`: {failure}")))?;
+        serde_json::from_value(body.get("tables").cloned().unwrap_or_default()).map_err(|e| OracleError::Protocol(format!("bad schemas of `{catalog}`: {e}")))
+    }
+
     /// Only the allow-list check, without running anything.
     pub fn check(&self, code: &str, tables: &crate::protocol::TableSchemas) -> Result<Result<(), ProgramFailure>, OracleError> {
         let body = json!({"op": "check", "code": code, "tables": tables});

@@ -55,7 +55,7 @@ pub fn ensure_database(benchmark: Benchmark, scale: f64, schemas: &TableSchemas,
     let dir = cache_dir.join("tpc");
     let path = dir.join(format!("{}-sf{scale}.duckdb", benchmark.name()));
     let stamp = stamp(benchmark, scale, schemas);
-    let reference = ReferenceDatabase { name: benchmark.name().to_string(), path: path.clone(), tables: schemas.clone() };
+    let reference = ReferenceDatabase { name: benchmark.name().to_string(), path: path.clone(), tables: schemas.clone(), replaces_fixtures: true };
     if path.exists() && read_stamp(&path).as_deref() == Some(stamp.as_str()) {
         return Ok(reference);
     }

@@ -17,8 +17,10 @@ mod literals;
 pub mod result_set;
 mod rng;
 mod sql_text;
+pub mod user_data;
 mod verifier;
 mod watchdog;
 
 pub use fixtures::{DEFAULT_FIXTURES, DataRequest, FixtureConfig, FixtureError, FixtureSet, FixtureStore, Profile, ReferenceDatabase, TableSchemas};
+pub use user_data::{UserDataError, UserDatabase, prepare_user_database};
 pub use verifier::{Aligned, Evidence, ReferenceRun, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

@@ -325,6 +325,17 @@ pub struct ValidateArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub data: UserDataOptions,
+}
+
+/// The user's own data to verify on, besides the generated fixtures.
+#[derive(Debug, Args, Clone)]
+pub struct UserDataOptions {
+    /// Also verify on this data: a DuckDB database file, or a folder of .parquet / .csv files
+    /// (one table per file, named after it). Without --schema, its tables are the schema.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub db: Option<PathBuf>,
 }
 
 /// The tables a program or query reads.
@@ -370,6 +381,8 @@ pub struct FromSqlArgs {
     #[command(flatten)]
     pub verify: VerifyOptions,
     #[command(flatten)]
+    pub data: UserDataOptions,
+    #[command(flatten)]
     pub model: ModelOptions,
 }
 
@@ -391,6 +404,8 @@ pub struct ToSqlArgs {
     pub attempts: u32,
     #[command(flatten)]
     pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub data: UserDataOptions,
     #[command(flatten)]
     pub model: ModelOptions,
 }

@@ -9,6 +9,7 @@ mod exit;
 mod model_config;
 mod oracle_setup;
 mod ui;
+mod user_data;
 
 use std::process::ExitCode;
 

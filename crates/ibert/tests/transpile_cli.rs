@@ -138,3 +138,25 @@ fn exit_statuses_tell_verified_unverified_and_errors_apart_and_strict_prints_onl
     assert_eq!(run(&["--no-model"], "SELEC id FROM t").status.code(), Some(1));
     assert_eq!(run(&["--no-such-flag"], "SELECT 1").status.code(), Some(1));
 }
+
+#[test]
+fn db_verifies_on_the_users_own_data_and_gives_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let rows: String = (1..=30).map(|i| format!("{i},{},{}.5\n", ["north", "south"][i % 2], i * 3)).collect();
+    std::fs::write(data.join("sales.csv"), format!("id,region,amount\n{rows}")).unwrap();
+    // No --schema: the data's own tables, as Ibis reads them, are the schema.
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--db", "data"], "SELECT region, SUM(amount) AS total FROM sales GROUP BY region");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("on the data of --db (2 rows)"), "{}", stderr(&output));
+    assert!(stdout(&output).contains("sales"), "{}", stdout(&output));
+    // to-sql checks that the SQL it prints returns what Ibis returns on that data.
+    let output = ibert_with_stdin(dir.path(), &["to-sql", "--db", "data"], "expr = sales.group_by('region').agg(total=sales.amount.sum())");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("checked: on the data of --db"), "{}", stderr(&output));
+    // A path that is not there is an error that names it.
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--db", "absent.duckdb"], "SELECT 1");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("absent.duckdb: no such file or folder"), "{}", stderr(&output));
+}

@@ -25,7 +25,7 @@ use crate::{oracle_setup, ui};
 pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut stages: Vec<(String, Duration, String)> = Vec::new();
-    let pool = oracle_setup::start_pool(&args.verify)?;
+    let pool = oracle_setup::start_pool(&args.verify, &[])?;
     check_dialects(&pool, &args.dialects)?;
     let seed = args.verify.seed;
 

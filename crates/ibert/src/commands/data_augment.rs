@@ -18,7 +18,7 @@ use crate::oracle_setup;
 pub fn run(args: &AugmentArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let verified = read_datasets(&args.inputs)?;
     let candidates = candidates(&verified);
-    let pool = oracle_setup::start_pool(&args.verify)?;
+    let pool = oracle_setup::start_pool(&args.verify, &[])?;
     let Some(written) = verify_and_write(candidates, "augmented", &outputs(&args.output), &pool, args.verify.seed, interrupted)? else {
         return Ok(ExitCode::from(INTERRUPTED));
     };

@@ -17,7 +17,7 @@ use crate::oracle_setup;
 
 pub fn run(args: &GenerateArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let candidates = template_candidates(args.templates.as_deref(), &args.only)?;
-    let pool = oracle_setup::start_pool(&args.verify)?;
+    let pool = oracle_setup::start_pool(&args.verify, &[])?;
     let outputs = Outputs::in_folder(&args.output);
     let Some(written) = verify_and_write(candidates, "template", &outputs, &pool, args.verify.seed, interrupted)? else {
         return Ok(ExitCode::from(INTERRUPTED));
@@ -83,7 +83,7 @@ pub(super) fn verify_and_write(
     seed: u64,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<Option<Written>> {
-    let Some(run) = verify_with_progress(candidates, pool, seed, interrupted)? else {
+    let Some(run) = verify_with_progress(candidates, pool, seed, &[], interrupted)? else {
         return Ok(None);
     };
     let (train_path, rejects_path) = (outputs.train.clone(), outputs.rejects.clone());

@@ -22,7 +22,7 @@ pub fn run(args: &MineArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
     for spec in &specs {
         sources.push(resolve(spec, &cache_dir().join("mining")).with_context(|| format!("mining source `{spec}`"))?);
     }
-    let pool = oracle_setup::start_pool(&args.verify)?;
+    let pool = oracle_setup::start_pool(&args.verify, &[])?;
     if specs.is_empty() || args.ibis {
         sources.insert(0, installed_ibis()?);
     }

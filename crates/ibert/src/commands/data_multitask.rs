@@ -17,7 +17,7 @@ use crate::{oracle_setup, ui};
 
 pub fn run(args: &MultitaskArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
     let verified = read_datasets(&args.inputs)?;
-    let pool = oracle_setup::start_pool(&args.verify)?;
+    let pool = oracle_setup::start_pool(&args.verify, &[])?;
     check_dialects(&pool, &args.dialects)?;
     let Some(report) = derive_with_progress(&verified, &pool, &args.dialects, interrupted)? else {
         return Ok(ExitCode::from(INTERRUPTED));

@@ -1,5 +1,5 @@
-//! `ibert data validate FILE.jsonl`: a verdict per record and a summary; exit status 1 when any
-//! record is malformed or does not verify.
+//! `ibert data validate FILE.jsonl [--db DATA]`: a verdict per record and a summary; exit
+//! status 1 when any record is malformed, 3 when any is rejected, 2 when any could not be checked.
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -36,8 +36,12 @@ pub fn run(args: &ValidateArgs, interrupted: &AtomicBool) -> anyhow::Result<Exit
     let (outcomes, summary) = if candidates.is_empty() {
         (Vec::new(), None)
     } else {
-        let pool = crate::oracle_setup::start_pool(&args.verify)?;
-        let Some(run) = verify_with_progress(candidates, &pool, args.verify.seed, interrupted)? else {
+        let (pool, user) = crate::user_data::start_pool_with(&args.verify, args.data.db.as_deref())?;
+        let references: Vec<_> = user.iter().map(|user| user.reference.clone()).collect();
+        if let Some(user) = &user {
+            eprintln!("verifying on the fixtures and, for records over its tables, on the data of --db: {}", user.summary);
+        }
+        let Some(run) = verify_with_progress(candidates, &pool, args.verify.seed, &references, interrupted)? else {
             return Ok(ExitCode::from(INTERRUPTED));
         };
         (run.report.outcomes, Some(run.summary))

@@ -14,12 +14,23 @@ use super::schema_input;
 use super::tasks;
 use super::verification_run::fixtures_for_seed;
 use crate::cli::FromSqlArgs;
-use crate::{exit, model_config, oracle_setup};
+use crate::user_data::{self, UserData};
+use crate::{exit, model_config};
 
 pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
     let sql = schema_input::read_input(args.file.as_deref(), "SQL query")?;
-    let catalog = schema_input::catalog(&args.schema)?
-        .ok_or_else(|| anyhow!("from-sql resolves every name against the table schemas: pass --schema or --schema-file"))?;
+    // With --db and no schema, the data's own tables are the schema: the oracle reads them.
+    let mut setup = None;
+    let catalog = match schema_input::catalog(&args.schema)? {
+        Some(catalog) => catalog,
+        None if args.data.db.is_some() => {
+            let ready = Setup::start(args)?;
+            let schemas = ready.user.as_ref().map(|user| serde_json::to_value(user.schemas())).transpose()?.unwrap_or_default();
+            setup = Some(ready);
+            Catalog::from_json(&schemas).context("reading the tables of --db")?
+        }
+        None => return Err(anyhow!("from-sql resolves every name against the table schemas: pass --schema, --schema-file or --db")),
+    };
     let dialect = SqlDialect::from_name(&args.dialect).context("unknown SQL dialect")?;
     let source = args.file.as_ref().map_or("standard input".to_string(), |p| p.display().to_string());
     let translation = match transpile(&sql, &catalog, dialect) {
@@ -30,7 +41,7 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
         Err(error @ (TranspileError::Parse(_) | TranspileError::Resolve { .. })) => return Err(anyhow!("{source}: {error}")),
         Err(error) => {
             eprintln!("the transpiler refused: {source}: {error}\nasking the local model instead (up to {} answers, each verified)", args.attempts);
-            return model_fallback(args, &sql, &catalog);
+            return model_fallback(args, &sql, &catalog, setup);
         }
     };
     if args.no_verify {
@@ -38,13 +49,41 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
         eprintln!("not verified (--no-verify)");
         return Ok(ExitCode::from(exit::UNVERIFIED));
     }
-    let (pool, fixtures) = verification_setup(args)?;
-    let mut verifier = Verifier::new(&pool, &fixtures);
+    let setup = match setup {
+        Some(setup) => setup,
+        None => Setup::start(args)?,
+    };
+    let mut verifier = setup.verifier()?;
     let tables = catalog.schemas_of(&translation.tables);
     let aligned = verifier.verify_aligned(&sql, &translation.code, &tables, Some(RESULT_NAME)).context("verifying the translation")?;
     let code = aligned.program.as_deref().unwrap_or(&translation.code);
     let program = with_declarations(code, &translation.tables, &catalog, args.standalone);
     Ok(report(&aligned.verdict, &program, args.strict, ""))
+}
+
+/// What verification runs on: the oracle (one worker unless --jobs says otherwise), the
+/// fixtures, and the user's data with --db.
+struct Setup {
+    pool: WorkerPool,
+    fixtures: Vec<FixtureConfig>,
+    user: Option<UserData>,
+}
+
+impl Setup {
+    fn start(args: &FromSqlArgs) -> anyhow::Result<Setup> {
+        let mut options = args.verify.clone();
+        options.jobs = Some(options.jobs.unwrap_or(1));
+        let (pool, user) = user_data::start_pool_with(&options, args.data.db.as_deref())?;
+        if let Some(user) = &user {
+            eprintln!("verifying on the fixtures and on the data of --db: {}", user.summary);
+        }
+        Ok(Setup { pool, fixtures: fixtures_for_seed(options.seed), user })
+    }
+
+    fn verifier(&self) -> anyhow::Result<Verifier<'_>> {
+        let references: Vec<_> = self.user.iter().map(|user| user.reference.clone()).collect();
+        Ok(Verifier::with_references(&self.pool, &self.fixtures, &references)?)
+    }
 }
 
 /// Prints the program unless `--strict` withholds an unverified one, says on standard error
@@ -54,9 +93,13 @@ fn report(verdict: &Verdict, program: &str, strict: bool, origin: &str) -> ExitC
         Verdict::Verified(evidence) => {
             print!("{program}");
             let comparison = if evidence.ordered { "in order" } else { "as multisets" };
+            // Seed 0 is the user's data (--db); the others are generated fixtures.
+            let on_user_data: Vec<u64> =
+                evidence.fixture_seeds.iter().zip(&evidence.fixture_rows).filter(|(seed, _)| **seed == 0).map(|(_, rows)| *rows).collect();
+            let fixtures = evidence.fixture_seeds.len() - on_user_data.len();
+            let user = on_user_data.first().map(|rows| format!(" and on the data of --db ({rows} rows)")).unwrap_or_default();
             eprintln!(
-                "verified{origin}: the same results as the SQL on {} fixture databases ({comparison}; rows {:?}), executed through Ibis (`to_pyarrow`) on {} of them, types included",
-                evidence.fixture_seeds.len(),
+                "verified{origin}: the same results as the SQL on {fixtures} fixture databases{user} ({comparison}; rows {:?}), executed through Ibis (`to_pyarrow`) on {} of them, types included",
                 evidence.fixture_rows,
                 evidence.executed_with_ibis.len()
             );
@@ -95,7 +138,7 @@ fn json_string(text: &str) -> String {
 
 /// What the transpiler refuses, translated by the local model: each answer is verified like a
 /// transpiled one, and a failed verification is fed back for the next answer.
-fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Option<Setup>) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
     let tables = catalog.schemas_of(&names);
     let settings = model_config::settings(&args.model)?;
@@ -114,8 +157,11 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
         eprintln!("translated by the model, not the transpiler; not verified (--no-verify)");
         return Ok(ExitCode::from(exit::UNVERIFIED));
     }
-    let (pool, fixtures) = verification_setup(args)?;
-    let mut verifier = Verifier::new(&pool, &fixtures);
+    let setup = match setup {
+        Some(setup) => setup,
+        None => Setup::start(args)?,
+    };
+    let mut verifier = setup.verifier()?;
     let mut last = None;
     let outcome = tasks::answer_until_accepted(&mut engine, &settings, messages, args.attempts, false, &tasks::code_block, &mut |program| {
         let aligned = verifier.verify_aligned(sql, program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")?;
@@ -129,13 +175,4 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog) -> anyhow::R
     let (program, verdict) = last.expect("at least one answer");
     let origin = format!(" (translated by the model, not the transpiler; answer {} of at most {})", outcome.attempt, args.attempts);
     Ok(report(&verdict, &format!("{}\n", program.trim_end()), args.strict, &origin))
-}
-
-/// The oracle (one worker unless --jobs says otherwise) and the fixtures a translation is
-/// verified on.
-fn verification_setup(args: &FromSqlArgs) -> anyhow::Result<(WorkerPool, Vec<FixtureConfig>)> {
-    let mut options = args.verify.clone();
-    options.jobs = Some(options.jobs.unwrap_or(1));
-    let pool = oracle_setup::start_pool(&options)?;
-    Ok((pool, fixtures_for_seed(options.seed)))
 }

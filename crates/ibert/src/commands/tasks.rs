@@ -243,7 +243,7 @@ pub(super) fn report_speed(generation: &Generation) {
 }
 
 fn start_oracle() -> anyhow::Result<WorkerPool> {
-    oracle_setup::start_pool(&VerifyOptions { jobs: Some(1), seed: 0, timeout: 10 })
+    oracle_setup::start_pool(&VerifyOptions { jobs: Some(1), seed: 0, timeout: 10 }, &[])
 }
 
 /// The DuckDB SQL real Ibis compiles `code` to, or its error as `Type: message`.

@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 
 use ibert_datagen::{Candidate, PipelineOptions, PipelineReport, Summary, verify_candidates};
-use ibert_verify::{DEFAULT_FIXTURES, FixtureConfig};
+use ibert_verify::{DEFAULT_FIXTURES, FixtureConfig, ReferenceDatabase};
 
 use super::summary;
 use ibert_oracle::WorkerPool;
@@ -18,9 +18,15 @@ pub struct VerificationRun {
 }
 
 /// Verifies `candidates`; `None` when Ctrl-C stopped the run (a message has been printed).
-pub fn verify_with_progress(candidates: Vec<Candidate>, pool: &WorkerPool, seed: u64, interrupted: &AtomicBool) -> anyhow::Result<Option<VerificationRun>> {
+pub fn verify_with_progress(
+    candidates: Vec<Candidate>,
+    pool: &WorkerPool,
+    seed: u64,
+    references: &[ReferenceDatabase],
+    interrupted: &AtomicBool,
+) -> anyhow::Result<Option<VerificationRun>> {
     let total = candidates.len();
-    let pipeline = PipelineOptions::new(pool.size(), fixtures_for_seed(seed));
+    let pipeline = PipelineOptions { references: references.to_vec(), ..PipelineOptions::new(pool.size(), fixtures_for_seed(seed)) };
     let bar = ui::progress_bar(total as u64, "verifying");
     let report = verify_candidates(candidates, pool, &pipeline, &|_| bar.inc(1), interrupted)?;
     bar.finish_and_clear();
