@@ -46,7 +46,8 @@ class _Datasets:
 
         pyarrow.set_cpu_count(1)
         pyarrow.set_io_thread_count(1)
-        cls.backend = ibis.duckdb.connect(threads=1, memory_limit="1GB")
+        # An attached benchmark or user database needs room; the fixtures need little.
+        cls.backend = ibis.duckdb.connect(threads=1, memory_limit="4GB" if attach else "1GB")
         # Every result path once, so that lazy imports and thread pools happen now.
         probe = ibis.memtable({"a": [1, 2], "d": [1.5, 2.5], "s": ["x", None]})
         cls.backend.to_pyarrow(probe.mutate(m=probe.d.mean(), t=ibis.date("2024-01-01"), c=ibis.literal(1.25, "decimal(5, 2)")))

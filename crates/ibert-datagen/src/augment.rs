@@ -370,6 +370,7 @@ mod tests {
             backend: "duckdb".into(),
             ibis_version: String::new(),
             system_prompt: None,
+            messages: None,
             context: Context { tables: [("orders".to_string(), TableContext { schema })].into() },
             meta: Meta { template: Some("t".into()), variation: Some("v".into()), source: "template".into(), ..Meta::default() },
             verification: None,

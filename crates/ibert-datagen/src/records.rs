@@ -19,6 +19,7 @@ pub fn verified_example(outcome: &Outcome, source: &str) -> Option<Example> {
         backend: "duckdb".into(),
         ibis_version: verification.ibis_version.clone(),
         system_prompt: None,
+        messages: None,
         context: Context { tables: candidate.tables.iter().map(|(name, schema)| (name.clone(), TableContext { schema: schema.clone() })).collect() },
         meta: meta_of(candidate, source),
         verification: Some(verification),
@@ -53,6 +54,7 @@ fn meta_of(candidate: &Candidate, source: &str) -> Meta {
         difficulty: candidate.difficulty.clone(),
         provenance: None,
         derived_from: candidate.derived_from.clone(),
+        split: None,
     }
 }
 

@@ -3,20 +3,8 @@
 //! was trained on.
 
 use minijinja::{Environment, Error, ErrorKind, context};
-use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: &str, content: &str) -> Self {
-        ChatMessage { role: role.to_string(), content: content.to_string() }
-    }
-}
+pub use ibert_records::ChatMessage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatTemplateError {

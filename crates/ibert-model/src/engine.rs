@@ -28,7 +28,9 @@ impl Default for GenerationOptions {
             temperature: 0.0,
             top_p: None,
             top_k: None,
-            repetition_penalty: 1.1,
+            // Code repeats tokens on purpose (`group_by`, a column name twice): no penalty by
+            // default; a penalty split identifiers (`group_ by`) in measured answers.
+            repetition_penalty: 1.0,
             repeat_last_n: 64,
             seed: 42,
             stop: Vec::new(),

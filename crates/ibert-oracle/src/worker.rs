@@ -36,6 +36,10 @@ impl Default for WorkerOptions {
     }
 }
 
+/// The address-space limit of a worker that has databases attached (DuckDB's own limit in the
+/// worker is set below it).
+const ATTACHED_MEMORY_MB: u64 = 8192;
+
 /// How a call to a worker ended without an answer; the worker is unusable afterwards.
 #[derive(Debug)]
 pub(crate) enum WorkerDown {
@@ -75,8 +79,10 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker and waits for its hello line.
     pub fn spawn(env: &PythonEnv, options: &WorkerOptions) -> Result<Self, OracleError> {
+        // Queries over an attached benchmark or user database need room beyond the fixtures'.
+        let memory_mb = if options.attach.is_empty() { options.memory_mb } else { options.memory_mb.max(ATTACHED_MEMORY_MB) };
         let mut command = Command::new(env.python());
-        command.args(["-m", "ibert_worker"]).arg("--memory-mb").arg(options.memory_mb.to_string()).arg("--cpu-seconds").arg(options.cpu_seconds.to_string());
+        command.args(["-m", "ibert_worker"]).arg("--memory-mb").arg(memory_mb.to_string()).arg("--cpu-seconds").arg(options.cpu_seconds.to_string());
         for (name, path) in &options.attach {
             command.arg("--attach").arg(format!("{name}={}", path.display()));
         }

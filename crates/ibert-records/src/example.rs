@@ -52,6 +52,11 @@ pub struct Example {
     pub ibis_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
+    /// The exact prompt a model sees for this record (the system message, then the user
+    /// message), rendered by the task library: training and inference read the same text. The
+    /// answer a model should give is the target, rendered as the assistant's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<crate::ChatMessage>>,
     #[serde(default)]
     pub context: Context,
     #[serde(default)]
@@ -224,6 +229,10 @@ pub struct Meta {
     /// augmentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derived_from: Option<String>,
+    /// `train`, `validation` or `test`: assigned by structure, so that no test record shares
+    /// its structure (template, or SQL/Ibis shape) with a train record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 /// The place a mined or templated example was taken from.
@@ -323,6 +332,7 @@ mod tests {
                 backend: "duckdb".into(),
                 ibis_version: "12.0.0".into(),
                 system_prompt: None,
+                messages: None,
                 context: Context::default(),
                 meta: Meta::default(),
                 verification: None,

@@ -6,6 +6,7 @@
 
 mod example;
 mod jsonl;
+mod message;
 mod reject;
 
 pub use example::{
@@ -14,4 +15,5 @@ pub use example::{
     VerificationLevel,
 };
 pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl};
+pub use message::ChatMessage;
 pub use reject::{RejectRecord, RejectedError};

@@ -33,6 +33,8 @@ pub enum Command {
     Qa(QaArgs),
     /// Write a docstring for Python/Ibis code with the local model (not checked).
     Doc(DocArgs),
+    /// Measure a model on a held-out split: execution accuracy per task, latency, speed.
+    Eval(EvalArgs),
     /// Local models: fetch the default one, describe a model file.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -70,7 +72,7 @@ pub struct ModelOptions {
     /// Sample among the k most likely tokens only.
     #[arg(long)]
     pub top_k: Option<usize>,
-    /// Above 1 discourages repeating recent tokens [default: 1.1].
+    /// Above 1 discourages repeating recent tokens [default: 1.0, none: code repeats names].
     #[arg(long)]
     pub repetition_penalty: Option<f32>,
     /// Seed of the sampler (with a temperature above 0).
@@ -79,7 +81,8 @@ pub struct ModelOptions {
     /// Where the model runs: cpu, or cuda / cuda:N in a build with the `cuda` feature.
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
-    /// Leave out the worked examples from the prompt (shorter prompts, weaker answers).
+    /// Leave out the worked examples (by default, up to two records of the train split most
+    /// like the request, when `data/splits/train.jsonl` exists).
     #[arg(long)]
     pub no_examples: bool,
 }
@@ -92,6 +95,37 @@ pub struct CheckOptions {
     /// How many answers to try, each with the previous one's real Ibis error fed back.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub attempts: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The dataset folder written by `ibert data all` (its `splits/` are read).
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data: PathBuf,
+    /// The split to measure on: the test split, never trained or prompted with.
+    #[arg(long, default_value = "test", value_parser = ["test", "validation", "train"])]
+    pub split: String,
+    /// Only these tasks; repeat or separate with commas [default: all six].
+    #[arg(long, value_name = "TASK", value_delimiter = ',', value_parser = ["sql_to_ibis", "ibis_to_sql", "code_completion", "error_resolution", "qa", "documentation"])]
+    pub task: Vec<String>,
+    /// Records per task, chosen spread over the split by a hash of their id [default: all].
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Worked examples per prompt, retrieved from the train split by likeness (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub shots: usize,
+    /// Answers per record; after the first, each is asked with what failed when the previous
+    /// one ran (never with the reference).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub attempts: u32,
+    /// Folder for the per-record results (`results.jsonl`, appended: an interrupted run resumes)
+    /// and `summary.json` [default: <data>/eval/<model file name>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +401,9 @@ pub struct FromSqlArgs {
     /// Never fall back to the local model for what the transpiler rejects.
     #[arg(long)]
     pub no_model: bool,
+    /// Skip the transpiler: the local model translates (to measure the model's own skill).
+    #[arg(long, conflicts_with = "no_model")]
+    pub model_only: bool,
     /// Print the translation without verifying it by execution (exit status 2).
     #[arg(long, conflicts_with = "strict")]
     pub no_verify: bool,

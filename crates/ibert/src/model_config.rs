@@ -17,8 +17,8 @@ use crate::ui;
 pub struct ConfigFile {
     #[serde(default)]
     pub model: ModelSection,
-    /// Read so that a reference config.yaml loads; the data commands take `-o` instead.
-    #[allow(dead_code)]
+    /// Where `ibert data all` wrote the dataset: the task commands take worked examples from its
+    /// train split (the data commands take `-o` instead).
     pub data_dir: Option<PathBuf>,
     #[allow(dead_code)]
     pub log_level: Option<String>,
@@ -49,6 +49,8 @@ pub struct ModelSettings {
     pub device: DeviceChoice,
     /// Where the default model is fetched to (`model.cache_dir`, else the ibert cache).
     pub cache_dir: PathBuf,
+    /// The dataset folder (`data_dir`, else `data`), whose train split gives worked examples.
+    pub data_dir: PathBuf,
     pub generation: GenerationOptions,
 }
 
@@ -58,6 +60,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
         None if Path::new("config.yaml").exists() => read_config(Path::new("config.yaml"))?,
         None => ConfigFile::default(),
     };
+    let data_dir = config.data_dir.unwrap_or_else(|| PathBuf::from("data"));
     let model = config.model;
     if let Some(provider) = model.provider.as_deref().filter(|p| !matches!(*p, "local" | "huggingface" | "gguf")) {
         bail!("model.provider `{provider}` is not supported: iBERT runs models locally (`local`)");
@@ -87,7 +90,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.repetition_penalty {
         generation.repetition_penalty = value;
     }
-    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, generation })
+    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation })
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {

@@ -171,4 +171,19 @@ fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
         assert!(stats["by_source"][source].as_u64().unwrap_or(0) > 0, "{source}: {stats}");
     }
     assert_eq!(records(&dir.path().join("data/train_complete.jsonl")).len() as u64, stats["total"].as_u64().unwrap());
+
+    // Every record carries its prompt and a split; no structure of the test split is in train.
+    let read = |split: &str| -> Vec<ibert_records::Example> { ibert_records::read_jsonl(&dir.path().join(format!("data/splits/{split}.jsonl"))).unwrap() };
+    let (train, validation, test) = (read("train"), read("validation"), read("test"));
+    assert_eq!((train.len() + validation.len() + test.len()) as u64, stats["total"].as_u64().unwrap());
+    assert!(!test.is_empty() && !validation.is_empty() && train.len() > test.len(), "{} / {} / {}", train.len(), validation.len(), test.len());
+    let train_keys: std::collections::HashSet<String> = train.iter().flat_map(ibert_datagen::dataset::split::structure_keys).collect();
+    for record in &test {
+        for key in ibert_datagen::dataset::split::structure_keys(record) {
+            assert!(!train_keys.contains(&key), "test record {} shares `{key}` with the train split", record.id);
+        }
+        let messages = record.messages.as_ref().expect("the prompt is stored");
+        assert_eq!(messages[0].role, "system");
+        assert_eq!(record.system_prompt.as_deref(), Some(messages[0].content.as_str()));
+    }
 }

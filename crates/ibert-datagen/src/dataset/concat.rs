@@ -113,6 +113,7 @@ mod tests {
             backend: "duckdb".into(),
             ibis_version: String::new(),
             system_prompt: None,
+            messages: None,
             context: Context::default(),
             meta: Meta { source: id.into(), ..Meta::default() },
             verification: None,

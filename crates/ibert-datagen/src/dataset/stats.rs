@@ -18,6 +18,8 @@ pub struct Stats {
     pub by_level: BTreeMap<String, usize>,
     /// Task -> level -> records.
     pub by_task_and_level: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Task -> split (`train`, `validation`, `test`, or `none`) -> records.
+    pub by_task_and_split: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
 impl Stats {
@@ -38,7 +40,9 @@ impl Stats {
             }
             *stats.by_difficulty.entry(example.meta.difficulty.clone().unwrap_or_else(|| "unrated".into())).or_default() += 1;
             *stats.by_level.entry(level.into()).or_default() += 1;
-            *stats.by_task_and_level.entry(task).or_default().entry(level.into()).or_default() += 1;
+            *stats.by_task_and_level.entry(task.clone()).or_default().entry(level.into()).or_default() += 1;
+            let split = example.meta.split.clone().unwrap_or_else(|| "none".into());
+            *stats.by_task_and_split.entry(task).or_default().entry(split).or_default() += 1;
         }
         stats
     }
@@ -53,6 +57,13 @@ impl Stats {
             let per_level = &self.by_task_and_level[task];
             let cells: Vec<String> = levels.iter().map(|l| per_level.get(*l).copied().unwrap_or(0).to_string()).collect();
             let _ = writeln!(out, "{task:<20} {count:>8} {:>9} {:>9} {:>7} {:>10}", cells[0], cells[1], cells[2], cells[3]);
+        }
+        if self.by_task_and_split.values().any(|splits| splits.keys().any(|split| split != "none")) {
+            let _ = writeln!(out, "\n{:<20} {:>8} {:>11} {:>8}", "task", "train", "validation", "test");
+            for (task, splits) in &self.by_task_and_split {
+                let count = |split: &str| splits.get(split).copied().unwrap_or(0);
+                let _ = writeln!(out, "{task:<20} {:>8} {:>11} {:>8}", count("train"), count("validation"), count("test"));
+            }
         }
         for (title, counts) in [("source", &self.by_source), ("difficulty", &self.by_difficulty)] {
             let _ = writeln!(out, "\n{title:<20} {:>8}", "records");
@@ -83,6 +94,7 @@ mod tests {
             backend: "duckdb".into(),
             ibis_version: String::new(),
             system_prompt: None,
+            messages: None,
             context: Context::default(),
             meta: Meta { source: source.into(), features: vec!["join".into()], ..Meta::default() },
             verification: level.map(|level| Verification {

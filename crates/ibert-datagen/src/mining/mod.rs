@@ -277,6 +277,7 @@ impl Miner<'_> {
             backend: "duckdb".into(),
             ibis_version: self.ibis_version.clone(),
             system_prompt: None,
+            messages: None,
             context: Context::default(),
             meta: Meta {
                 template: None,
@@ -286,6 +287,7 @@ impl Miner<'_> {
                 difficulty: None,
                 provenance: Some(Provenance { source: self.source.label.clone(), commit: self.source.commit.clone(), path: Some(path), line: Some(line) }),
                 derived_from: None,
+                split: None,
             },
             verification: Some(checked_by(level, &self.ibis_version)),
         }

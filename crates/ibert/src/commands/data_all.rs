@@ -8,8 +8,11 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use ibert_datagen::dataset::split::{TEST, TRAIN, VALIDATION, assign_splits};
 use ibert_datagen::dataset::stats::Stats;
 use ibert_datagen::transpiled::transpile_corpus;
+use ibert_records::Example;
+use ibert_tasks::Prompt;
 use ibert_transpile::corpus::Corpus;
 
 use super::data_augment::{candidates as augment_candidates, outputs as augment_outputs};
@@ -100,10 +103,26 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
     let mut inputs = verified_files;
     inputs.push(multitask_path);
     inputs.push(mined_path);
-    let merged = merge_files(&inputs)?;
+    let mut merged = merge_files(&inputs)?;
+    // Every record carries the exact prompt a model sees for it, and its split by structure.
+    for example in &mut merged.examples {
+        let prompt = Prompt::of(example);
+        example.system_prompt = prompt.messages.first().map(|message| message.content.clone());
+        example.messages = Some(prompt.messages);
+    }
+    assign_splits(&mut merged.examples);
     let complete_path = args.output.join("train_complete.jsonl");
     write_examples(&complete_path, &merged.examples)?;
-    let detail = format!("{} examples ({} exact and {} near duplicates removed)", merged.examples.len(), merged.exact_duplicates, merged.near_duplicates);
+    for split in [TRAIN, VALIDATION, TEST] {
+        let records: Vec<Example> = merged.examples.iter().filter(|example| example.meta.split.as_deref() == Some(split)).cloned().collect();
+        write_examples(&args.output.join(format!("splits/{split}.jsonl")), &records)?;
+    }
+    let detail = format!(
+        "{} examples ({} exact and {} near duplicates removed), split by structure",
+        merged.examples.len(),
+        merged.exact_duplicates,
+        merged.near_duplicates
+    );
     stages.push(("concatenation".into(), stage.elapsed(), detail));
 
     eprintln!("\n== 7/7 statistics");

@@ -8,7 +8,9 @@ use ibert_oracle::WorkerPool;
 use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, TranspileError, transpile};
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
-use ibert_model::ChatMessage;
+use ibert_model::Engine;
+use ibert_tasks::check::Checker;
+use ibert_tasks::{TaskInput, answer};
 
 use super::schema_input;
 use super::tasks;
@@ -33,6 +35,10 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
     };
     let dialect = SqlDialect::from_name(&args.dialect).context("unknown SQL dialect")?;
     let source = args.file.as_ref().map_or("standard input".to_string(), |p| p.display().to_string());
+    if args.model_only {
+        eprintln!("--model-only: the local model translates (up to {} answers, each verified)", args.attempts);
+        return model_fallback(args, &sql, &catalog, setup);
+    }
     let translation = match transpile(&sql, &catalog, dialect) {
         Ok(translation) => translation,
         Err(error) if args.no_model => return Err(anyhow!("{source}: {error}\nnothing was translated (--no-model)")),
@@ -142,18 +148,13 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
     let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
     let tables = catalog.schemas_of(&names);
     let settings = model_config::settings(&args.model)?;
+    let input = TaskInput::SqlToIbis { sql };
+    let prompt = tasks::prompt(&args.model, &settings, &input, &tables)?;
     let mut engine = model_config::load_engine(&settings)?;
-    let mut messages = tasks::system(&tables);
-    messages.push(ChatMessage::new(
-        "user",
-        &format!(
-            "Translate this SQL query into an Ibis program whose result is `expr`.\n```sql\n{}\n```\nReply with the program in one ```python block.",
-            sql.trim()
-        ),
-    ));
     if args.no_verify {
-        let generation = tasks::generate(&mut engine, &settings, &messages, &mut |_| {})?;
-        print!("{}", tasks::code_block(&generation.text));
+        let chat = engine.chat_prompt(&prompt.messages)?;
+        let generation = engine.generate(&chat, &settings.generation, &mut |_| {})?;
+        print!("{}", answer::code_block(&generation.text));
         eprintln!("translated by the model, not the transpiler; not verified (--no-verify)");
         return Ok(ExitCode::from(exit::UNVERIFIED));
     }
@@ -161,16 +162,14 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
         Some(setup) => setup,
         None => Setup::start(args)?,
     };
-    let mut verifier = setup.verifier()?;
+    let mut checker = Checker::new(&setup.pool, setup.verifier()?);
     let mut last = None;
-    let outcome = tasks::answer_until_accepted(&mut engine, &settings, messages, args.attempts, false, &tasks::code_block, &mut |program| {
-        let aligned = verifier.verify_aligned(sql, program, &tables, Some(RESULT_NAME)).context("verifying the model's translation")?;
-        let answer = match &aligned.verdict {
-            Verdict::Verified(_) => Ok(String::new()),
-            Verdict::Rejected(reject) => Err(format!("is not verified ({}): {}", reject.reason, reject.detail)),
-        };
-        last = Some((aligned.program.unwrap_or_else(|| program.to_string()), aligned.verdict));
-        Ok(answer)
+    let read = |text: &str| vec![answer::code_block(text)];
+    let outcome = tasks::run_with_feedback(&mut engine, &settings, prompt, args.attempts, false, &read, &mut |program| {
+        let checked = checker.program_matches_sql(sql, program, &tables)?;
+        let feedback = checked.as_feedback();
+        last = Some((checked.program, checked.verdict));
+        Ok(feedback)
     })?;
     let (program, verdict) = last.expect("at least one answer");
     let origin = format!(" (translated by the model, not the transpiler; answer {} of at most {})", outcome.attempt, args.attempts);

@@ -6,6 +6,7 @@ mod data_mine;
 mod data_multitask;
 mod data_stats;
 mod data_validate;
+mod eval;
 mod from_sql;
 mod model_info;
 mod schema_input;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::All(args)) => data_all::run(&args, &interrupt_flag()),
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
+        Command::Eval(args) => eval::run(&args, &interrupt_flag()),
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
         Command::Model(ModelCommand::Convert(args)) => model_info::convert(&args),
         Command::Complete(args) => tasks::complete(&args),

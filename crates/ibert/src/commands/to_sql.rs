@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ibert_oracle::protocol::{CompileRequest, TableSchemas};
 
-use ibert_model::ChatMessage;
 use ibert_oracle::{FailureKind, WorkerPool};
+use ibert_tasks::check::compile_to;
+use ibert_tasks::{TaskInput, answer};
 use ibert_verify::{Verdict, Verifier};
 
 use super::verification_run::fixtures_for_seed;
@@ -80,12 +81,17 @@ fn check_on_user_data(pool: &WorkerPool, user: &UserData, request: &CompileReque
 fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileRequest, error: &str) -> anyhow::Result<ExitCode> {
     eprintln!("asking the local model to repair it (--no-model forbids this)");
     let settings = model_config::settings(&args.model)?;
+    let input = TaskInput::ErrorResolution { broken_code: &request.code, error, context: None };
+    let prompt = tasks::prompt(&args.model, &settings, &input, &request.tables)?;
     let mut engine = model_config::load_engine(&settings)?;
-    let mut messages = tasks::system(&request.tables);
-    messages.push(ChatMessage::new("user", &tasks::fix_request(&request.code, error, None)));
-    let outcome = tasks::answer_until_accepted(&mut engine, &settings, messages, args.attempts, false, &tasks::code_block, &mut |program| {
-        Ok(tasks::compile_for(pool, program, &request.tables, &request.dialect)?.map_err(|error| format!("does not compile: {error}")))
+    let mut compiled = None;
+    let read = |text: &str| vec![answer::code_block(text)];
+    let outcome = tasks::run_with_feedback(&mut engine, &settings, prompt, args.attempts, false, &read, &mut |program| {
+        let result = compile_to(pool, program, &request.tables, &request.dialect)?;
+        compiled = result.as_ref().ok().cloned();
+        Ok(result.map_err(|error| format!("does not compile: {error}")))
     })?;
+    let outcome = ibert_tasks::retry::Outcome { accepted: compiled.filter(|_| outcome.accepted.is_some()), ..outcome };
     match outcome.accepted {
         Some(sql) => {
             println!("{}", sql.trim_end());

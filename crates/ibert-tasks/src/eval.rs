@@ -1,0 +1,195 @@
+//! One record of a held-out split, answered by a model and scored.
+//!
+//! Execution accuracy where a check exists: a `sql_to_ibis`, `code_completion` or
+//! `error_resolution` answer is correct when its result, executed as a user executes it, equals
+//! the reference result on the fixture databases; an `ibis_to_sql` answer when its SQL's result
+//! equals the reference program's. For `qa` and `documentation` no such check exists, so the
+//! score is a stated **proxy**: a `qa` answer is correct when its code compiles with real Ibis
+//! against the record's tables (and, where the record has a verified code example, returns that
+//! example's result); a docstring when it has the requested style's sections and names every
+//! parameter of the function.
+//!
+//! Retries feed back only what a user would see (the answer does not compile, fails when run,
+//! or returns nothing): never the reference.
+
+use std::time::Duration;
+
+use ibert_model::{Engine, GenerationOptions};
+use ibert_oracle::OracleError;
+use ibert_records::{DocStyle, Example, Payload};
+use ibert_verify::Verdict;
+
+use crate::answer;
+use crate::check::{Checked, Checker};
+use crate::prompt::{Prompt, Shot, TaskInput};
+use crate::retry::{RetryError, RetryOptions, answer_until_accepted};
+
+/// How a record is answered.
+pub struct EvalOptions<'a> {
+    pub generation: &'a GenerationOptions,
+    /// Answers per record; after the first, each is asked with the previous one's failure.
+    pub attempts: u32,
+}
+
+/// A record's answer and its score.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EvalOutcome {
+    pub id: String,
+    pub task: String,
+    pub correct: bool,
+    /// Why it is not correct (or what was checked).
+    pub detail: String,
+    /// The program (or SQL, or text) that was scored.
+    pub answer: String,
+    pub attempts: u32,
+    /// Seconds from the first prompt token to the last answer.
+    pub latency: f64,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// Seconds spent in generation proper (after the prompt).
+    pub generation_seconds: f64,
+    pub prompt_seconds: f64,
+}
+
+/// Answers `example` with `engine` and scores the answer.
+pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Example, shots: &[Shot], options: &EvalOptions) -> Result<EvalOutcome, RetryError> {
+    let tables = example.context.schemas();
+    let input = TaskInput::of(example);
+    let prompt = Prompt::render(&input, &tables, shots);
+    let read = |text: &str| -> Vec<String> {
+        match &example.payload {
+            Payload::CodeCompletion { input, .. } => answer::completions(&input.partial_code, text),
+            Payload::Qa { .. } => vec![text.trim().to_string()],
+            Payload::Documentation { .. } => vec![answer::docstring(text)],
+            _ => vec![answer::code_block(text)],
+        }
+    };
+    let checks_code = matches!(example.payload, Payload::SqlToIbis { .. } | Payload::CodeCompletion { .. } | Payload::ErrorResolution { .. });
+    // The feedback a user would have: the program compiles and runs through Ibis.
+    let mut feedback = |program: &str| -> Result<Result<String, String>, OracleError> {
+        if !checks_code {
+            return Ok(Ok(String::new()));
+        }
+        let checked = checker.program_runs(program, &tables)?;
+        Ok(match &checked.verdict {
+            Verdict::Rejected(reject) if !reject.reason.is_inconclusive() => Err(format!("fails ({}): {}", reject.reason, reject.detail)),
+            _ => Ok(String::new()),
+        })
+    };
+    let retry = RetryOptions { attempts: options.attempts, generation: options.generation, on_text: None };
+    let outcome = answer_until_accepted(engine, prompt, retry, &read, &mut feedback)?;
+    let (correct, detail, scored) = score(checker, example, &outcome.program)?;
+    let sum = |f: fn(&ibert_model::Generation) -> Duration| outcome.generations.iter().map(f).sum::<Duration>().as_secs_f64();
+    let prompt_seconds = sum(|g| g.prompt_time);
+    let generation_seconds = sum(|g| g.generation_time);
+    Ok(EvalOutcome {
+        id: example.id.clone(),
+        task: example.task().to_string(),
+        correct,
+        detail,
+        answer: scored,
+        attempts: outcome.attempt,
+        latency: prompt_seconds + generation_seconds,
+        prompt_tokens: outcome.generations.iter().map(|g| g.prompt_tokens).sum(),
+        generated_tokens: outcome.generations.iter().map(|g| g.generated_tokens).sum(),
+        generation_seconds,
+        prompt_seconds,
+    })
+}
+
+/// Whether `answer` is right for `example`, why, and what was scored.
+pub fn score(checker: &mut Checker, example: &Example, answer_text: &str) -> Result<(bool, String, String), OracleError> {
+    let tables = example.context.schemas();
+    let judged = |checked: Checked| {
+        let detail = match &checked.verdict {
+            Verdict::Verified(_) => "the reference result, executed through Ibis".to_string(),
+            Verdict::Rejected(reject) => format!("{}: {}", reject.reason, reject.detail),
+        };
+        (checked.passed(), detail, checked.program)
+    };
+    Ok(match &example.payload {
+        Payload::SqlToIbis { input, .. } => judged(checker.program_matches_sql(&input.sql, answer_text, &tables)?),
+        Payload::CodeCompletion { target, .. } => judged(checker.program_matches_program(&target.completed_code, answer_text, &tables)?),
+        Payload::ErrorResolution { target, .. } => judged(checker.program_matches_program(&target.fixed_code, answer_text, &tables)?),
+        Payload::IbisToSql { input, .. } if input.dialect == "duckdb" => judged(checker.sql_matches_program(answer_text, &input.ibis, &tables)?),
+        Payload::IbisToSql { target, .. } => {
+            // SQL of other dialects does not run here: the exact text, layout aside.
+            let same = squeeze(answer_text) == squeeze(&target.sql);
+            (same, if same { "the reference SQL (proxy: text)".into() } else { "not the reference SQL (proxy: text)".into() }, answer_text.to_string())
+        }
+        Payload::Qa { target, .. } => {
+            let code = answer::code_block(answer_text);
+            if !answer_text.contains("```") {
+                (false, "proxy: no code in the answer".into(), answer_text.to_string())
+            } else if let Some(reference) = &target.code_example {
+                judged(checker.program_matches_program(reference, &code, &tables)?)
+            } else {
+                match checker.compile(&code, &tables)? {
+                    Ok(_) => (true, "proxy: its code compiles with real Ibis".into(), code),
+                    Err(error) => (false, format!("proxy: its code does not compile: {error}"), code),
+                }
+            }
+        }
+        Payload::Documentation { input, .. } => {
+            let (ok, detail) = docstring_proxy(&input.code, input.style, answer_text);
+            (ok, detail, answer_text.to_string())
+        }
+    })
+}
+
+/// The documentation proxy: the style's sections are there, and every parameter is named.
+fn docstring_proxy(code: &str, style: DocStyle, docstring: &str) -> (bool, String) {
+    let sections: &[&str] = match style {
+        DocStyle::Google => &["Args:", "Returns:"],
+        DocStyle::Numpy => &["Parameters\n----------", "Returns\n-------"],
+    };
+    let parameters = parameters_of(code);
+    let missing_sections: Vec<&str> =
+        sections.iter().copied().filter(|section| !docstring.contains(section) && !(parameters.is_empty() && section.starts_with(['A', 'P']))).collect();
+    let missing_parameters: Vec<&String> = parameters.iter().filter(|parameter| !docstring.contains(parameter.as_str())).collect();
+    if missing_sections.is_empty() && missing_parameters.is_empty() {
+        (true, "proxy: the style's sections, every parameter named".into())
+    } else {
+        (false, format!("proxy: missing sections {missing_sections:?}, parameters {missing_parameters:?}"))
+    }
+}
+
+/// The parameter names of the first `def` in `code`.
+fn parameters_of(code: &str) -> Vec<String> {
+    let Some(start) = code.find("def ") else { return Vec::new() };
+    let rest = &code[start..];
+    let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else { return Vec::new() };
+    if close < open {
+        return Vec::new();
+    }
+    rest[open + 1..close]
+        .split(',')
+        .map(|parameter| parameter.split([':', '=']).next().unwrap_or("").trim().trim_start_matches('*').to_string())
+        .filter(|name| !name.is_empty() && name != "self")
+        .collect()
+}
+
+fn squeeze(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documentation_proxy_wants_the_sections_and_every_parameter() {
+        let code = "def revenue(orders, customers):\n    ...\n";
+        let good = "Revenue per customer.\n\nArgs:\n    orders: the orders.\n    customers: the customers.\n\nReturns:\n    A table.";
+        assert!(docstring_proxy(code, DocStyle::Google, good).0);
+        let (ok, detail) = docstring_proxy(code, DocStyle::Google, "Revenue.\n\nArgs:\n    orders: the orders.\n\nReturns:\n    A table.");
+        assert!(!ok && detail.contains("customers"), "{detail}");
+        assert!(!docstring_proxy(code, DocStyle::Numpy, good).0, "NumPy sections are not Google's");
+    }
+
+    #[test]
+    fn parameters_are_read_from_the_signature() {
+        assert_eq!(parameters_of("def f(a, b: int = 2, *rest):\n"), ["a", "b", "rest"]);
+        assert!(parameters_of("x = 1").is_empty());
+    }
+}
