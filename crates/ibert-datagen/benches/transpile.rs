@@ -40,9 +40,8 @@ fn main() {
     let mut references = Vec::new();
     for (suite, benchmark, scale) in [("tpch", Benchmark::H, tpch_scale), ("tpcds", Benchmark::Ds, tpcds_scale)] {
         let Some(suite) = suites.iter().find(|s| s.name == suite) else { continue };
-        let names: Vec<String> = suite.catalog.tables().iter().map(|t| t.name.clone()).collect();
         let started = Instant::now();
-        let reference = ensure_database(benchmark, scale, &suite.catalog.schemas_of(&names), &cache_dir()).expect("TPC data");
+        let reference = ensure_database(benchmark, scale, &suite.catalog.schemas(), &cache_dir()).expect("TPC data");
         println!("{} data at scale {scale}: {} ({:.1} s)", benchmark.name(), reference.path.display(), started.elapsed().as_secs_f64());
         references.push(reference);
     }
@@ -169,8 +168,7 @@ fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options
     let mut input = String::new();
     let mut by_id = BTreeMap::new();
     for suite in suites {
-        let names: Vec<String> = suite.catalog.tables().iter().map(|t| t.name.clone()).collect();
-        let tables = suite.catalog.schemas_of(&names);
+        let tables = suite.catalog.schemas();
         for query in &suite.queries {
             let id = format!("{}.{}", suite.name, query.id);
             input.push_str(&serde_json::json!({"id": id, "sql": query.sql, "tables": tables}).to_string());

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use ibert_records::{Example, Payload};
+use ibert_records::{Example, Payload, TableSchemas};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer, Word};
 
@@ -25,7 +25,7 @@ pub const KINDS: [&str; 7] = ["item_access", "table_references", "named_steps", 
 /// The candidates made from one verified sql_to_ibis example (none for other tasks).
 pub fn augment(example: &Example) -> Vec<Candidate> {
     let Payload::SqlToIbis { input, target } = &example.payload else { return Vec::new() };
-    let tables: BTreeMap<String, serde_json::Map<String, serde_json::Value>> = example.context.schemas();
+    let tables: TableSchemas = example.context.schemas();
     let Some(tokens) = tokenize(&target.ibis) else { return Vec::new() };
     let source = Source { sql: &input.sql, ibis: &target.ibis, tokens, tables: &tables };
     let variants: Vec<(&str, Option<Variant>)> = vec![
@@ -64,14 +64,14 @@ pub fn augment(example: &Example) -> Vec<Candidate> {
 struct Variant {
     sql: Option<String>,
     ibis: String,
-    tables: Option<BTreeMap<String, serde_json::Map<String, serde_json::Value>>>,
+    tables: Option<TableSchemas>,
 }
 
 struct Source<'a> {
     sql: &'a str,
     ibis: &'a str,
     tokens: Vec<Token>,
-    tables: &'a BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    tables: &'a TableSchemas,
 }
 
 impl Source<'_> {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::template::{ParamValue, Schema, Template, TemplateError, render_placeholders};
+use ibert_records::TableSchemas;
+
+use crate::template::{ParamValue, Template, TemplateError, render_placeholders};
 
 /// An unverified (SQL, Ibis) pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +18,7 @@ pub struct Candidate {
     pub ibis: String,
     /// The variable holding the result (`expr` by convention).
     pub expr_name: String,
-    pub tables: BTreeMap<String, Schema>,
+    pub tables: TableSchemas,
     pub features: Vec<String>,
     pub difficulty: Option<String>,
     /// The verified example this candidate was made from (augmentation).

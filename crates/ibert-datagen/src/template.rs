@@ -71,7 +71,7 @@ pub struct Variation {
 /// A parameter value: inserted verbatim; a list is inserted as its items joined by `, `.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(transparent)]
-pub struct ParamValue(pub serde_yaml::Value);
+pub struct ParamValue(pub serde_yaml_ng::Value);
 
 impl ParamValue {
     pub fn render(&self) -> String {
@@ -79,14 +79,14 @@ impl ParamValue {
     }
 }
 
-fn render_yaml(value: &serde_yaml::Value) -> String {
+fn render_yaml(value: &serde_yaml_ng::Value) -> String {
     match value {
-        serde_yaml::Value::Null => "None".into(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Sequence(items) => items.iter().map(render_yaml).collect::<Vec<_>>().join(", "),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        serde_yaml_ng::Value::Null => "None".into(),
+        serde_yaml_ng::Value::Bool(b) => b.to_string(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Sequence(items) => items.iter().map(render_yaml).collect::<Vec<_>>().join(", "),
+        other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_string(),
     }
 }
 
@@ -102,7 +102,7 @@ pub enum TemplateError {
 
 impl Template {
     /// Table name -> schema, from `context.tables` or the older top-level `schema`.
-    pub fn tables(&self) -> BTreeMap<String, Schema> {
+    pub fn tables(&self) -> ibert_records::TableSchemas {
         if let Some(context) = &self.context {
             return context.tables.iter().map(|(name, table)| (name.clone(), table.schema.clone())).collect();
         }
@@ -132,7 +132,7 @@ impl Template {
 /// Parses one template and checks it: tables present, placeholders well formed, every
 /// placeholder filled by every variation, variation names unique.
 pub fn parse_template(text: &str, origin: &str) -> Result<Template, TemplateError> {
-    let mut template: Template = serde_yaml::from_str(text).map_err(|error| {
+    let mut template: Template = serde_yaml_ng::from_str(text).map_err(|error| {
         let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
         TemplateError::Yaml { origin: origin.into(), line, column, message: error.to_string() }
     })?;

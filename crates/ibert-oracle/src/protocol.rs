@@ -1,13 +1,9 @@
 //! Messages between the Rust side and a worker: one JSON object per line each way.
 //! Documented message by message in `docs/oracle-protocol.md`.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-/// Table name -> column name -> Ibis type string (`int64`, `decimal(10, 2)`, `array<string>`).
-/// Column order matters (it is the table's column order), so columns keep insertion order.
-pub type TableSchemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+pub use ibert_records::TableSchemas;
 
 /// Compile an Ibis program against unbound tables to SQL in one dialect.
 #[derive(Debug, Clone, Serialize)]

@@ -188,6 +188,10 @@ pub struct DocumentationTarget {
     pub docstring: String,
 }
 
+/// Table name -> column name -> Ibis type string (`int64`, `decimal(10, 2)`, `array<string>`),
+/// columns in table order: what the oracle binds, the fixtures fill and the prompts name.
+pub type TableSchemas = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+
 /// The tables an example's code refers to.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Context {
@@ -197,7 +201,7 @@ pub struct Context {
 
 impl Context {
     /// Table name -> ordered column schema, as the oracle and the fixtures take it.
-    pub fn schemas(&self) -> BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
+    pub fn schemas(&self) -> TableSchemas {
         self.tables.iter().map(|(name, table)| (name.clone(), table.schema.clone())).collect()
     }
 }

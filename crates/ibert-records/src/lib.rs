@@ -11,8 +11,8 @@ mod reject;
 
 pub use example::{
     CodeCompletionInput, CodeCompletionTarget, Context, DocStyle, DocumentationInput, DocumentationTarget, ErrorResolutionInput, ErrorResolutionTarget,
-    Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget, SqlToIbisInput, SqlToIbisTarget, TableContext, Task, Verification,
-    VerificationLevel,
+    Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget, SqlToIbisInput, SqlToIbisTarget, TableContext, TableSchemas, Task,
+    Verification, VerificationLevel,
 };
 pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl};
 pub use message::ChatMessage;

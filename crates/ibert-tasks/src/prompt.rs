@@ -2,12 +2,9 @@
 //! optional worked examples, then the request. The same functions render a record's prompt in
 //! `data all`, a command's prompt, and an eval prompt.
 
-use std::collections::BTreeMap;
-
 use ibert_records::{ChatMessage, DocStyle, Example, Payload, Task};
 
-/// Table name -> ordered column name -> Ibis type.
-pub type Tables = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
+pub use ibert_records::TableSchemas as Tables;
 
 /// What a model is asked, for one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

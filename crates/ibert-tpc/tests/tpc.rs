@@ -10,8 +10,7 @@ use ibert_verify::TableSchemas;
 fn schemas(file: &str) -> TableSchemas {
     let path = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../corpus/tpc").join(file);
     let catalog = Corpus::load(&path).expect("TPC schema file").catalog;
-    let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
-    catalog.schemas_of(&names)
+    catalog.schemas()
 }
 
 fn count(connection: &Connection, sql: &str) -> i64 {

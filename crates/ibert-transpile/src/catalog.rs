@@ -86,6 +86,12 @@ impl Catalog {
     }
 
     /// The subset of tables named in `names`, as the verifier and the oracle take them.
+    /// Every table of the catalog, as schemas.
+    pub fn schemas(&self) -> BTreeMap<String, Map<String, Value>> {
+        let names: Vec<String> = self.tables.iter().map(|t| t.name.clone()).collect();
+        self.schemas_of(&names)
+    }
+
     pub fn schemas_of(&self, names: &[String]) -> BTreeMap<String, Map<String, Value>> {
         names
             .iter()

@@ -41,7 +41,7 @@ impl Corpus {
     pub fn load(path: &Path) -> Result<Corpus, CorpusError> {
         let text = std::fs::read_to_string(path).map_err(|source| CorpusError::Io { path: path.to_path_buf(), source })?;
         let invalid = |message: String| CorpusError::Invalid { path: path.to_path_buf(), message };
-        let file: CorpusFile = serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let file: CorpusFile = serde_yaml_ng::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let catalog = Catalog::from_json(&file.tables).map_err(|e| invalid(e.to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for query in &file.queries {

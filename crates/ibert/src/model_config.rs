@@ -95,7 +95,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|error| {
+    serde_yaml_ng::from_str(&text).map_err(|error| {
         let at = error.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
         anyhow::anyhow!("{}{at}: {error}", path.display())
     })

@@ -44,7 +44,7 @@ struct SourceList {
 /// The sources a YAML file lists.
 pub fn read_source_list(path: &Path) -> Result<Vec<String>, SourceError> {
     let text = std::fs::read_to_string(path).map_err(|error| SourceError::Config { path: path.to_path_buf(), detail: error.to_string() })?;
-    let list: SourceList = serde_yaml::from_str(&text).map_err(|error| {
+    let list: SourceList = serde_yaml_ng::from_str(&text).map_err(|error| {
         let at = error.location().map(|l| format!("line {}: ", l.line())).unwrap_or_default();
         SourceError::Config { path: path.to_path_buf(), detail: format!("{at}{error} (expected `sources:` with a list of paths or URLs)") }
     })?;

@@ -145,8 +145,7 @@ fn json_string(text: &str) -> String {
 /// What the transpiler refuses, translated by the local model: each answer is verified like a
 /// transpiled one, and a failed verification is fed back for the next answer.
 fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Option<Setup>) -> anyhow::Result<ExitCode> {
-    let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
-    let tables = catalog.schemas_of(&names);
+    let tables = catalog.schemas();
     let settings = model_config::settings(&args.model)?;
     let input = TaskInput::SqlToIbis { sql };
     let prompt = tasks::prompt(&args.model, &settings, &input, &tables)?;

@@ -24,7 +24,7 @@ pub fn catalog(options: &SchemaOptions) -> anyhow::Result<Option<Catalog>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the schema file {}", path.display()))?;
     let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
     let catalog = if is_yaml {
-        let value: serde_json::Value = serde_yaml::from_str(&text).with_context(|| format!("{}: not valid YAML", path.display()))?;
+        let value: serde_json::Value = serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not valid YAML", path.display()))?;
         let tables = value.get("tables").unwrap_or(&value);
         Catalog::from_json(tables)
     } else {

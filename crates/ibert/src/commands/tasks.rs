@@ -76,10 +76,7 @@ pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
 
 fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
     Ok(match schema_input::catalog(schema)? {
-        Some(catalog) => {
-            let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
-            catalog.schemas_of(&names)
-        }
+        Some(catalog) => catalog.schemas(),
         None => TableSchemas::new(),
     })
 }

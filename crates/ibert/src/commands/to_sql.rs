@@ -25,10 +25,7 @@ pub fn run(args: &ToSqlArgs) -> anyhow::Result<ExitCode> {
     options.jobs = Some(options.jobs.unwrap_or(1));
     let (pool, user) = user_data::start_pool_with(&options, args.data.db.as_deref())?;
     let tables: TableSchemas = match schema_input::catalog(&args.schema)? {
-        Some(catalog) => {
-            let names: Vec<String> = catalog.tables().iter().map(|t| t.name.clone()).collect();
-            catalog.schemas_of(&names)
-        }
+        Some(catalog) => catalog.schemas(),
         None => user.as_ref().map(|user| user.schemas().clone()).unwrap_or_default(),
     };
     let request = CompileRequest { code, tables, dialect: args.dialect.to_ascii_lowercase(), expr_name: None };
