@@ -3,13 +3,14 @@
 //! run's output is the same for the same inputs.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use ibert_oracle::{OracleError, WorkerPool};
 use ibert_verify::{Aligned, FixtureConfig, FixtureError, ReferenceDatabase, Timings, Verdict, Verifier};
 
 use crate::Candidate;
+use crate::parallel::map_in_order_with;
 
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
@@ -34,6 +35,9 @@ pub enum PipelineError {
     Oracle(#[from] OracleError),
     #[error(transparent)]
     Fixtures(#[from] FixtureError),
+    /// A worker's verifier could not be made (its DuckDB database did not open).
+    #[error("preparing a verifier: {0}")]
+    Setup(String),
 }
 
 /// A candidate and what verification said about it.
@@ -57,7 +61,7 @@ pub struct PipelineReport {
 }
 
 /// Verifies every candidate. `progress` is called after each one; setting `cancel` stops the
-/// threads after their current candidate.
+/// run after the candidates in flight.
 pub fn verify_candidates(
     candidates: Vec<Candidate>,
     pool: &WorkerPool,
@@ -66,61 +70,47 @@ pub fn verify_candidates(
     cancel: &AtomicBool,
 ) -> Result<PipelineReport, PipelineError> {
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Outcome>>> = candidates.iter().map(|_| Mutex::new(None)).collect();
     let totals = Mutex::new(Timings::default());
-    let failure: Mutex<Option<PipelineError>> = Mutex::new(None);
-
-    std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
-            scope.spawn(|| {
-                let mut verifier = match Verifier::with_references(pool, &options.fixtures, &options.references) {
-                    Ok(verifier) => verifier,
-                    Err(error) => {
-                        failure.lock().unwrap().get_or_insert(error.into());
-                        return;
-                    }
-                };
-                loop {
-                    if cancel.load(Ordering::Relaxed) || failure.lock().unwrap().is_some() {
-                        break;
-                    }
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(candidate) = candidates.get(index) else { break };
-                    let checked = if candidate.align_types {
-                        verifier.verify_aligned(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))
-                    } else {
-                        verifier
-                            .verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))
-                            .map(|verdict| Aligned { verdict, program: None })
-                    };
-                    let Aligned { verdict, program } = match checked {
-                        Ok(checked) => checked,
-                        Err(error) => {
-                            failure.lock().unwrap().get_or_insert(error.into());
-                            break;
-                        }
-                    };
-                    let verification = match &verdict {
-                        Verdict::Verified(evidence) => Some(verifier.verification(evidence)),
-                        Verdict::Rejected(_) => None,
-                    };
-                    let mut candidate = candidate.clone();
-                    if let Some(program) = program {
-                        candidate.ibis = program;
-                    }
-                    let outcome = Outcome { candidate, verdict, verification };
-                    progress(&outcome);
-                    *slots[index].lock().unwrap() = Some(outcome);
-                }
-                *totals.lock().unwrap() += &verifier.timings;
-            });
+    // A verifier per worker, with its own DuckDB fixtures; its timings join the totals when the
+    // worker is done with it.
+    let init = || Verifier::with_references(pool, &options.fixtures, &options.references).map(|verifier| TimedVerifier { verifier, totals: &totals });
+    let work = |state: &mut Result<TimedVerifier, FixtureError>, _: usize, candidate: &Candidate| -> Result<Outcome, PipelineError> {
+        let verifier = match state {
+            Ok(timed) => &mut timed.verifier,
+            Err(error) => return Err(PipelineError::Setup(error.to_string())),
+        };
+        let checked = if candidate.align_types {
+            verifier.verify_aligned(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))?
+        } else {
+            Aligned { verdict: verifier.verify(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))?, program: None }
+        };
+        let Aligned { verdict, program } = checked;
+        let verification = match &verdict {
+            Verdict::Verified(evidence) => Some(verifier.verification(evidence)),
+            Verdict::Rejected(_) => None,
+        };
+        let mut candidate = candidate.clone();
+        if let Some(program) = program {
+            candidate.ibis = program;
         }
-    });
+        let outcome = Outcome { candidate, verdict, verification };
+        progress(&outcome);
+        Ok(outcome)
+    };
+    let outcomes = map_in_order_with(&candidates, options.threads, cancel, &init, &work)?;
+    let cancelled = outcomes.is_none();
+    let outcomes = outcomes.unwrap_or_default();
+    Ok(PipelineReport { cancelled, outcomes, wall: started.elapsed(), timings: totals.into_inner().unwrap() })
+}
 
-    if let Some(error) = failure.into_inner().unwrap() {
-        return Err(error);
+/// A worker's verifier, whose timings are added to the run's totals when it is dropped.
+struct TimedVerifier<'p, 't> {
+    verifier: Verifier<'p>,
+    totals: &'t Mutex<Timings>,
+}
+
+impl Drop for TimedVerifier<'_, '_> {
+    fn drop(&mut self) {
+        *self.totals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += &self.verifier.timings;
     }
-    let outcomes: Vec<Outcome> = slots.into_iter().filter_map(|slot| slot.into_inner().unwrap()).collect();
-    Ok(PipelineReport { cancelled: outcomes.len() < candidates.len(), outcomes, wall: started.elapsed(), timings: totals.into_inner().unwrap() })
 }
