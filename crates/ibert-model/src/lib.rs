@@ -5,8 +5,8 @@
 //! * [`chat`] renders a model's own chat template (from its metadata) with a Jinja engine.
 //! * [`tokenizer`] builds the tokenizer a GGUF file describes; [`engine`] is the seam the task
 //!   commands use and [`local_model`] its implementation for GGUF files and Hugging Face folders
-//!   ([`hf_folder`]), on one of two CPU backends: [`native`] (our kernels; llama with
-//!   Q4_0/Q4_1/Q8_0, the default model, and folders quantized at load) and candle
+//!   ([`hf_folder`]), on one of two CPU backends: [`native`] (our kernels; llama and qwen2 with
+//!   Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, and folders quantized at load) and candle
 //!   ([`candle_gguf`]: llama and qwen2 GGUF with any block type candle reads; full-precision
 //!   folders). [`convert`] writes a GGUF model out as a Hugging Face folder.
 //! * [`default_model`] pins the model files the package index carries (the embedded default model

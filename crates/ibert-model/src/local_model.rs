@@ -20,8 +20,8 @@ pub enum Backend {
     /// Native when the model allows it, candle otherwise.
     #[default]
     Auto,
-    /// Our own kernels ([`crate::native`]): llama GGUF with Q4_0, Q4_1 or Q8_0 matrices, and
-    /// llama folders quantized at load.
+    /// Our own kernels ([`crate::native`]): llama and qwen2 GGUF with Q4_0, Q4_1, Q5_0, Q8_0,
+    /// Q4_K or Q6_K matrices, and llama folders quantized at load.
     Native,
     /// candle: quantized GGUF llama and qwen2, full-precision folders.
     Candle,
@@ -103,6 +103,10 @@ impl LocalModel {
 
     fn load_gguf(path: &Path, backend: Backend, device: &Device) -> Result<LocalModel, EngineError> {
         let header = Gguf::open(path)?;
+        // A block type neither backend reads is named here, with the tensor, before either tries.
+        if let Some(tensor) = header.tensors.iter().find(|t| !crate::candle_gguf::reads_type(t.kind) && !crate::native::reads_type(t.kind)) {
+            return Err(EngineError::TensorType { path: path.display().to_string(), tensor: tensor.name.clone(), kind: crate::native::type_name(tensor.kind) });
+        }
         let tokenizer = crate::tokenizer::tokenizer_from_gguf(&header)?;
         let template = match header.chat_template() {
             Some(source) => {

@@ -3,10 +3,13 @@
 
 use rayon::prelude::*;
 
-use super::quant::{QActivations, QMatrix};
+use super::quant::{PANEL, QActivations, QMatrix, TOKEN_TILE};
 
-/// Output rows one parallel task computes: enough work to pay for the task.
-const ROWS_PER_TASK: usize = 32;
+/// Panels (of eight rows) one parallel task computes at least: enough work to pay for the task.
+const PANELS_PER_TASK: usize = 4;
+/// Activation bytes one pass over the weights keeps in use: a prompt longer than this covers is
+/// multiplied in slices of tokens, so each weight panel is reused from cache across a slice.
+const ACTIVATION_BYTES_PER_PASS: usize = 1 << 20;
 
 /// `x / rms(x) * weight` for each row of `weight.len()` values.
 pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
@@ -23,36 +26,43 @@ pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
 /// (so query, key and value come out side by side). Returns `tokens x (rows of all parts)`.
 pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
     let total: usize = parts.iter().map(|p| p.rows).sum();
-    // Computed row-major by weight row, so each task reuses one weight row for every token.
-    let mut by_row = vec![0.0; total * tokens];
+    let panels: usize = parts.iter().map(|p| p.panels()).sum();
+    // Computed by panel (`panel x token x PANEL`), so each task reuses a panel for every token.
+    let mut by_panel = vec![0.0; panels * tokens * PANEL];
     // One task per thread and a few more for balance: each task is enough work to pay for it.
-    let rows_per_task = total.div_ceil(rayon::current_num_threads() * 4).max(ROWS_PER_TASK);
-    by_row.par_chunks_mut(rows_per_task * tokens).enumerate().for_each(|(task, chunk)| {
-        for (offset, values) in chunk.chunks_exact_mut(tokens).enumerate() {
-            let (mut matrix, mut row) = (0, task * rows_per_task + offset);
-            while row >= parts[matrix].rows {
-                row -= parts[matrix].rows;
-                matrix += 1;
+    let panels_per_task = panels.div_ceil(rayon::current_num_threads() * 4).max(PANELS_PER_TASK);
+    let tokens_per_pass = (ACTIVATION_BYTES_PER_PASS / x.cols().max(1)).max(TOKEN_TILE) / TOKEN_TILE * TOKEN_TILE;
+    let mut first = 0;
+    while first < tokens {
+        let count = (tokens - first).min(tokens_per_pass);
+        by_panel.par_chunks_mut(panels_per_task * tokens * PANEL).enumerate().for_each(|(task, chunk)| {
+            for (offset, products) in chunk.chunks_exact_mut(tokens * PANEL).enumerate() {
+                let (mut matrix, mut panel) = (0, task * panels_per_task + offset);
+                while panel >= parts[matrix].panels() {
+                    panel -= parts[matrix].panels();
+                    matrix += 1;
+                }
+                parts[matrix].panel_products(panel, x, first, count, &mut products[first * PANEL..(first + count) * PANEL]);
             }
-            // Four tokens at a time share the unpacking of the weight row.
-            let mut token = 0;
-            while token + 4 <= tokens {
-                values[token..token + 4].copy_from_slice(&parts[matrix].dot4(row, x, token));
-                token += 4;
-            }
-            for (token, value) in values.iter_mut().enumerate().skip(token) {
-                *value = parts[matrix].dot(row, x, token);
-            }
-        }
-    });
-    if tokens == 1 {
-        return by_row;
+        });
+        first += count;
+    }
+    if tokens == 1 && parts.iter().all(|p| p.rows == p.panels() * PANEL) {
+        return by_panel;
     }
     let mut out = vec![0.0; total * tokens];
-    for (row, values) in by_row.chunks_exact(tokens).enumerate() {
-        for (token, value) in values.iter().enumerate() {
-            out[token * total + row] = *value;
+    let mut panel_start = 0;
+    let mut row_start = 0;
+    for part in parts {
+        for panel in 0..part.panels() {
+            let rows = (part.rows - panel * PANEL).min(PANEL);
+            for token in 0..tokens {
+                let products = &by_panel[((panel_start + panel) * tokens + token) * PANEL..][..rows];
+                out[token * total + row_start + panel * PANEL..][..rows].copy_from_slice(products);
+            }
         }
+        panel_start += part.panels();
+        row_start += part.rows;
     }
     out
 }
@@ -138,7 +148,15 @@ mod avx2 {
             let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i * 8)), _mm256_loadu_ps(b.as_ptr().add(i * 8))) };
             total = _mm256_fmadd_ps(x, y, total);
         }
-        super::super::quant::avx2::horizontal_sum(total) + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+        horizontal_sum(total) + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+    }
+
+    /// The sum of the eight lanes.
+    #[target_feature(enable = "avx2,fma")]
+    fn horizontal_sum(v: __m256) -> f32 {
+        let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+        _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
     }
 
     #[target_feature(enable = "avx2,fma")]
