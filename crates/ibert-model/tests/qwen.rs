@@ -77,6 +77,30 @@ fn agrees_with_candle(variable: &str) {
     }
 }
 
+/// Qwen2's own split pattern (`tokenizer.ggml.pre = qwen2`): the ids llama.cpp gives these texts.
+#[test]
+fn qwen_text_is_tokenized_as_llama_cpp_does() {
+    let Some(path) = model_path("IBERT_QWEN_05B") else { return };
+    let header = ibert_model::Gguf::open(&path).unwrap();
+    let tokenizer = ibert_model::tokenizer::tokenizer_from_gguf(&header).unwrap();
+    let cases: [(&str, &[u32]); 2] = [
+        (
+            "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n",
+            &[9413, 284, 10163, 6936, 7, 7917, 25276, 861, 220, 16, 15, 15, 568, 4074, 3710, 445, 2829, 1827, 59606, 22842, 28, 7917, 25276, 13183, 2398],
+        ),
+        (
+            "def fibonacci(n):\n    if n <= 1:\n        return n\n\n\n    return fibonacci(n-1) + fibonacci(n-2)  # 12345 ok\n",
+            &[
+                750, 75698, 1445, 982, 262, 421, 308, 2651, 220, 16, 510, 286, 470, 308, 1406, 262, 470, 75698, 1445, 12, 16, 8, 488, 75698, 1445, 12, 17, 8,
+                220, 671, 220, 16, 17, 18, 19, 20, 5394, 198,
+            ],
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(tokenizer.encode(text, false).unwrap().get_ids(), expected, "{text:?}");
+    }
+}
+
 #[test]
 fn qwen_05b_native_agrees_with_candle() {
     agrees_with_candle("IBERT_QWEN_05B");
