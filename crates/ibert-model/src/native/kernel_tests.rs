@@ -4,7 +4,7 @@
 use half::f16;
 
 use super::ggml::{self, QuantKind};
-use super::quant::{BLOCK, PANEL, QActivations, QMatrix, TOKEN_TILE, chosen_kernels, portable_kernels};
+use super::quant::{BLOCK, MAX_TOKEN_TILE, PANEL, QActivations, QMatrix, chosen_kernels, portable_kernels};
 
 /// A small deterministic generator (tests need no randomness crate).
 struct Noise(u32);
@@ -104,7 +104,7 @@ fn close(found: f32, (expected, size): (f64, f64)) -> bool {
 
 /// Shapes with a padded last panel (13 rows) and more than one super-block per row.
 const ROWS: usize = 13;
-const TOKENS: usize = 7;
+const TOKENS: usize = 11;
 
 fn cols_for(kind: QuantKind) -> usize {
     if kind.block_values() == 256 { 512 } else { 96 }
@@ -130,7 +130,7 @@ fn repacked_rows_decode_to_the_reference_values() {
 
 #[test]
 fn every_kernel_reproduces_the_reference_products_for_every_tile() {
-    let kernels = [("chosen", chosen_kernels()), ("portable", portable_kernels())];
+    let kernels = [("chosen", chosen_kernels()), ("portable", (portable_kernels(), MAX_TOKEN_TILE))];
     for kind in QuantKind::ALL {
         let cols = cols_for(kind);
         let data = random_ggml(kind, ROWS, cols, 5);
@@ -138,11 +138,11 @@ fn every_kernel_reproduces_the_reference_products_for_every_tile() {
         let mut x = QActivations::default();
         x.quantize(&activations(TOKENS, cols, 9), cols);
         let expected = reference_products(kind, &data, ROWS, cols, &x);
-        for (name, kernel) in kernels {
+        for (name, (kernel, tile)) in kernels {
             for panel in 0..matrix.panels() {
                 let (records, supers) = matrix.panel_data_for_tests(panel);
                 for first in 0..TOKENS {
-                    for count in 1..=TOKEN_TILE.min(TOKENS - first) {
+                    for count in 1..=tile.min(TOKENS - first) {
                         let mut out = vec![f32::NAN; count * PANEL];
                         kernel(kind, records, supers, &x, first, count, &mut out);
                         for (t, products) in out.chunks_exact(PANEL).enumerate() {
@@ -192,11 +192,12 @@ fn avx2_and_vnni_kernels_agree_to_the_bit() {
         let cols = cols_for(kind);
         let matrix = QMatrix::from_ggml(kind, ROWS, cols, &random_ggml(kind, ROWS, cols, 8)).unwrap();
         let mut x = QActivations::default();
-        x.quantize(&activations(TOKEN_TILE, cols, 2), cols);
+        let tile = super::x86::AVX2_TILE;
+        x.quantize(&activations(tile, cols, 2), cols);
         let (records, supers) = matrix.panel_data_for_tests(1);
-        let (mut plain, mut vnni) = (vec![0.0; TOKEN_TILE * PANEL], vec![1.0; TOKEN_TILE * PANEL]);
-        super::x86::panel_avx2(kind, records, supers, &x, 0, TOKEN_TILE, &mut plain);
-        super::x86::panel_vnni(kind, records, supers, &x, 0, TOKEN_TILE, &mut vnni);
+        let (mut plain, mut vnni) = (vec![0.0; tile * PANEL], vec![1.0; tile * PANEL]);
+        super::x86::panel_avx2(kind, records, supers, &x, 0, tile, &mut plain);
+        super::x86::panel_vnni(kind, records, supers, &x, 0, tile, &mut vnni);
         assert_eq!(plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), vnni.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{kind:?}");
     }
 }

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::quant::{PANEL, QActivations, QMatrix, TOKEN_TILE};
+use super::quant::{MAX_TOKEN_TILE, PANEL, QActivations, QMatrix};
 
 /// Panels (of eight rows) one parallel task computes at least: enough work to pay for the task.
 const PANELS_PER_TASK: usize = 4;
@@ -31,7 +31,7 @@ pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
     let mut by_panel = vec![0.0; panels * tokens * PANEL];
     // One task per thread and a few more for balance: each task is enough work to pay for it.
     let panels_per_task = panels.div_ceil(rayon::current_num_threads() * 4).max(PANELS_PER_TASK);
-    let tokens_per_pass = (ACTIVATION_BYTES_PER_PASS / x.cols().max(1)).max(TOKEN_TILE) / TOKEN_TILE * TOKEN_TILE;
+    let tokens_per_pass = (ACTIVATION_BYTES_PER_PASS / x.cols().max(1)).max(MAX_TOKEN_TILE) / MAX_TOKEN_TILE * MAX_TOKEN_TILE;
     let mut first = 0;
     while first < tokens {
         let count = (tokens - first).min(tokens_per_pass);

@@ -6,7 +6,7 @@
 //! eight rows. A kernel then multiplies that register by four activation bytes broadcast to every
 //! lane, and after a block each lane holds one row's integer dot product: the block's scales are
 //! applied to eight rows with one float operation, and no horizontal sum is needed. The prompt's
-//! tokens share each unpacked weight register ([`TOKEN_TILE`] at a time).
+//! tokens share each unpacked weight register (up to [`MAX_TOKEN_TILE`] at a time).
 //!
 //! Per (panel, block) a record holds:
 //!
@@ -40,8 +40,9 @@ pub use super::ggml::{GGML_F16, GGML_F32, QuantKind};
 pub const BLOCK: usize = 32;
 /// Rows per panel.
 pub const PANEL: usize = 8;
-/// Tokens that share the weight registers in the prompt's product.
-pub const TOKEN_TILE: usize = 4;
+/// The most tokens that share the weight registers in the prompt's product (the VNNI kernels,
+/// with 32 vector registers; the plain AVX2 ones take 4).
+pub const MAX_TOKEN_TILE: usize = 8;
 
 /// Bytes of a record (one panel's block) of `kind`.
 pub(super) const fn record_bytes(kind: QuantKind) -> usize {
@@ -90,6 +91,11 @@ pub type RowReader<'a> = dyn Fn(usize, &mut [u8]) -> Result<(), String> + Sync +
 /// Panels repacked per parallel task at load (bounded read buffers).
 const PANELS_PER_LOAD_TASK: usize = 64;
 
+thread_local! {
+    /// Where a loading thread reads rows in their file form.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl QMatrix {
     /// Repacks `rows x cols` values stored as ggml blocks in `data`.
     pub fn from_ggml(kind: QuantKind, rows: usize, cols: usize, data: &[u8]) -> Result<QMatrix, String> {
@@ -120,18 +126,19 @@ impl QMatrix {
         matrix.records.par_chunks_mut(PANELS_PER_LOAD_TASK * panel_bytes).zip(supers).enumerate().try_for_each(|(task, (records, supers))| {
             let first_row = task * PANELS_PER_LOAD_TASK * PANEL;
             let count = (rows - first_row).min(PANELS_PER_LOAD_TASK * PANEL);
-            let mut data = vec![0; count * row_bytes];
-            read(first_row, &mut data)?;
-            for (panel, records) in records.chunks_exact_mut(panel_bytes).enumerate() {
-                let supers = &mut supers[panel * panel_supers..(panel + 1) * panel_supers];
-                for lane in 0..PANEL.min(count - panel * PANEL) {
-                    let row = &data[(panel * PANEL + lane) * row_bytes..][..row_bytes];
-                    for (block, record) in records.chunks_exact_mut(record_bytes(kind)).enumerate() {
-                        repack_lane(kind, row, block, lane, record, supers);
+            // One read buffer per thread for the whole load: a fresh one per task would be fresh
+            // pages, each faulted in and cleared.
+            READ_BUFFER.with_borrow_mut(|data| {
+                data.resize(count * row_bytes, 0);
+                read(first_row, &mut data[..count * row_bytes])?;
+                for (panel, records) in records.chunks_exact_mut(panel_bytes).enumerate() {
+                    let supers = &mut supers[panel * panel_supers..(panel + 1) * panel_supers];
+                    for lane in 0..PANEL.min(count - panel * PANEL) {
+                        repack_row(kind, &data[(panel * PANEL + lane) * row_bytes..][..row_bytes], lane, records, supers);
                     }
                 }
-            }
-            Ok::<(), String>(())
+                Ok::<(), String>(())
+            })
         })?;
         Ok(matrix)
     }
@@ -191,7 +198,7 @@ impl QMatrix {
         let kernels = kernels();
         let mut token = 0;
         while token < count {
-            let tile = (count - token).min(TOKEN_TILE);
+            let tile = (count - token).min(kernels.tile);
             (kernels.panel)(self.kind, records, supers, x, first + token, tile, &mut out[token * PANEL..(token + tile) * PANEL]);
             token += tile;
         }
@@ -209,75 +216,80 @@ fn not_whole_blocks(kind: QuantKind, cols: usize) -> String {
     format!("a row of {cols} values is not a whole number of {}-value {kind:?} blocks", kind.block_values())
 }
 
-/// Writes lane `lane` of a record (and of the panel's super-block scales) from block `block`
-/// (of 32 values) of a row in file form. The nibble bytes of the 32-value formats are already
-/// in the record's order (byte `j` holds values `j` and `j + 16`): they move four at a time.
-fn repack_lane(kind: QuantKind, row: &[u8], block: usize, lane: usize, record: &mut [u8], supers: &mut [f32]) {
-    let at = scales_at(kind);
+/// Writes lane `lane` of a panel's records (and of its super-block scales) from a row in file
+/// form. The nibble bytes of the 32-value formats are already in the record's order (byte `j`
+/// holds values `j` and `j + 16`): they move four at a time.
+fn repack_row(kind: QuantKind, row: &[u8], lane: usize, records: &mut [u8], supers: &mut [f32]) {
+    let (at, size) = (scales_at(kind), record_bytes(kind));
     let put_nibbles = |record: &mut [u8], nibbles: &[u8]| {
         for k in 0..4 {
             record[32 * k + 4 * lane..32 * k + 4 * lane + 4].copy_from_slice(&nibbles[4 * k..4 * k + 4]);
         }
     };
     let half = |bytes: &[u8], at: usize| f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32();
+    let blocks = row.chunks_exact(kind.block_bytes());
     match kind {
         QuantKind::Q4_0 | QuantKind::Q4_1 | QuantKind::Q5_0 | QuantKind::Q8_0 => {
-            let bytes = &row[block * kind.block_bytes()..(block + 1) * kind.block_bytes()];
-            record[at + 2 * lane..at + 2 * lane + 2].copy_from_slice(&bytes[..2]);
-            match kind {
-                QuantKind::Q4_0 => put_nibbles(record, &bytes[2..18]),
-                QuantKind::Q4_1 => {
-                    put_nibbles(record, &bytes[4..20]);
-                    record[at + 16 + 2 * lane..at + 16 + 2 * lane + 2].copy_from_slice(&bytes[2..4]);
-                }
-                QuantKind::Q5_0 => {
-                    put_nibbles(record, &bytes[6..22]);
-                    let high = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
-                    for i in 0..4 {
-                        record[128 + 4 * lane + i] = (0..8).fold(0, |bits, g| bits | ((((high >> (4 * g + i)) & 1) as u8) << g));
+            for (bytes, record) in blocks.zip(records.chunks_exact_mut(size)) {
+                record[at + 2 * lane..at + 2 * lane + 2].copy_from_slice(&bytes[..2]);
+                match kind {
+                    QuantKind::Q4_0 => put_nibbles(record, &bytes[2..18]),
+                    QuantKind::Q4_1 => {
+                        put_nibbles(record, &bytes[4..20]);
+                        record[at + 16 + 2 * lane..at + 16 + 2 * lane + 2].copy_from_slice(&bytes[2..4]);
                     }
-                }
-                _ => {
-                    for g in 0..8 {
-                        record[32 * g + 4 * lane..32 * g + 4 * lane + 4].copy_from_slice(&bytes[2 + 4 * g..6 + 4 * g]);
+                    QuantKind::Q5_0 => {
+                        put_nibbles(record, &bytes[6..22]);
+                        let high = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                        for i in 0..4 {
+                            record[128 + 4 * lane + i] = (0..8).fold(0, |bits, g| bits | ((((high >> (4 * g + i)) & 1) as u8) << g));
+                        }
+                    }
+                    _ => {
+                        for g in 0..8 {
+                            record[32 * g + 4 * lane..32 * g + 4 * lane + 4].copy_from_slice(&bytes[2 + 4 * g..6 + 4 * g]);
+                        }
                     }
                 }
             }
         }
         QuantKind::Q4_K => {
-            let (bytes, sub) = (&row[block / 8 * 144..(block / 8 + 1) * 144], block % 8);
-            if sub == 0 {
-                supers[block / 8 * 2 * PANEL + lane] = half(bytes, 0);
-                supers[block / 8 * 2 * PANEL + PANEL + lane] = -half(bytes, 2);
+            for ((index, bytes), records) in blocks.enumerate().zip(records.chunks_exact_mut(8 * size)) {
+                supers[index * 2 * PANEL + lane] = half(bytes, 0);
+                supers[index * 2 * PANEL + PANEL + lane] = -half(bytes, 2);
+                for (sub, record) in records.chunks_exact_mut(size).enumerate() {
+                    (record[at + lane], record[at + PANEL + lane]) = q4_k_scale_min(&bytes[4..16], sub);
+                    // Sub-blocks 2p and 2p+1 share 32 bytes: the low nibbles, then the high ones.
+                    let shared = &bytes[16 + 32 * (sub / 2)..48 + 32 * (sub / 2)];
+                    let nibbles: [u8; 16] = match sub % 2 {
+                        0 => std::array::from_fn(|j| (shared[j] & 0x0f) | (shared[j + 16] << 4)),
+                        _ => std::array::from_fn(|j| (shared[j] >> 4) | (shared[j + 16] & 0xf0)),
+                    };
+                    put_nibbles(record, &nibbles);
+                }
             }
-            (record[at + lane], record[at + PANEL + lane]) = q4_k_scale_min(&bytes[4..16], sub);
-            // Sub-blocks 2p and 2p+1 share 32 bytes: the low nibbles, then the high ones.
-            let shared = &bytes[16 + 32 * (sub / 2)..48 + 32 * (sub / 2)];
-            let nibbles: [u8; 16] = std::array::from_fn(|j| match sub % 2 {
-                0 => (shared[j] & 0x0f) | (shared[j + 16] << 4),
-                _ => (shared[j] >> 4) | (shared[j + 16] & 0xf0),
-            });
-            put_nibbles(record, &nibbles);
         }
         QuantKind::Q6_K => {
-            let (bytes, sub) = (&row[block / 8 * 210..(block / 8 + 1) * 210], block % 8);
-            if sub == 0 {
-                supers[block / 8 * PANEL + lane] = half(bytes, 208);
-            }
-            (record[at + lane], record[at + PANEL + lane]) = (bytes[192 + 2 * sub], bytes[193 + 2 * sub]);
-            // Sub-block `sub` is quarter `sub % 4` of half `sub / 4`: its low nibbles sit in one
-            // nibble of 32 bytes, its top bits in one bit pair of 32 more.
-            let (half_index, quarter) = (sub / 4, sub % 4);
-            let low = &bytes[64 * half_index + 32 * (quarter & 1)..][..32];
-            let high = &bytes[128 + 32 * half_index..][..32];
-            let low_shift = if quarter >= 2 { 4 } else { 0 };
-            let low = |l: usize| (low[l] >> low_shift) & 0x0f;
-            let high = |l: usize| (high[l] >> (2 * quarter)) & 3;
-            let nibbles: [u8; 16] = std::array::from_fn(|j| low(j) | (low(j + 16) << 4));
-            put_nibbles(record, &nibbles);
-            for h in 0..2 {
-                for i in 0..4 {
-                    record[128 + 32 * h + 4 * lane + i] = (0..4).fold(0, |bits, j| bits | (high(4 * (4 * h + j) + i) << (2 * j)));
+            for ((index, bytes), records) in blocks.enumerate().zip(records.chunks_exact_mut(8 * size)) {
+                supers[index * PANEL + lane] = half(bytes, 208);
+                for (sub, record) in records.chunks_exact_mut(size).enumerate() {
+                    (record[at + lane], record[at + PANEL + lane]) = (bytes[192 + 2 * sub], bytes[193 + 2 * sub]);
+                    // Sub-block `sub` is quarter `sub % 4` of half `sub / 4`: its low nibbles sit in
+                    // one nibble of 32 bytes, its top bits in one bit pair of 32 more.
+                    let (half_index, quarter) = (sub / 4, sub % 4);
+                    let low: &[u8; 32] = bytes[64 * half_index + 32 * (quarter & 1)..][..32].try_into().expect("32 bytes");
+                    let high: &[u8; 32] = bytes[128 + 32 * half_index..][..32].try_into().expect("32 bytes");
+                    let low_shift = if quarter >= 2 { 4 } else { 0 };
+                    let nibbles: [u8; 16] = std::array::from_fn(|j| ((low[j] >> low_shift) & 0x0f) | (((low[j + 16] >> low_shift) & 0x0f) << 4));
+                    put_nibbles(record, &nibbles);
+                    // Lane byte `i` of high register `h` gathers the pairs of values 4(4h+j)+i.
+                    let pairs: [u8; 32] = std::array::from_fn(|l| (high[l] >> (2 * quarter)) & 3);
+                    for h in 0..2 {
+                        for i in 0..4 {
+                            let value = |j: usize| pairs[16 * h + 4 * j + i] << (2 * j);
+                            record[128 + 32 * h + 4 * lane + i] = value(0) | value(1) | value(2) | value(3);
+                        }
+                    }
                 }
             }
         }
@@ -390,12 +402,14 @@ impl QActivations {
 }
 
 /// A panel kernel: the products of one panel (its records and super-block scales) with
-/// `count` (at most [`TOKEN_TILE`]) activation rows from `first`, into `out[t * PANEL + r]`.
+/// `count` (at most the kernels' tile) activation rows from `first`, into `out[t * PANEL + r]`.
 pub(super) type PanelKernel = fn(QuantKind, &[u8], &[f32], &QActivations, usize, usize, &mut [f32]);
 
 pub(super) struct Kernels {
     name: &'static str,
     panel: PanelKernel,
+    /// Tokens per call of `panel`.
+    tile: usize,
 }
 
 fn kernels() -> &'static Kernels {
@@ -404,9 +418,12 @@ fn kernels() -> &'static Kernels {
         #[cfg(target_arch = "x86_64")]
         if vector_units_allowed() {
             let vnni = std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl") && !forced("avx2");
-            return if vnni { Kernels { name: "AVX2", panel: super::x86::panel_vnni } } else { Kernels { name: "AVX2", panel: super::x86::panel_avx2 } };
+            return match vnni {
+                true => Kernels { name: "AVX2", panel: super::x86::panel_vnni, tile: super::x86::VNNI_TILE },
+                false => Kernels { name: "AVX2", panel: super::x86::panel_avx2, tile: super::x86::AVX2_TILE },
+            };
         }
-        Kernels { name: "portable", panel: super::portable::panel }
+        Kernels { name: "portable", panel: super::portable::panel, tile: MAX_TOKEN_TILE }
     })
 }
 
@@ -440,8 +457,8 @@ pub(super) fn portable_kernels() -> PanelKernel {
 }
 
 #[cfg(test)]
-pub(super) fn chosen_kernels() -> PanelKernel {
-    kernels().panel
+pub(super) fn chosen_kernels() -> (PanelKernel, usize) {
+    (kernels().panel, kernels().tile)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::quant::{BLOCK, BlockStats, PANEL, QActivations, QuantKind, TOKEN_TILE, record_bytes, scales_at, super_floats};
+use super::quant::{BLOCK, BlockStats, PANEL, QActivations, QuantKind, record_bytes, scales_at, super_floats};
 
 /// The kinds as constants, to specialize the body per format.
 const Q4_0: u8 = 0;
@@ -45,50 +45,71 @@ struct Panel {
 
 type Kernel = unsafe fn(&Panel);
 
-macro_rules! tiles {
+/// Tokens per call of the plain AVX2 kernels: their 16 vector registers hold the accumulators
+/// of four tokens beside the weights.
+pub const AVX2_TILE: usize = 4;
+/// The VNNI kernels have AVX-512's 32 registers (on 256-bit lanes): eight tokens.
+pub const VNNI_TILE: usize = 8;
+
+macro_rules! tiles4 {
     ($entry:ident, $kind:expr, $count:expr) => {
         match $count {
             1 => $entry::<{ $kind }, 1> as Kernel,
             2 => $entry::<{ $kind }, 2> as Kernel,
             3 => $entry::<{ $kind }, 3> as Kernel,
-            _ => $entry::<{ $kind }, TOKEN_TILE> as Kernel,
+            _ => $entry::<{ $kind }, 4> as Kernel,
+        }
+    };
+}
+
+macro_rules! tiles8 {
+    ($entry:ident, $kind:expr, $count:expr) => {
+        match $count {
+            1 => $entry::<{ $kind }, 1> as Kernel,
+            2 => $entry::<{ $kind }, 2> as Kernel,
+            3 => $entry::<{ $kind }, 3> as Kernel,
+            4 => $entry::<{ $kind }, 4> as Kernel,
+            5 => $entry::<{ $kind }, 5> as Kernel,
+            6 => $entry::<{ $kind }, 6> as Kernel,
+            7 => $entry::<{ $kind }, 7> as Kernel,
+            _ => $entry::<{ $kind }, 8> as Kernel,
         }
     };
 }
 
 macro_rules! select {
-    ($entry:ident, $kind:expr, $count:expr) => {
+    ($tiles:ident, $entry:ident, $kind:expr, $count:expr) => {
         match $kind {
-            QuantKind::Q4_0 => tiles!($entry, Q4_0, $count),
-            QuantKind::Q4_1 => tiles!($entry, Q4_1, $count),
-            QuantKind::Q5_0 => tiles!($entry, Q5_0, $count),
-            QuantKind::Q8_0 => tiles!($entry, Q8_0, $count),
-            QuantKind::Q4_K => tiles!($entry, Q4_K, $count),
-            QuantKind::Q6_K => tiles!($entry, Q6_K, $count),
+            QuantKind::Q4_0 => $tiles!($entry, Q4_0, $count),
+            QuantKind::Q4_1 => $tiles!($entry, Q4_1, $count),
+            QuantKind::Q5_0 => $tiles!($entry, Q5_0, $count),
+            QuantKind::Q8_0 => $tiles!($entry, Q8_0, $count),
+            QuantKind::Q4_K => $tiles!($entry, Q4_K, $count),
+            QuantKind::Q6_K => $tiles!($entry, Q6_K, $count),
         }
     };
 }
 
 /// The checks that make the raw-pointer body safe: every record, super-block scale, activation
 /// and output it touches is inside the slices.
-fn panel_args(kind: QuantKind, records: &[u8], supers: &[f32], x: &QActivations, first: usize, count: usize, out: &mut [f32]) -> Panel {
+fn panel_args(kind: QuantKind, records: &[u8], supers: &[f32], x: &QActivations, (first, count, tile): (usize, usize, usize), out: &mut [f32]) -> Panel {
     let blocks = x.cols() / BLOCK;
-    assert!((1..=TOKEN_TILE).contains(&count) && first + count <= x.tokens(), "tokens {first}..{} of {}", first + count, x.tokens());
+    assert!((1..=tile).contains(&count) && first + count <= x.tokens(), "tokens {first}..{} of {}", first + count, x.tokens());
     assert!(records.len() >= blocks * record_bytes(kind) && supers.len() >= x.cols() / 256 * super_floats(kind) && out.len() >= count * PANEL);
     let (quants, stats) = x.row(first);
     Panel { records: records.as_ptr(), supers: supers.as_ptr(), blocks, quants: quants.as_ptr(), stats: stats.as_ptr(), out: out.as_mut_ptr() }
 }
 
 pub fn panel_avx2(kind: QuantKind, records: &[u8], supers: &[f32], x: &QActivations, first: usize, count: usize, out: &mut [f32]) {
-    let panel = panel_args(kind, records, supers, x, first, count, out);
+    let panel = panel_args(kind, records, supers, x, (first, count, AVX2_TILE), out);
     // SAFETY: chosen only when AVX2, FMA and F16C were detected; `panel_args` checked the bounds.
-    unsafe { select!(avx2, kind, count)(&panel) }
+    unsafe { select!(tiles4, avx2, kind, count)(&panel) }
 }
 
 pub fn panel_vnni(kind: QuantKind, records: &[u8], supers: &[f32], x: &QActivations, first: usize, count: usize, out: &mut [f32]) {
-    let panel = panel_args(kind, records, supers, x, first, count, out);
+    let panel = panel_args(kind, records, supers, x, (first, count, VNNI_TILE), out);
     // SAFETY: chosen only when AVX2, FMA, F16C, AVX512-VNNI and AVX512-VL were detected; as above.
-    unsafe { select!(vnni, kind, count)(&panel) }
+    unsafe { select!(tiles8, vnni, kind, count)(&panel) }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -141,9 +162,10 @@ unsafe fn weights<const K: u8>(record: *const u8, half: usize) -> ([__m256i; 4],
     }
 }
 
-/// The integer dot products (one per lane) of a half's weights with a token's 16 activations.
+/// `sum` plus the integer dot products (one per lane) of a half's weights with a token's 16
+/// activations.
 #[inline(always)]
-unsafe fn dot_half<const K: u8, const VNNI: bool>(magnitudes: &[__m256i; 4], signed: &[__m256i; 4], x: *const i8) -> __m256i {
+unsafe fn dot_half<const K: u8, const VNNI: bool>(sum: __m256i, magnitudes: &[__m256i; 4], signed: &[__m256i; 4], x: *const i8) -> __m256i {
     // SAFETY: `x` points at 16 activation bytes of the token's block.
     unsafe {
         let mut activations = [_mm256_setzero_si256(); 4];
@@ -153,7 +175,7 @@ unsafe fn dot_half<const K: u8, const VNNI: bool>(magnitudes: &[__m256i; 4], sig
             activations[k] = if K == Q8_0 { _mm256_sign_epi8(group, signed[k]) } else { group };
         }
         if VNNI {
-            let mut sum = _mm256_setzero_si256();
+            let mut sum = sum;
             for k in 0..4 {
                 sum = _mm256_dpbusd_epi32(sum, magnitudes[k], activations[k]);
             }
@@ -164,7 +186,7 @@ unsafe fn dot_half<const K: u8, const VNNI: bool>(magnitudes: &[__m256i; 4], sig
         for k in 0..4 {
             pairs[k] = _mm256_maddubs_epi16(magnitudes[k], activations[k]);
         }
-        match K {
+        let half = match K {
             // Up to 5 bits: four groups' pair sums still fit 16 bits (4 * 2 * 31 * 127 < 2^15).
             Q4_0 | Q4_1 | Q4_K | Q5_0 => _mm256_madd_epi16(_mm256_add_epi16(_mm256_add_epi16(pairs[0], pairs[1]), _mm256_add_epi16(pairs[2], pairs[3])), ones),
             // 6 bits: two groups do (2 * 2 * 63 * 127 < 2^15).
@@ -175,7 +197,8 @@ unsafe fn dot_half<const K: u8, const VNNI: bool>(magnitudes: &[__m256i; 4], sig
                 _mm256_add_epi32(_mm256_madd_epi16(pairs[0], ones), _mm256_madd_epi16(pairs[1], ones)),
                 _mm256_add_epi32(_mm256_madd_epi16(pairs[2], ones), _mm256_madd_epi16(pairs[3], ones)),
             ),
-        }
+        };
+        _mm256_add_epi32(sum, half)
     }
 }
 
@@ -225,20 +248,22 @@ unsafe fn body<const K: u8, const T: usize, const VNNI: bool>(panel: &Panel) {
             let (magnitudes, signed) = weights::<K>(record, 0);
             let mut low = [_mm256_setzero_si256(); T];
             for (t, low) in low.iter_mut().enumerate() {
-                *low = dot_half::<K, VNNI>(&magnitudes, &signed, x(t));
+                *low = dot_half::<K, VNNI>(_mm256_setzero_si256(), &magnitudes, &signed, x(t));
             }
             let (magnitudes, signed) = weights::<K>(record, 1);
             for t in 0..T {
-                let high = dot_half::<K, VNNI>(&magnitudes, &signed, x(t).add(16));
                 let BlockStats { d, sum, half_sums } = *stats(t);
                 let d = _mm256_set1_ps(d);
                 if K == Q6_K {
+                    // Each half has its own scale.
+                    let high = dot_half::<K, VNNI>(_mm256_setzero_si256(), &magnitudes, &signed, x(t).add(16));
                     totals[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(low[t]), _mm256_mul_ps(low_scale, d), totals[t]);
                     totals[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(high), _mm256_mul_ps(high_scale, d), totals[t]);
                     totals[t] = _mm256_fmadd_ps(low_offset, _mm256_set1_ps(half_sums[0]), totals[t]);
                     totals[t] = _mm256_fmadd_ps(high_offset, _mm256_set1_ps(half_sums[1]), totals[t]);
                 } else {
-                    let products = _mm256_cvtepi32_ps(_mm256_add_epi32(low[t], high));
+                    // The second half adds to the first half's sums: one chain per token.
+                    let products = _mm256_cvtepi32_ps(dot_half::<K, VNNI>(low[t], &magnitudes, &signed, x(t).add(16)));
                     totals[t] = _mm256_fmadd_ps(products, _mm256_mul_ps(low_scale, d), totals[t]);
                     if K != Q8_0 {
                         totals[t] = _mm256_fmadd_ps(low_offset, _mm256_set1_ps(sum), totals[t]);
