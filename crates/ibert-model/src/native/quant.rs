@@ -218,31 +218,34 @@ fn not_whole_blocks(kind: QuantKind, cols: usize) -> String {
 
 /// Writes lane `lane` of a panel's records (and of its super-block scales) from a row in file
 /// form. The nibble bytes of the 32-value formats are already in the record's order (byte `j`
-/// holds values `j` and `j + 16`): they move four at a time.
+/// holds values `j` and `j + 16`): they move four at a time. The k-quants' nibbles are
+/// recombined sixteen bytes at a time in a `u128`.
 fn repack_row(kind: QuantKind, row: &[u8], lane: usize, records: &mut [u8], supers: &mut [f32]) {
     let (at, size) = (scales_at(kind), record_bytes(kind));
-    let put_nibbles = |record: &mut [u8], nibbles: &[u8]| {
+    let put_nibbles = |record: &mut [u8], nibbles: [u8; 16]| {
         for k in 0..4 {
             record[32 * k + 4 * lane..32 * k + 4 * lane + 4].copy_from_slice(&nibbles[4 * k..4 * k + 4]);
         }
     };
     let half = |bytes: &[u8], at: usize| f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32();
+    let sixteen = |bytes: &[u8]| u128::from_le_bytes(bytes[..16].try_into().expect("16 bytes"));
+    const LOW: u128 = 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f;
     let blocks = row.chunks_exact(kind.block_bytes());
     match kind {
         QuantKind::Q4_0 | QuantKind::Q4_1 | QuantKind::Q5_0 | QuantKind::Q8_0 => {
             for (bytes, record) in blocks.zip(records.chunks_exact_mut(size)) {
                 record[at + 2 * lane..at + 2 * lane + 2].copy_from_slice(&bytes[..2]);
                 match kind {
-                    QuantKind::Q4_0 => put_nibbles(record, &bytes[2..18]),
+                    QuantKind::Q4_0 => put_nibbles(record, sixteen(&bytes[2..]).to_le_bytes()),
                     QuantKind::Q4_1 => {
-                        put_nibbles(record, &bytes[4..20]);
+                        put_nibbles(record, sixteen(&bytes[4..]).to_le_bytes());
                         record[at + 16 + 2 * lane..at + 16 + 2 * lane + 2].copy_from_slice(&bytes[2..4]);
                     }
                     QuantKind::Q5_0 => {
-                        put_nibbles(record, &bytes[6..22]);
+                        put_nibbles(record, sixteen(&bytes[6..]).to_le_bytes());
                         let high = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
                         for i in 0..4 {
-                            record[128 + 4 * lane + i] = (0..8).fold(0, |bits, g| bits | ((((high >> (4 * g + i)) & 1) as u8) << g));
+                            record[128 + 4 * lane + i] = every_fourth_bit(high >> i);
                         }
                     }
                     _ => {
@@ -257,15 +260,16 @@ fn repack_row(kind: QuantKind, row: &[u8], lane: usize, records: &mut [u8], supe
             for ((index, bytes), records) in blocks.enumerate().zip(records.chunks_exact_mut(8 * size)) {
                 supers[index * 2 * PANEL + lane] = half(bytes, 0);
                 supers[index * 2 * PANEL + PANEL + lane] = -half(bytes, 2);
-                for (sub, record) in records.chunks_exact_mut(size).enumerate() {
-                    (record[at + lane], record[at + PANEL + lane]) = q4_k_scale_min(&bytes[4..16], sub);
+                let scales: [(u8, u8); 8] = std::array::from_fn(|sub| q4_k_scale_min(&bytes[4..16], sub));
+                for (pair, records) in records.chunks_exact_mut(2 * size).enumerate() {
                     // Sub-blocks 2p and 2p+1 share 32 bytes: the low nibbles, then the high ones.
-                    let shared = &bytes[16 + 32 * (sub / 2)..48 + 32 * (sub / 2)];
-                    let nibbles: [u8; 16] = match sub % 2 {
-                        0 => std::array::from_fn(|j| (shared[j] & 0x0f) | (shared[j + 16] << 4)),
-                        _ => std::array::from_fn(|j| (shared[j] >> 4) | (shared[j + 16] & 0xf0)),
-                    };
-                    put_nibbles(record, &nibbles);
+                    let (low, high) = (sixteen(&bytes[16 + 32 * pair..]), sixteen(&bytes[32 + 32 * pair..]));
+                    let (even, odd) = records.split_at_mut(size);
+                    put_nibbles(even, ((low & LOW) | ((high & LOW) << 4)).to_le_bytes());
+                    put_nibbles(odd, (((low >> 4) & LOW) | (high & !LOW)).to_le_bytes());
+                    for (sub, record) in [(2 * pair, even), (2 * pair + 1, odd)] {
+                        (record[at + lane], record[at + PANEL + lane]) = scales[sub];
+                    }
                 }
             }
         }
@@ -277,23 +281,33 @@ fn repack_row(kind: QuantKind, row: &[u8], lane: usize, records: &mut [u8], supe
                     // Sub-block `sub` is quarter `sub % 4` of half `sub / 4`: its low nibbles sit in
                     // one nibble of 32 bytes, its top bits in one bit pair of 32 more.
                     let (half_index, quarter) = (sub / 4, sub % 4);
-                    let low: &[u8; 32] = bytes[64 * half_index + 32 * (quarter & 1)..][..32].try_into().expect("32 bytes");
-                    let high: &[u8; 32] = bytes[128 + 32 * half_index..][..32].try_into().expect("32 bytes");
+                    let low = &bytes[64 * half_index + 32 * (quarter & 1)..];
                     let low_shift = if quarter >= 2 { 4 } else { 0 };
-                    let nibbles: [u8; 16] = std::array::from_fn(|j| ((low[j] >> low_shift) & 0x0f) | (((low[j + 16] >> low_shift) & 0x0f) << 4));
-                    put_nibbles(record, &nibbles);
-                    // Lane byte `i` of high register `h` gathers the pairs of values 4(4h+j)+i.
-                    let pairs: [u8; 32] = std::array::from_fn(|l| (high[l] >> (2 * quarter)) & 3);
+                    let (first, second) = ((sixteen(low) >> low_shift) & LOW, (sixteen(&low[16..]) >> low_shift) & LOW);
+                    put_nibbles(record, (first | (second << 4)).to_le_bytes());
+                    // Byte `i` of lane `lane` in high register `h` gathers the pairs of values
+                    // 4(4h+j)+i: four words of pairs, shifted by 2j within their bytes.
+                    let high = &bytes[128 + 32 * half_index..];
                     for h in 0..2 {
-                        for i in 0..4 {
-                            let value = |j: usize| pairs[16 * h + 4 * j + i] << (2 * j);
-                            record[128 + 32 * h + 4 * lane + i] = value(0) | value(1) | value(2) | value(3);
-                        }
+                        let pairs = (sixteen(&high[16 * h..]) >> (2 * quarter)) & 0x0303_0303_0303_0303_0303_0303_0303_0303;
+                        let word = |j: u32| ((pairs >> (32 * j)) as u32) << (2 * j);
+                        let packed = word(0) | word(1) | word(2) | word(3);
+                        record[128 + 32 * h + 4 * lane..128 + 32 * h + 4 * lane + 4].copy_from_slice(&packed.to_le_bytes());
                     }
                 }
             }
         }
     }
+}
+
+/// Bits 0, 4, 8, ..., 28 of `bits` as one byte (bit `g` from bit `4g`).
+fn every_fourth_bit(bits: u32) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("bmi2") {
+        // SAFETY: BMI2 was detected.
+        return unsafe { std::arch::x86_64::_pext_u32(bits, 0x1111_1111) } as u8;
+    }
+    (0..8).fold(0, |byte, g| byte | ((((bits >> (4 * g)) & 1) as u8) << g))
 }
 
 /// The 32 quants of lane `lane` in a record: unsigned, or signed for Q8_0.
