@@ -41,7 +41,7 @@ pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
     if tokens.is_empty() {
         return Err(TokenizerError::NoVocabulary(path));
     }
-    let mut vocab = Vocab::default();
+    let mut vocab = Vocab::with_capacity_and_hasher(tokens.len(), Default::default());
     for (id, token) in tokens.iter().enumerate() {
         vocab.insert(token.to_string(), id as u32);
     }
