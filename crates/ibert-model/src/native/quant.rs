@@ -357,13 +357,14 @@ pub(super) fn lane_scales(kind: QuantKind, record: &[u8], supers: &[f32], block:
 }
 
 /// Statistics of one activation block: its scale `d`, and `d` times the sum of its quants, over
-/// the whole block and over each half.
+/// the whole block and over each half; and the sum of its quants itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-#[repr(C)]
+#[repr(C, align(32))]
 pub struct BlockStats {
     pub d: f32,
     pub sum: f32,
     pub half_sums: [f32; 2],
+    pub quant_sum: i32,
 }
 
 /// Activation rows quantized to 8 bits per 32-value block (llama.cpp's Q8_1, with half sums).
@@ -390,7 +391,8 @@ impl QActivations {
                 *q = (value * inverse).round() as i8;
                 halves[index / 16] += i32::from(*q);
             }
-            *stats = BlockStats { d: scale, sum: scale * (halves[0] + halves[1]) as f32, half_sums: halves.map(|h| scale * h as f32) };
+            let quant_sum = halves[0] + halves[1];
+            *stats = BlockStats { d: scale, sum: scale * quant_sum as f32, half_sums: halves.map(|h| scale * h as f32), quant_sum };
         };
         // A prompt's many rows are quantized in parallel; one token's row is not worth the threads.
         if values.len() >= 16 * cols && values.len() >= 8192 {

@@ -132,9 +132,10 @@ unsafe fn shift(value: __m256i, count: i32) -> __m256i {
 }
 
 /// The weight registers of half `half` (groups `4 * half..4 * half + 4`) of a record: unsigned
-/// quants, and for Q8_0 the magnitudes with the signed quants beside them.
+/// quants, and for Q8_0 the magnitudes with the signed quants beside them (plain AVX2) or the
+/// quants plus 128 (VNNI: the sums' extra `128 * sum(x)` comes off in integers afterwards).
 #[inline(always)]
-unsafe fn weights<const K: u8>(record: *const u8, half: usize) -> ([__m256i; 4], [__m256i; 4]) {
+unsafe fn weights<const K: u8, const VNNI: bool>(record: *const u8, half: usize) -> ([__m256i; 4], [__m256i; 4]) {
     // SAFETY (all loads): the record is `record_bytes(K)` long (checked by `panel_args`).
     unsafe {
         let load = |at: usize| _mm256_loadu_si256(record.add(at).cast());
@@ -145,16 +146,21 @@ unsafe fn weights<const K: u8>(record: *const u8, half: usize) -> ([__m256i; 4],
             let group = 4 * half + k;
             if K == Q8_0 {
                 signed[k] = load(32 * group);
-                magnitudes[k] = _mm256_sign_epi8(signed[k], signed[k]);
+                magnitudes[k] = if VNNI { _mm256_xor_si256(signed[k], _mm256_set1_epi8(-128)) } else { _mm256_sign_epi8(signed[k], signed[k]) };
                 continue;
             }
             let packed = load(32 * k);
             let low = if half == 0 { _mm256_and_si256(packed, nibbles) } else { _mm256_and_si256(_mm256_srli_epi16::<4>(packed), nibbles) };
+            // The high bits join the nibble: `mask ? high : low`, bit by bit.
+            let join = |high: __m256i, mask: i8| {
+                let mask = _mm256_set1_epi8(mask);
+                if VNNI { _mm256_ternarylogic_epi32::<0xca>(mask, high, low) } else { _mm256_or_si256(low, _mm256_and_si256(high, mask)) }
+            };
             magnitudes[k] = match K {
                 // Bit `group` of each byte of the fifth bits moves to bit 4.
-                Q5_0 => _mm256_or_si256(low, _mm256_and_si256(shift(load(128), 4 - group as i32), _mm256_set1_epi8(0x10))),
+                Q5_0 => join(shift(load(128), 4 - group as i32), 0x10),
                 // Bits `2k..2k+2` of this half's high pairs move to bits 4..6.
-                Q6_K => _mm256_or_si256(low, _mm256_and_si256(shift(load(128 + 32 * half), 4 - 2 * k as i32), _mm256_set1_epi8(0x30))),
+                Q6_K => join(shift(load(128 + 32 * half), 4 - 2 * k as i32), 0x30),
                 _ => low,
             };
         }
@@ -171,8 +177,8 @@ unsafe fn dot_half<const K: u8, const VNNI: bool>(sum: __m256i, magnitudes: &[__
         let mut activations = [_mm256_setzero_si256(); 4];
         for k in 0..4 {
             let group = _mm256_set1_epi32(x.add(4 * k).cast::<i32>().read_unaligned());
-            // maddubs and vpdpbusd multiply unsigned by signed: Q8_0's signs move onto the activations.
-            activations[k] = if K == Q8_0 { _mm256_sign_epi8(group, signed[k]) } else { group };
+            // maddubs multiplies unsigned by signed: Q8_0's signs move onto the activations.
+            activations[k] = if K == Q8_0 && !VNNI { _mm256_sign_epi8(group, signed[k]) } else { group };
         }
         if VNNI {
             let mut sum = sum;
@@ -245,14 +251,14 @@ unsafe fn body<const K: u8, const T: usize, const VNNI: bool>(panel: &Panel) {
             let x = |t: usize| panel.quants.add(t * cols + block * BLOCK);
             let stats = |t: usize| &*panel.stats.add(t * panel.blocks + block);
             let [(low_scale, low_offset), (high_scale, high_offset)] = scales::<K>(record, panel.supers, block);
-            let (magnitudes, signed) = weights::<K>(record, 0);
+            let (magnitudes, signed) = weights::<K, VNNI>(record, 0);
             let mut low = [_mm256_setzero_si256(); T];
             for (t, low) in low.iter_mut().enumerate() {
                 *low = dot_half::<K, VNNI>(_mm256_setzero_si256(), &magnitudes, &signed, x(t));
             }
-            let (magnitudes, signed) = weights::<K>(record, 1);
+            let (magnitudes, signed) = weights::<K, VNNI>(record, 1);
             for t in 0..T {
-                let BlockStats { d, sum, half_sums } = *stats(t);
+                let BlockStats { d, sum, half_sums, quant_sum } = *stats(t);
                 let d = _mm256_set1_ps(d);
                 if K == Q6_K {
                     // Each half has its own scale.
@@ -263,7 +269,11 @@ unsafe fn body<const K: u8, const T: usize, const VNNI: bool>(panel: &Panel) {
                     totals[t] = _mm256_fmadd_ps(high_offset, _mm256_set1_ps(half_sums[1]), totals[t]);
                 } else {
                     // The second half adds to the first half's sums: one chain per token.
-                    let products = _mm256_cvtepi32_ps(dot_half::<K, VNNI>(low[t], &magnitudes, &signed, x(t).add(16)));
+                    let mut products = dot_half::<K, VNNI>(low[t], &magnitudes, &signed, x(t).add(16));
+                    if K == Q8_0 && VNNI {
+                        products = _mm256_sub_epi32(products, _mm256_set1_epi32(quant_sum << 7));
+                    }
+                    let products = _mm256_cvtepi32_ps(products);
                     totals[t] = _mm256_fmadd_ps(products, _mm256_mul_ps(low_scale, d), totals[t]);
                     if K != Q8_0 {
                         totals[t] = _mm256_fmadd_ps(low_offset, _mm256_set1_ps(sum), totals[t]);
