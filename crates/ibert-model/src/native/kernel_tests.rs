@@ -251,3 +251,20 @@ fn a_short_buffer_or_a_partial_block_is_refused() {
     let error = QMatrix::from_ggml(QuantKind::Q4_K, 2, 96, &[0; 1000]).unwrap_err();
     assert!(error.contains("96 values is not a whole number of 256-value Q4_K blocks"), "{error}");
 }
+
+#[test]
+fn the_chosen_block_quantizer_gives_the_plain_ones_quants() {
+    let mut noise = Noise(77);
+    // Random blocks, and blocks with values exactly half way between two quants.
+    let mut blocks: Vec<Vec<f32>> = (0..200).map(|_| (0..BLOCK).map(|_| noise.float(-3.0, 3.0)).collect()).collect();
+    blocks.push((0..BLOCK).map(|i| (i as f32 - 15.5) * 127.0 / 15.5 / 2.0).collect());
+    blocks.push((0..BLOCK).map(|i| if i == 0 { 127.0 } else { i as f32 * 0.5 - 8.0 }).collect());
+    blocks.push(vec![0.0; BLOCK]);
+    let quantize = super::quant::chosen_quantizer();
+    for block in &blocks {
+        let (mut plain, mut chosen) = ([0i8; BLOCK], [0i8; BLOCK]);
+        let expected = super::quant::quantize_block(block, &mut plain);
+        assert_eq!(quantize(block, &mut chosen), expected, "{block:?}");
+        assert_eq!(chosen, plain, "{block:?}");
+    }
+}

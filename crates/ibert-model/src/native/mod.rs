@@ -271,7 +271,7 @@ impl NativeLlama {
         scratch.quantize(&normed, width);
         let gate_up = ops::matmul(&[&layer.gate_up[0], &layer.gate_up[1]], scratch, tokens);
         let ffn = layer.gate_up[0].rows;
-        let activated: Vec<f32> = gate_up.chunks_exact(2 * ffn).flat_map(|row| ops::swiglu(&row[..ffn], &row[ffn..])).collect();
+        let activated = ops::swiglu(&gate_up, ffn);
         scratch.quantize(&activated, ffn);
         let down = ops::matmul(&[&layer.down], scratch, tokens);
         ops::add(hidden, &down);

@@ -27,45 +27,61 @@ pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
 pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
     let total: usize = parts.iter().map(|p| p.rows).sum();
     let panels: usize = parts.iter().map(|p| p.panels()).sum();
-    // Computed by panel (`panel x token x PANEL`), so each task reuses a panel for every token.
-    let mut by_panel = vec![0.0; panels * tokens * PANEL];
+    let mut out = vec![0.0; total * tokens];
+    let destination = Destination(out.as_mut_ptr());
     // One task per thread and a few more for balance: each task is enough work to pay for it.
     let panels_per_task = panels.div_ceil(rayon::current_num_threads() * 4).max(PANELS_PER_TASK);
     let tokens_per_pass = (ACTIVATION_BYTES_PER_PASS / x.cols().max(1)).max(MAX_TOKEN_TILE) / MAX_TOKEN_TILE * MAX_TOKEN_TILE;
     let mut first = 0;
     while first < tokens {
         let count = (tokens - first).min(tokens_per_pass);
-        by_panel.par_chunks_mut(panels_per_task * tokens * PANEL).enumerate().for_each(|(task, chunk)| {
-            for (offset, products) in chunk.chunks_exact_mut(tokens * PANEL).enumerate() {
-                let (mut matrix, mut panel) = (0, task * panels_per_task + offset);
-                while panel >= parts[matrix].panels() {
-                    panel -= parts[matrix].panels();
+        (0..panels.div_ceil(panels_per_task)).into_par_iter().for_each(|task| {
+            let mut tile = [0.0; MAX_TOKEN_TILE * PANEL];
+            for panel in task * panels_per_task..((task + 1) * panels_per_task).min(panels) {
+                // Which part, which of its panels, and its first row in the output.
+                let (mut matrix, mut local, mut row) = (0, panel, 0);
+                while local >= parts[matrix].panels() {
+                    (local, row) = (local - parts[matrix].panels(), row + parts[matrix].rows);
                     matrix += 1;
                 }
-                parts[matrix].panel_products(panel, x, first, count, &mut products[first * PANEL..(first + count) * PANEL]);
+                let row = row + local * PANEL;
+                let rows = (parts[matrix].rows - local * PANEL).min(PANEL);
+                let mut token = first;
+                while token < first + count {
+                    let tile_tokens = (first + count - token).min(MAX_TOKEN_TILE);
+                    parts[matrix].panel_products(local, x, token, tile_tokens, &mut tile);
+                    for (t, products) in tile.chunks_exact(PANEL).take(tile_tokens).enumerate() {
+                        // SAFETY: `(token + t) * total + row..+rows` lies inside `out`, and no
+                        // other task writes it (each panel belongs to one task).
+                        unsafe { std::ptr::copy_nonoverlapping(products.as_ptr(), destination.at((token + t) * total + row), rows) };
+                    }
+                    token += tile_tokens;
+                }
             }
         });
         first += count;
     }
-    if tokens == 1 && parts.iter().all(|p| p.rows == p.panels() * PANEL) {
-        return by_panel;
-    }
-    let mut out = vec![0.0; total * tokens];
-    let mut panel_start = 0;
-    let mut row_start = 0;
-    for part in parts {
-        for panel in 0..part.panels() {
-            let rows = (part.rows - panel * PANEL).min(PANEL);
-            for token in 0..tokens {
-                let products = &by_panel[((panel_start + panel) * tokens + token) * PANEL..][..rows];
-                out[token * total + row_start + panel * PANEL..][..rows].copy_from_slice(products);
-            }
-        }
-        panel_start += part.panels();
-        row_start += part.rows;
-    }
     out
 }
+
+/// The output of [`matmul`], written by the tasks at disjoint places.
+#[derive(Clone, Copy)]
+struct Destination(*mut f32);
+
+impl Destination {
+    /// The address of value `index` (a method, so closures capture the whole `Destination`).
+    ///
+    /// # Safety
+    /// `index` lies inside the output.
+    unsafe fn at(self, index: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(index) }
+    }
+}
+
+// SAFETY: the tasks write disjoint ranges (see `matmul`), and `out` outlives them.
+unsafe impl Send for Destination {}
+unsafe impl Sync for Destination {}
 
 pub fn add(into: &mut [f32], other: &[f32]) {
     for (a, b) in into.iter_mut().zip(other) {
@@ -73,9 +89,21 @@ pub fn add(into: &mut [f32], other: &[f32]) {
     }
 }
 
-/// `silu(gate) * up`.
-pub fn swiglu<'a>(gate: &'a [f32], up: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
-    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+/// `silu(gate) * up` for each row of `gate_up` (`gate` and `up` side by side, `ffn` values each);
+/// a prompt's rows in parallel.
+pub fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
+    let mut out = vec![0.0; gate_up.len() / 2];
+    let row = |(gate_up, out): (&[f32], &mut [f32])| {
+        for ((g, u), o) in gate_up[..ffn].iter().zip(&gate_up[ffn..]).zip(out) {
+            *o = g / (1.0 + (-g).exp()) * u;
+        }
+    };
+    if out.len() > ffn {
+        gate_up.par_chunks_exact(2 * ffn).zip(out.par_chunks_exact_mut(ffn)).for_each(row);
+    } else {
+        gate_up.chunks_exact(2 * ffn).zip(out.chunks_exact_mut(ffn)).for_each(row);
+    }
+    out
 }
 
 /// `a . b`, vectorized with AVX2 where the CPU has it.

@@ -382,15 +382,9 @@ impl QActivations {
         self.cols = cols;
         self.stats.resize(values.len() / BLOCK, BlockStats::default());
         self.quants.resize(values.len(), 0);
+        let quantize = kernels().quantize;
         let quantize_block = |((block, quants), stats): ((&[f32], &mut [i8]), &mut BlockStats)| {
-            let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = max / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            let mut halves = [0i32; 2];
-            for (index, (value, q)) in block.iter().zip(quants.iter_mut()).enumerate() {
-                *q = (value * inverse).round() as i8;
-                halves[index / 16] += i32::from(*q);
-            }
+            let (scale, halves) = quantize(block, quants);
             let quant_sum = halves[0] + halves[1];
             *stats = BlockStats { d: scale, sum: scale * quant_sum as f32, half_sums: halves.map(|h| scale * h as f32), quant_sum };
         };
@@ -417,6 +411,23 @@ impl QActivations {
     }
 }
 
+/// Quantizes one block of 32 values to `quants`: returns the scale (the largest magnitude over
+/// 127) and the sums of the quants of each half. Values are rounded half away from zero.
+pub(super) type BlockQuantizer = fn(&[f32], &mut [i8]) -> (f32, [i32; 2]);
+
+/// The plain form of [`BlockQuantizer`].
+pub(super) fn quantize_block(block: &[f32], quants: &mut [i8]) -> (f32, [i32; 2]) {
+    let max = block[..BLOCK].iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = max / 127.0;
+    let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    let mut halves = [0i32; 2];
+    for (index, (value, q)) in block.iter().zip(quants[..BLOCK].iter_mut()).enumerate() {
+        *q = (value * inverse).round() as i8;
+        halves[index / 16] += i32::from(*q);
+    }
+    (scale, halves)
+}
+
 /// A panel kernel: the products of one panel (its records and super-block scales) with
 /// `count` (at most the kernels' tile) activation rows from `first`, into `out[t * PANEL + r]`.
 pub(super) type PanelKernel = fn(QuantKind, &[u8], &[f32], &QActivations, usize, usize, &mut [f32]);
@@ -424,6 +435,7 @@ pub(super) type PanelKernel = fn(QuantKind, &[u8], &[f32], &QActivations, usize,
 pub(super) struct Kernels {
     name: &'static str,
     panel: PanelKernel,
+    quantize: BlockQuantizer,
     /// Tokens per call of `panel`.
     tile: usize,
 }
@@ -435,11 +447,11 @@ fn kernels() -> &'static Kernels {
         if vector_units_allowed() {
             let vnni = std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl") && !forced("avx2");
             return match vnni {
-                true => Kernels { name: "AVX2", panel: super::x86::panel_vnni, tile: super::x86::VNNI_TILE },
-                false => Kernels { name: "AVX2", panel: super::x86::panel_avx2, tile: super::x86::AVX2_TILE },
+                true => Kernels { name: "AVX2", panel: super::x86::panel_vnni, quantize: super::x86::quantize_block, tile: super::x86::VNNI_TILE },
+                false => Kernels { name: "AVX2", panel: super::x86::panel_avx2, quantize: super::x86::quantize_block, tile: super::x86::AVX2_TILE },
             };
         }
-        Kernels { name: "portable", panel: super::portable::panel, tile: MAX_TOKEN_TILE }
+        Kernels { name: "portable", panel: super::portable::panel, quantize: quantize_block, tile: MAX_TOKEN_TILE }
     })
 }
 
@@ -470,6 +482,11 @@ pub fn kernel_name() -> &'static str {
 #[cfg(test)]
 pub(super) fn portable_kernels() -> PanelKernel {
     super::portable::panel
+}
+
+#[cfg(test)]
+pub(super) fn chosen_quantizer() -> BlockQuantizer {
+    kernels().quantize
 }
 
 #[cfg(test)]

@@ -286,3 +286,48 @@ unsafe fn body<const K: u8, const T: usize, const VNNI: bool>(panel: &Panel) {
         }
     }
 }
+
+/// [`super::quant::quantize_block`] with AVX2: the same scale, the same quants (rounded half away
+/// from zero, as `f32::round` does), the same sums.
+pub fn quantize_block(block: &[f32], quants: &mut [i8]) -> (f32, [i32; 2]) {
+    assert!(block.len() >= BLOCK && quants.len() >= BLOCK);
+    // SAFETY: chosen only when AVX2 and FMA were detected; 32 values and 32 quants are there.
+    unsafe { quantize_block_avx2(block.as_ptr(), quants.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_block_avx2(block: *const f32, quants: *mut i8) -> (f32, [i32; 2]) {
+    // SAFETY: the caller's bounds: 32 values in, 32 quants out.
+    unsafe {
+        let sign = _mm256_set1_ps(-0.0);
+        let values: [__m256; 4] = [0, 8, 16, 24].map(|at| _mm256_loadu_ps(block.add(at)));
+        let magnitudes = values.map(|v| _mm256_andnot_ps(sign, v));
+        let max8 = _mm256_max_ps(_mm256_max_ps(magnitudes[0], magnitudes[1]), _mm256_max_ps(magnitudes[2], magnitudes[3]));
+        let max4 = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps::<1>(max8));
+        let max2 = _mm_max_ps(max4, _mm_movehl_ps(max4, max4));
+        let max = _mm_cvtss_f32(_mm_max_ss(max2, _mm_shuffle_ps::<1>(max2, max2)));
+        let scale = max / 127.0;
+        let inverse = _mm256_set1_ps(if scale > 0.0 { 1.0 / scale } else { 0.0 });
+        let (half, one) = (_mm256_set1_ps(0.5), _mm256_set1_ps(1.0));
+        let integers = values.map(|v| {
+            let x = _mm256_mul_ps(v, inverse);
+            // Round half away from zero: truncate, then step away from zero where the dropped
+            // fraction is a half or more (x - trunc(x) is exact).
+            let truncated = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+            let away = _mm256_cmp_ps::<_CMP_GE_OQ>(_mm256_andnot_ps(sign, _mm256_sub_ps(x, truncated)), half);
+            let step = _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(x, sign), one));
+            _mm256_cvtps_epi32(_mm256_add_ps(truncated, step))
+        });
+        // Narrow to bytes (the packs interleave 128-bit lanes; the permutation restores order).
+        let words = _mm256_packs_epi16(_mm256_packs_epi32(integers[0], integers[1]), _mm256_packs_epi32(integers[2], integers[3]));
+        let bytes = _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(quants.cast(), bytes);
+        let sum = |a: __m256i, b: __m256i| {
+            let s = _mm256_add_epi32(a, b);
+            let s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+            let s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+            _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32::<1>(s2)))
+        };
+        (scale, [sum(integers[0], integers[1]), sum(integers[2], integers[3])])
+    }
+}
