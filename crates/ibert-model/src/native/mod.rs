@@ -20,6 +20,7 @@ mod kernel_tests;
 #[cfg(test)]
 mod model_tests;
 pub mod ops;
+pub mod panel_cache;
 mod portable;
 pub mod quant;
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +34,7 @@ use crate::decoder::Forward;
 use crate::engine::EngineError;
 use crate::gguf::{Gguf, TensorInfo};
 pub use ggml::type_name;
+use panel_cache::PanelCache;
 use quant::{GGML_F16, GGML_F32, QActivations, QMatrix, QuantKind};
 
 /// Whether this backend reads tensors of this ggml type (as vectors or matrices).
@@ -154,7 +156,15 @@ impl NativeLlama {
         None
     }
 
+    /// The network of a GGUF file, with its panel file in iBERT's cache ([`panel_cache`]).
     pub fn load(header: &Gguf) -> Result<NativeLlama, EngineError> {
+        let cache = PanelCache::default_dir().and_then(|dir| PanelCache::for_file(&header.path, &dir));
+        NativeLlama::load_with(header, cache.as_ref())
+    }
+
+    /// The network of a GGUF file: matrices from its panel file in `cache` where it has them,
+    /// else repacked from the GGUF file (and then written to `cache` for next time).
+    pub fn load_with(header: &Gguf, cache: Option<&PanelCache>) -> Result<NativeLlama, EngineError> {
         let path = &header.path;
         let fail = |what: String| EngineError::Inference(format!("loading {}: {what}", path.display()));
         let architecture = header.architecture().unwrap_or("unknown");
@@ -181,11 +191,42 @@ impl NativeLlama {
             epsilon: float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
             blocks: required("block_count")?,
         };
-        let mut reader = TensorReader { file: File::open(path).map_err(|e| fail(e.to_string()))?, header };
-        NativeLlama::build(shape, &mut reader).map_err(|error| match error {
+        NativeLlama::from_file(header, shape, cache).map_err(|error| match error {
             EngineError::Inference(what) => fail(what),
             other => other,
         })
+    }
+
+    fn from_file(header: &Gguf, shape: Shape, cache: Option<&PanelCache>) -> Result<NativeLlama, EngineError> {
+        let file = File::open(&header.path).map_err(|error| EngineError::Inference(error.to_string()))?;
+        let mut reader = TensorReader { file, header, panels: cache.and_then(PanelCache::open), repacked: 0 };
+        let network = NativeLlama::build(shape, &mut reader)?;
+        if let Some(cache) = cache.filter(|_| reader.repacked > 0) {
+            // A cache that cannot be written (a full or read-only disk) only means repacking again
+            // next time.
+            let _ = cache.write(&network.named_matrices());
+        }
+        Ok(network)
+    }
+
+    /// The logits after `tokens`, from an empty cache (to compare networks).
+    pub fn logits_from_start(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        self.reset();
+        self.logits(tokens, 0)
+    }
+
+    /// Every matrix by its GGUF name (for the panel file).
+    fn named_matrices(&self) -> Vec<(String, &QMatrix)> {
+        let mut named = Vec::new();
+        for (block, layer) in self.layers.iter().enumerate() {
+            let parts = [&layer.qkv[0], &layer.qkv[1], &layer.qkv[2], &layer.attention_output, &layer.gate_up[0], &layer.gate_up[1], &layer.down];
+            for (part, matrix) in ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"].iter().zip(parts) {
+                named.push((format!("blk.{block}.{part}.weight"), matrix));
+            }
+        }
+        let output = if matches!(self.embeddings, Embeddings::Output) { "token_embd.weight" } else { "output.weight" };
+        named.push((output.to_string(), &self.output));
+        named
     }
 
     /// The network from any weight source.
@@ -341,14 +382,25 @@ impl Forward for NativeLlama {
     }
 }
 
-/// Reads tensors by name from the data section of a GGUF file.
+/// Reads tensors by name from the data section of a GGUF file, or takes matrices from its panel
+/// file when one is mapped.
 struct TensorReader<'a> {
     file: File,
     header: &'a Gguf,
+    panels: Option<panel_cache::MappedPanels>,
+    /// Matrices repacked from the GGUF file (not found in the panel file).
+    repacked: usize,
 }
 
 impl WeightSource for TensorReader<'_> {
     fn matrix(&mut self, name: &str) -> Result<QMatrix, EngineError> {
+        let info = self.info(name)?;
+        if let (Some(panels), Some(kind), &[cols, rows]) = (&self.panels, QuantKind::from_ggml(info.kind), &info.dimensions[..])
+            && let Some(matrix) = panels.matrix(name, kind, rows as usize, cols as usize)
+        {
+            return Ok(matrix);
+        }
+        self.repacked += 1;
         self.read_matrix(name)
     }
 

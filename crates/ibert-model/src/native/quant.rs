@@ -80,8 +80,47 @@ pub struct QMatrix {
     pub kind: QuantKind,
     pub rows: usize,
     pub cols: usize,
-    records: Vec<u8>,
-    supers: Vec<f32>,
+    records: Storage<u8>,
+    supers: Storage<f32>,
+}
+
+/// Where a matrix's repacked data lives: in memory of its own, or in a mapped file of repacked
+/// weights ([`super::panel_cache`]).
+#[derive(Clone)]
+pub(super) enum Storage<T: 'static> {
+    Owned(Vec<T>),
+    Mapped { map: std::sync::Arc<memmap2::Mmap>, offset: usize, len: usize },
+}
+
+impl<T> Storage<T> {
+    /// `len` values of `T` at byte `offset` of `map`, if they lie inside it, aligned.
+    pub(super) fn mapped(map: &std::sync::Arc<memmap2::Mmap>, offset: usize, len: usize) -> Option<Storage<T>> {
+        let end = len.checked_mul(std::mem::size_of::<T>()).and_then(|bytes| offset.checked_add(bytes))?;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<T>());
+        (end <= map.len() && aligned).then(|| Storage::Mapped { map: map.clone(), offset, len })
+    }
+}
+
+impl<T> std::ops::Deref for Storage<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Storage::Owned(values) => values,
+            // SAFETY: `Storage::mapped` checked that the range lies inside the map and is aligned;
+            // the map is read-only and lives as long as this `Arc`. The types stored (u8, f32)
+            // are valid for any bits.
+            Storage::Mapped { map, offset, len } => unsafe { std::slice::from_raw_parts(map.as_ptr().add(*offset).cast(), *len) },
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Storage<T> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Storage::Owned(values) => write!(formatter, "{} values in memory", values.len()),
+            Storage::Mapped { len, offset, .. } => write!(formatter, "{len} values mapped at byte {offset}"),
+        }
+    }
 }
 
 /// Reads rows of a matrix in its file form: `read(first_row, buffer)` fills `buffer` with rows
@@ -117,13 +156,13 @@ impl QMatrix {
         let (panels, blocks) = (rows.div_ceil(PANEL), cols / BLOCK);
         let panel_bytes = blocks * record_bytes(kind);
         let panel_supers = cols / 256 * super_floats(kind);
-        let mut matrix = QMatrix { kind, rows, cols, records: vec![0; panels * panel_bytes], supers: vec![0.0; panels * panel_supers] };
+        let (mut records, mut all_supers) = (vec![0; panels * panel_bytes], vec![0.0; panels * panel_supers]);
         let tasks = panels.div_ceil(PANELS_PER_LOAD_TASK);
         let supers: Vec<&mut [f32]> = match panel_supers {
             0 => (0..tasks).map(|_| &mut [][..]).collect(),
-            _ => matrix.supers.chunks_mut(PANELS_PER_LOAD_TASK * panel_supers).collect(),
+            _ => all_supers.chunks_mut(PANELS_PER_LOAD_TASK * panel_supers).collect(),
         };
-        matrix.records.par_chunks_mut(PANELS_PER_LOAD_TASK * panel_bytes).zip(supers).enumerate().try_for_each(|(task, (records, supers))| {
+        records.par_chunks_mut(PANELS_PER_LOAD_TASK * panel_bytes).zip(supers).enumerate().try_for_each(|(task, (records, supers))| {
             let first_row = task * PANELS_PER_LOAD_TASK * PANEL;
             let count = (rows - first_row).min(PANELS_PER_LOAD_TASK * PANEL);
             // One read buffer per thread for the whole load: a fresh one per task would be fresh
@@ -140,7 +179,7 @@ impl QMatrix {
                 Ok::<(), String>(())
             })
         })?;
-        Ok(matrix)
+        Ok(QMatrix { kind, rows, cols, records: Storage::Owned(records), supers: Storage::Owned(all_supers) })
     }
 
     /// Quantizes `rows x cols` floats to Q8_0 (the `load_in_8bit` path for full-precision
@@ -157,6 +196,20 @@ impl QMatrix {
             data.extend(block.iter().map(|v| (v * inverse).round().clamp(-127.0, 127.0) as i8 as u8));
         }
         QMatrix::from_ggml(QuantKind::Q8_0, rows, cols, &data)
+    }
+
+    /// A matrix whose repacked records and super-block scales are already in `records` and
+    /// `supers` (a mapped file of repacked weights); `None` when their sizes do not fit the shape.
+    pub(super) fn from_parts(kind: QuantKind, rows: usize, cols: usize, records: Storage<u8>, supers: Storage<f32>) -> Option<QMatrix> {
+        let fits = kind.row_bytes(cols).is_some()
+            && records.len() == rows.div_ceil(PANEL) * (cols / BLOCK) * record_bytes(kind)
+            && supers.len() == rows.div_ceil(PANEL) * (cols / 256) * super_floats(kind);
+        fits.then_some(QMatrix { kind, rows, cols, records, supers })
+    }
+
+    /// The repacked records and super-block scales (to write them to a file).
+    pub(super) fn parts(&self) -> (&[u8], &[f32]) {
+        (&self.records, &self.supers)
     }
 
     /// Panels of the matrix (the last one padded with zero rows).
