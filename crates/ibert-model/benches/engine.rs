@@ -1,12 +1,22 @@
-//! The GGUF engine on the default model, each backend in turn in one run: load time, prompt and
-//! generation speed (tokens/s, medians of the rounds), and the growth of peak memory.
+//! The GGUF engine on a model file, each backend in turn: load time, prompt and generation speed
+//! (tokens/s, medians of the rounds), and peak memory. `python/bench/llama_cpp_bench.py`
+//! measures llama.cpp the same way (same prompt, same counts), for the side-by-side figures.
 //!
-//! `cargo bench --workspace --bench engine [-- --rounds 3 --prompt-tokens 200 --tokens 128 --backend native|candle]`
+//! `cargo bench -p ibert-model --bench engine [-- --model-path FILE.gguf --backend native|candle
+//! --rounds 3 --prompt-tokens 200 --tokens 128]`
+//!
+//! Without `--model-path` it runs the default model (fetched into the cache once). Peak memory is
+//! the process's (VmHWM): run one backend per process to read it for that backend alone.
+//! `RAYON_NUM_THREADS` sets the threads (the comparison uses 2).
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ibert_model::{Backend, Engine, GenerationOptions, LoadOptions, LocalModel, ensure_default_model};
 use ibert_oracle::{PythonEnv, cache_dir};
+
+/// The prompt's repeated unit (the llama.cpp script uses the same).
+const UNIT: &str = "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -18,8 +28,13 @@ fn main() {
         Some("candle") => vec![Backend::Candle],
         _ => vec![Backend::Native, Backend::Candle],
     };
-    let env = PythonEnv::ensure(&|_| {}).expect("python environment");
-    let path = ensure_default_model(&env.python(), &cache_dir()).expect("default model");
+    let path = match value("--model-path") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let env = PythonEnv::ensure(&|_| {}).expect("python environment");
+            ensure_default_model(&env.python(), &cache_dir()).expect("default model")
+        }
+    };
     println!("threads          {}", rayon_threads());
     for backend in backends {
         let memory_before = peak_rss_mb();
@@ -28,10 +43,9 @@ fn main() {
         let load = started.elapsed();
 
         // A prompt of about `prompt_tokens` tokens: Ibis code repeated.
-        let unit = "expr = orders.filter(orders.amount > 100).group_by(\"status\").aggregate(total=orders.amount.sum())\n";
         let mut prompt = String::new();
         while engine.tokenizer().encode(prompt.as_str(), false).map(|e| e.len()).unwrap_or(0) < prompt_tokens {
-            prompt.push_str(unit);
+            prompt.push_str(UNIT);
         }
         let options = GenerationOptions { max_tokens: tokens, repetition_penalty: 1.0, ..GenerationOptions::default() };
         let mut prompt_rates = Vec::new();

@@ -1,5 +1,6 @@
 //! GGUF models through candle's quantized llama and qwen2: the backend for files the native one
-//! ([`crate::native`]) cannot serve, such as qwen2 or k-quant block types.
+//! ([`crate::native`]) cannot serve (block types such as Q5_K or Q3_K), for GPUs, and to compare
+//! the native backend with.
 
 use std::fs::File;
 
@@ -10,6 +11,11 @@ use candle_transformers::models::{quantized_llama, quantized_qwen2};
 use crate::decoder::Forward;
 use crate::engine::EngineError;
 use crate::gguf::Gguf;
+
+/// Whether candle reads tensors of this ggml type (F32, F16, BF16, Q4_0..Q8_1, Q2_K..Q8_K).
+pub fn reads_type(kind: u32) -> bool {
+    matches!(kind, 0..=3 | 6..=15 | 30)
+}
 
 pub struct CandleGguf {
     weights: Weights,

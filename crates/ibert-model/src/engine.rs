@@ -72,6 +72,10 @@ pub enum EngineError {
     ChatTemplate(#[from] ChatTemplateError),
     #[error("{path}: the architecture `{architecture}` is not supported (llama and qwen2 are)")]
     Architecture { path: String, architecture: String },
+    #[error(
+        "{path}: tensor `{tensor}` has the block type {kind}, which iBERT does not read\nhint: use a GGUF file quantized to a common type (Q4_K_M, Q5_0, Q8_0 and the like)"
+    )]
+    TensorType { path: String, tensor: String, kind: String },
     #[error("the prompt has {prompt} tokens; with {max} more to generate it exceeds the model's context of {context}")]
     Context { prompt: usize, max: usize, context: usize },
     #[error("inference failed: {0}")]

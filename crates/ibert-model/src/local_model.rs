@@ -20,8 +20,8 @@ pub enum Backend {
     /// Native when the model allows it, candle otherwise.
     #[default]
     Auto,
-    /// Our own kernels ([`crate::native`]): llama GGUF with Q4_0, Q4_1 or Q8_0 matrices, and
-    /// llama folders quantized at load.
+    /// Our own kernels ([`crate::native`]): llama and qwen2 GGUF with Q4_0, Q4_1, Q5_0, Q8_0,
+    /// Q4_K or Q6_K matrices, and llama folders quantized at load.
     Native,
     /// candle: quantized GGUF llama and qwen2, full-precision folders.
     Candle,
@@ -103,7 +103,18 @@ impl LocalModel {
 
     fn load_gguf(path: &Path, backend: Backend, device: &Device) -> Result<LocalModel, EngineError> {
         let header = Gguf::open(path)?;
-        let tokenizer = crate::tokenizer::tokenizer_from_gguf(&header)?;
+        // A block type neither backend reads is named here, with the tensor, before either tries.
+        if let Some(tensor) = header.tensors.iter().find(|t| !crate::candle_gguf::reads_type(t.kind) && !crate::native::reads_type(t.kind)) {
+            return Err(EngineError::TensorType { path: path.display().to_string(), tensor: tensor.name.clone(), kind: crate::native::type_name(tensor.kind) });
+        }
+        // The network loads while another thread builds the tokenizer (a vocabulary of 150 000
+        // tokens and as many merges takes a few tenths of a second).
+        let (tokenizer, network) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| crate::tokenizer::tokenizer_from_gguf(&header));
+            let network = LocalModel::gguf_network(&header, backend, device);
+            (tokenizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), network)
+        });
+        let (tokenizer, (network, backend)) = (tokenizer?, network?);
         let template = match header.chat_template() {
             Some(source) => {
                 let bos = header.token_text("tokenizer.ggml.bos_token_id").unwrap_or("");
@@ -115,15 +126,6 @@ impl LocalModel {
         let eos = header.integer("tokenizer.ggml.eos_token_id").map(|id| id as u32);
         let end_tokens = end_tokens(&tokenizer, eos);
         let context_length = header.architecture_integer("context_length").unwrap_or(2048) as usize;
-        // The native kernels are CPU code: on a GPU, candle runs everything.
-        let native_refusal = if device.is_cpu() { NativeLlama::unsupported_reason(&header) } else { Some("a GPU device".to_string()) };
-        let (network, backend): (Box<dyn Forward>, &str) = match (backend, native_refusal) {
-            (Backend::Candle, _) | (Backend::Auto, Some(_)) => (Box::new(CandleGguf::load(&header, device)?), "candle"),
-            (Backend::Native | Backend::Auto, None) => (Box::new(NativeLlama::load(&header)?), "native"),
-            (Backend::Native, Some(reason)) => {
-                return Err(EngineError::Inference(format!("{}: the native backend cannot run this model ({reason})", path.display())));
-            }
-        };
         let device = device_name(device);
         Ok(LocalModel {
             path: path.to_path_buf(),
@@ -135,6 +137,20 @@ impl LocalModel {
             template,
             end_tokens,
             context_length,
+        })
+    }
+
+    /// The network of a GGUF file on the backend asked for (native where it can run the model,
+    /// unless candle is asked for), and the backend's name.
+    fn gguf_network(header: &Gguf, backend: Backend, device: &Device) -> Result<(Box<dyn Forward>, &'static str), EngineError> {
+        // The native kernels are CPU code: on a GPU, candle runs everything.
+        let native_refusal = if device.is_cpu() { NativeLlama::unsupported_reason(header) } else { Some("a GPU device".to_string()) };
+        Ok(match (backend, native_refusal) {
+            (Backend::Candle, _) | (Backend::Auto, Some(_)) => (Box::new(CandleGguf::load(header, device)?), "candle"),
+            (Backend::Native | Backend::Auto, None) => (Box::new(NativeLlama::load(header)?), "native"),
+            (Backend::Native, Some(reason)) => {
+                return Err(EngineError::Inference(format!("{}: the native backend cannot run this model ({reason})", header.path.display())));
+            }
         })
     }
 

@@ -2,13 +2,22 @@
 //! Face `tokenizers` tokenizer, so that a GGUF model needs no tokenizer.json beside it.
 
 use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::gguf::{Gguf, MetadataValue};
 
 /// GGUF token type of control tokens (`<|im_start|>`), which the text may contain verbatim.
 const CONTROL_TOKEN: u64 = 3;
+
+/// How Qwen2's tokenizer (`tokenizer.ggml.pre = qwen2`) cuts text before byte-level BPE: a word
+/// keeps one leading non-letter (`.filter`), every digit stands alone, a run of punctuation keeps
+/// the line breaks after it. GPT-2's pattern, the default, cuts `.` from `filter` and keeps digits
+/// together, which gives token sequences the model never saw in training.
+const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
@@ -32,7 +41,7 @@ pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
     if tokens.is_empty() {
         return Err(TokenizerError::NoVocabulary(path));
     }
-    let mut vocab = Vocab::default();
+    let mut vocab = Vocab::with_capacity_and_hasher(tokens.len(), Default::default());
     for (id, token) in tokens.iter().enumerate() {
         vocab.insert(token.to_string(), id as u32);
     }
@@ -45,7 +54,15 @@ pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {
     let bpe =
         BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|error| TokenizerError::Build { path: path.clone(), detail: error.to_string() })?;
     let mut tokenizer = Tokenizer::new(bpe);
-    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    let pre_tokenizer: PreTokenizerWrapper = match gguf.string("tokenizer.ggml.pre") {
+        Some("qwen2") => {
+            let split = Split::new(SplitPattern::Regex(QWEN2_PATTERN.to_string()), SplitDelimiterBehavior::Isolated, false)
+                .map_err(|error| TokenizerError::Build { path: path.clone(), detail: error.to_string() })?;
+            Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into()
+        }
+        _ => ByteLevel::new(false, true, true).into(),
+    };
+    tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevel::default()));
     let types: Vec<u64> = match gguf.metadata.get("tokenizer.ggml.token_type") {
         Some(MetadataValue::Array(items)) => items.iter().map(|v| v.as_u64().unwrap_or(1)).collect(),

@@ -124,3 +124,62 @@ fn the_default_model_runs_on_the_native_backend_and_agrees_with_candle() {
     assert!(cosine > 0.999, "the logits differ: cosine {cosine}");
     assert_eq!(argmax(&ours), argmax(&theirs), "both pick the same next token");
 }
+
+/// The default model's bytes with one patch: `find` located, `replace` written after it.
+fn patched(find: &[u8], skip: usize, replace: &[u8]) -> Vec<u8> {
+    let mut bytes = std::fs::read(model_path()).unwrap();
+    let at = bytes.windows(find.len()).position(|w| w == find).expect("the pattern is in the header") + find.len() + skip;
+    bytes[at..at + replace.len()].copy_from_slice(replace);
+    bytes
+}
+
+#[test]
+fn an_unknown_block_type_or_architecture_is_named_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The tensor table entry: name (length-prefixed), rank (u32), two dimensions (u64), type (u32).
+    let mut name = 17u64.to_le_bytes().to_vec();
+    name.extend_from_slice(b"token_embd.weight");
+    let path = dir.path().join("iq.gguf");
+    std::fs::write(&path, patched(&name, 4 + 16, &20u32.to_le_bytes())).unwrap();
+    let error = LocalModel::load(&path).err().expect("refused").to_string();
+    assert!(error.contains("iq.gguf") && error.contains("token_embd.weight") && error.contains("IQ4_NL (20)") && error.contains("hint:"), "{error}");
+
+    // `general.architecture` (type 8, a string of 5 bytes) becomes another architecture.
+    let path = dir.path().join("mamba.gguf");
+    std::fs::write(&path, patched(b"general.architecture", 4 + 8, b"mamba")).unwrap();
+    let error = LocalModel::load(&path).err().expect("refused").to_string();
+    assert!(error.contains("mamba.gguf") && error.contains("`mamba`"), "{error}");
+    let error = LocalModel::load_with(&path, LoadOptions { backend: Backend::Native, ..LoadOptions::default() }).err().expect("refused").to_string();
+    assert!(error.contains("mamba.gguf") && error.contains("architecture `mamba`"), "{error}");
+}
+
+/// The native backend keeps the repacked weights in a panel file: written at the first load, mapped
+/// at the next ones, rewritten when damaged; the logits are the same to the bit each time.
+#[test]
+fn the_panel_file_is_written_once_then_mapped_with_the_same_results() {
+    use ibert_model::native::NativeLlama;
+    use ibert_model::native::panel_cache::PanelCache;
+    let dir = tempfile::tempdir().unwrap();
+    let header = ibert_model::Gguf::open(&model_path()).unwrap();
+    let cache = PanelCache::for_file(&model_path(), dir.path()).unwrap();
+    let stale = dir.path().join("SmolLM2-135M-Instruct.Q4_1.gguf-0000000000000000.panels");
+    std::fs::write(&stale, "an older panel file").unwrap();
+    let tokens: Vec<u32> = (1..40).map(|i| i * 97 % 49_000).collect();
+
+    let fresh = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    let written = std::fs::metadata(cache.path()).expect("the panel file is written").modified().unwrap();
+    assert!(!stale.exists(), "the stale panel file is removed");
+    let mapped = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    assert_eq!(std::fs::metadata(cache.path()).unwrap().modified().unwrap(), written, "mapped, not written again");
+    let uncached = NativeLlama::load_with(&header, None).unwrap().logits_from_start(&tokens).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&mapped), bits(&fresh));
+    assert_eq!(bits(&uncached), bits(&fresh));
+
+    // A damaged panel file is repacked around and written anew.
+    let size = std::fs::metadata(cache.path()).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(cache.path()).unwrap().set_len(size / 2).unwrap();
+    let repaired = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    assert_eq!(bits(&repaired), bits(&fresh));
+    assert_eq!(std::fs::metadata(cache.path()).unwrap().len(), size);
+}

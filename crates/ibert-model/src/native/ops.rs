@@ -3,10 +3,13 @@
 
 use rayon::prelude::*;
 
-use super::quant::{QActivations, QMatrix};
+use super::quant::{MAX_TOKEN_TILE, PANEL, QActivations, QMatrix};
 
-/// Output rows one parallel task computes: enough work to pay for the task.
-const ROWS_PER_TASK: usize = 32;
+/// Panels (of eight rows) one parallel task computes at least: enough work to pay for the task.
+const PANELS_PER_TASK: usize = 4;
+/// Activation bytes one pass over the weights keeps in use: a prompt longer than this covers is
+/// multiplied in slices of tokens, so each weight panel is reused from cache across a slice.
+const ACTIVATION_BYTES_PER_PASS: usize = 1 << 20;
 
 /// `x / rms(x) * weight` for each row of `weight.len()` values.
 pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
@@ -23,39 +26,62 @@ pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
 /// (so query, key and value come out side by side). Returns `tokens x (rows of all parts)`.
 pub fn matmul(parts: &[&QMatrix], x: &QActivations, tokens: usize) -> Vec<f32> {
     let total: usize = parts.iter().map(|p| p.rows).sum();
-    // Computed row-major by weight row, so each task reuses one weight row for every token.
-    let mut by_row = vec![0.0; total * tokens];
-    // One task per thread and a few more for balance: each task is enough work to pay for it.
-    let rows_per_task = total.div_ceil(rayon::current_num_threads() * 4).max(ROWS_PER_TASK);
-    by_row.par_chunks_mut(rows_per_task * tokens).enumerate().for_each(|(task, chunk)| {
-        for (offset, values) in chunk.chunks_exact_mut(tokens).enumerate() {
-            let (mut matrix, mut row) = (0, task * rows_per_task + offset);
-            while row >= parts[matrix].rows {
-                row -= parts[matrix].rows;
-                matrix += 1;
-            }
-            // Four tokens at a time share the unpacking of the weight row.
-            let mut token = 0;
-            while token + 4 <= tokens {
-                values[token..token + 4].copy_from_slice(&parts[matrix].dot4(row, x, token));
-                token += 4;
-            }
-            for (token, value) in values.iter_mut().enumerate().skip(token) {
-                *value = parts[matrix].dot(row, x, token);
-            }
-        }
-    });
-    if tokens == 1 {
-        return by_row;
-    }
+    let panels: usize = parts.iter().map(|p| p.panels()).sum();
     let mut out = vec![0.0; total * tokens];
-    for (row, values) in by_row.chunks_exact(tokens).enumerate() {
-        for (token, value) in values.iter().enumerate() {
-            out[token * total + row] = *value;
-        }
+    let destination = Destination(out.as_mut_ptr());
+    // One task per thread and a few more for balance: each task is enough work to pay for it.
+    let panels_per_task = panels.div_ceil(rayon::current_num_threads() * 4).max(PANELS_PER_TASK);
+    let tokens_per_pass = (ACTIVATION_BYTES_PER_PASS / x.cols().max(1)).max(MAX_TOKEN_TILE) / MAX_TOKEN_TILE * MAX_TOKEN_TILE;
+    let mut first = 0;
+    while first < tokens {
+        let count = (tokens - first).min(tokens_per_pass);
+        (0..panels.div_ceil(panels_per_task)).into_par_iter().for_each(|task| {
+            let mut tile = [0.0; MAX_TOKEN_TILE * PANEL];
+            for panel in task * panels_per_task..((task + 1) * panels_per_task).min(panels) {
+                // Which part, which of its panels, and its first row in the output.
+                let (mut matrix, mut local, mut row) = (0, panel, 0);
+                while local >= parts[matrix].panels() {
+                    (local, row) = (local - parts[matrix].panels(), row + parts[matrix].rows);
+                    matrix += 1;
+                }
+                let row = row + local * PANEL;
+                let rows = (parts[matrix].rows - local * PANEL).min(PANEL);
+                let mut token = first;
+                while token < first + count {
+                    let tile_tokens = (first + count - token).min(MAX_TOKEN_TILE);
+                    parts[matrix].panel_products(local, x, token, tile_tokens, &mut tile);
+                    for (t, products) in tile.chunks_exact(PANEL).take(tile_tokens).enumerate() {
+                        // SAFETY: `(token + t) * total + row..+rows` lies inside `out`, and no
+                        // other task writes it (each panel belongs to one task).
+                        unsafe { std::ptr::copy_nonoverlapping(products.as_ptr(), destination.at((token + t) * total + row), rows) };
+                    }
+                    token += tile_tokens;
+                }
+            }
+        });
+        first += count;
     }
     out
 }
+
+/// The output of [`matmul`], written by the tasks at disjoint places.
+#[derive(Clone, Copy)]
+struct Destination(*mut f32);
+
+impl Destination {
+    /// The address of value `index` (a method, so closures capture the whole `Destination`).
+    ///
+    /// # Safety
+    /// `index` lies inside the output.
+    unsafe fn at(self, index: usize) -> *mut f32 {
+        // SAFETY: the caller's contract.
+        unsafe { self.0.add(index) }
+    }
+}
+
+// SAFETY: the tasks write disjoint ranges (see `matmul`), and `out` outlives them.
+unsafe impl Send for Destination {}
+unsafe impl Sync for Destination {}
 
 pub fn add(into: &mut [f32], other: &[f32]) {
     for (a, b) in into.iter_mut().zip(other) {
@@ -63,9 +89,21 @@ pub fn add(into: &mut [f32], other: &[f32]) {
     }
 }
 
-/// `silu(gate) * up`.
-pub fn swiglu<'a>(gate: &'a [f32], up: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
-    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+/// `silu(gate) * up` for each row of `gate_up` (`gate` and `up` side by side, `ffn` values each);
+/// a prompt's rows in parallel.
+pub fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
+    let mut out = vec![0.0; gate_up.len() / 2];
+    let row = |(gate_up, out): (&[f32], &mut [f32])| {
+        for ((g, u), o) in gate_up[..ffn].iter().zip(&gate_up[ffn..]).zip(out) {
+            *o = g / (1.0 + (-g).exp()) * u;
+        }
+    };
+    if out.len() > ffn {
+        gate_up.par_chunks_exact(2 * ffn).zip(out.par_chunks_exact_mut(ffn)).for_each(row);
+    } else {
+        gate_up.chunks_exact(2 * ffn).zip(out.chunks_exact_mut(ffn)).for_each(row);
+    }
+    out
 }
 
 /// `a . b`, vectorized with AVX2 where the CPU has it.
@@ -138,7 +176,15 @@ mod avx2 {
             let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i * 8)), _mm256_loadu_ps(b.as_ptr().add(i * 8))) };
             total = _mm256_fmadd_ps(x, y, total);
         }
-        super::super::quant::avx2::horizontal_sum(total) + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+        horizontal_sum(total) + a[chunks * 8..].iter().zip(&b[chunks * 8..]).map(|(x, y)| x * y).sum::<f32>()
+    }
+
+    /// The sum of the eight lanes.
+    #[target_feature(enable = "avx2,fma")]
+    fn horizontal_sum(v: __m256) -> f32 {
+        let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+        _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
     }
 
     #[target_feature(enable = "avx2,fma")]
