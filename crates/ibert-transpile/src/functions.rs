@@ -78,6 +78,60 @@ pub fn aggregate_method(name: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// `(method, arity)` of a scalar function that is one Ibis method of its first argument, the
+/// other arguments passed on: `lower(x)` is `x.lower()`, `left(s, n)` is `s.left(n)`.
+pub fn scalar_method(name: &str) -> Option<(&'static str, usize)> {
+    Some(match name {
+        "lower" | "lcase" => ("lower", 1),
+        "upper" | "ucase" => ("upper", 1),
+        "length" | "char_length" | "character_length" | "len" | "strlen" => ("length", 1),
+        "reverse" => ("reverse", 1),
+        "abs" => ("abs", 1),
+        "ceil" | "ceiling" => ("ceil", 1),
+        "floor" => ("floor", 1),
+        "sqrt" => ("sqrt", 1),
+        "exp" => ("exp", 1),
+        "ln" => ("ln", 1),
+        "log2" => ("log2", 1),
+        "sign" => ("sign", 1),
+        "year" => ("year", 1),
+        "month" => ("month", 1),
+        "day" | "dayofmonth" => ("day", 1),
+        "hour" => ("hour", 1),
+        "minute" => ("minute", 1),
+        "second" => ("second", 1),
+        "quarter" => ("quarter", 1),
+        "dayofyear" => ("day_of_year", 1),
+        "week" | "weekofyear" => ("week_of_year", 1),
+        "epoch" => ("epoch_seconds", 1),
+        "nullif" => ("nullif", 2),
+        "left" => ("left", 2),
+        "right" => ("right", 2),
+        "starts_with" | "prefix" => ("startswith", 2),
+        "ends_with" | "suffix" => ("endswith", 2),
+        "contains" => ("contains", 2),
+        "repeat" => ("repeat", 2),
+        "regexp_matches" | "regexp_like" => ("re_search", 2),
+        "strftime" => ("strftime", 2),
+        "replace" => ("replace", 3),
+        "lpad" => ("lpad", 3),
+        "rpad" => ("rpad", 3),
+        _ => return None,
+    })
+}
+
+/// Methods for functions that take other arguments too, which are only translated with one:
+/// `trim(s)` is `s.strip()`, `trim(s, chars)` is not translated.
+pub fn one_argument_method(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "trim" | "btrim" => "strip",
+        "ltrim" => "lstrip",
+        "rtrim" => "rstrip",
+        "log10" | "log" => "log10",
+        _ => return None,
+    })
+}
+
 /// Units of `date_trunc` as `truncate` spells them.
 pub fn truncate_unit(unit: &str) -> Option<&'static str> {
     Some(match unit {
