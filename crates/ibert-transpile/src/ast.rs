@@ -4,8 +4,8 @@
 use crate::functions;
 use crate::scope::{Resolved, Scope};
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, InTarget, OrderBy, OrderByExpr,
-    OrderByKind, SelectItem, Value, WindowType,
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident, InTarget, OrderBy, OrderByExpr,
+    OrderByKind, SelectItem, Subscript, Value, WindowType,
 };
 
 /// Pre-order walk; `visit` returns whether to descend into the node's children.
@@ -38,7 +38,7 @@ pub(crate) fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr) -> bool) {
                 children.extend(items.iter());
             }
         }
-        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } | Expr::RLike { expr, pattern, .. } => {
+        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } | Expr::RLike { expr, pattern, .. } | Expr::SimilarTo { expr, pattern, .. } => {
             children.push(expr);
             children.push(pattern);
         }
@@ -49,6 +49,17 @@ pub(crate) fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr) -> bool) {
             children.extend(substring_for.as_deref());
         }
         Expr::Trim { expr, .. } => children.push(expr),
+        Expr::Interval(interval) => children.push(&interval.value),
+        Expr::Array(array) => children.extend(array.elem.iter()),
+        Expr::Lambda(lambda) => children.push(&lambda.body),
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            children.push(root);
+            for access in access_chain {
+                if let AccessExpr::Subscript(Subscript::Index { index }) = access {
+                    children.push(index);
+                }
+            }
+        }
         Expr::Case { operand, conditions, else_result, .. } => {
             children.extend(operand.as_deref());
             for when in conditions {
@@ -139,8 +150,8 @@ pub(crate) fn contains_subquery(expr: &Expr) -> bool {
     found
 }
 
-/// `COUNT(*) FILTER (WHERE ...)` and `count_if(...)` become `_.count(where=...)`, whose condition
-/// Ibis does not dereference through a join chain: over joins they need the join bound to a name.
+/// `COUNT(*) FILTER (WHERE ...)` becomes `_.count(where=...)`, whose condition Ibis does not
+/// dereference through a join chain: over joins it needs the join bound to a name.
 pub(crate) fn counts_rows_conditionally(expr: &Expr) -> bool {
     let mut found = false;
     visit(expr, &mut |e| {
@@ -148,7 +159,7 @@ pub(crate) fn counts_rows_conditionally(expr: &Expr) -> bool {
             let name = function_name(function);
             let star = matches!(&function.args, FunctionArguments::List(list)
                 if list.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Wildcard))));
-            found |= (name == "count" && star && function.filter.is_some()) || name == "count_if" || name == "countif";
+            found |= name == "count" && star && function.filter.is_some();
         }
         !found
     });
@@ -188,7 +199,7 @@ pub(crate) fn first_column_name(expr: &Expr) -> Option<String> {
 
 /// Aggregates whose result depends on the order of their input, and which take it as
 /// `order_by=` in Ibis.
-pub(crate) const ORDERED_AGGREGATES: &[&str] = &["string_agg", "listagg", "group_concat", "array_agg", "list"];
+pub(crate) const ORDERED_AGGREGATES: &[&str] = &["string_agg", "listagg", "group_concat", "array_agg", "list", "first", "last"];
 
 /// The `ORDER BY` inside an aggregate's parentheses.
 pub(crate) fn argument_order(expr: &Expr) -> Option<&Vec<OrderByExpr>> {

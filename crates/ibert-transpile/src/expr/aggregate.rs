@@ -24,13 +24,18 @@ impl Translator<'_> {
             }
             extra.push(format!("order_by=[{}]", keys.join(", ")));
         }
-        // Ibis counts distinct values (`nunique`); min and max are the same without DISTINCT.
-        if distinct && !matches!(name, "count" | "min" | "max") {
+        // Ibis counts distinct values (`nunique`) and collects them (`collect(distinct=True)`);
+        // min and max are the same without DISTINCT.
+        let collects_distinct = matches!(name, "string_agg" | "listagg" | "group_concat" | "array_agg" | "list" | "sum" | "avg" | "mean");
+        if distinct && !matches!(name, "count" | "min" | "max") && !collects_distinct {
             return Err(TranspileError::unsupported_at(&format!("{name}(DISTINCT ...)"), expr));
         }
         let arity = |n: usize| -> Result<(), TranspileError> {
             if args.len() == n { Ok(()) } else { Err(TranspileError::resolve_at(format!("{name}() takes {n} argument(s) here"), expr)) }
         };
+        if distinct && collects_distinct {
+            return self.distinct_aggregate(call, extra, cx);
+        }
         match name {
             "count" if star || args.is_empty() => Ok(Py::atom(format!("_.count({})", extra.join(", ")))),
             "count" if distinct => {
@@ -39,12 +44,8 @@ impl Translator<'_> {
             }
             "count_if" | "countif" => {
                 arity(1)?;
-                let condition = self.expr(&args[0], cx)?.code;
-                let condition = match filter {
-                    Some(_) => return Err(TranspileError::unsupported_at("count_if with FILTER", expr)),
-                    None => condition,
-                };
-                Ok(Py::atom(format!("_.count(where={condition})")))
+                // DuckDB sums the condition as 0 and 1: NULL where every condition is NULL.
+                Ok(self.expr(&args[0], cx)?.method("sum", &extra))
             }
             "array_agg" | "list" => {
                 arity(1)?;
@@ -61,6 +62,18 @@ impl Translator<'_> {
                 }
                 call.extend(extra);
                 Ok(value.method("group_concat", &call))
+            }
+            "first" | "last" => {
+                arity(1)?;
+                // SQL's first and last take NULLs too, and depend on the order of the rows.
+                if argument_order(expr).is_none() {
+                    return Err(TranspileError::unsupported_at(
+                        &format!("{name}() without ORDER BY in its parentheses (its value depends on the row order)"),
+                        expr,
+                    ));
+                }
+                extra.push("include_null=True".into());
+                Ok(self.expr(&args[0], cx)?.method(name, &extra))
             }
             "quantile_cont" => {
                 arity(2)?;
@@ -96,5 +109,33 @@ impl Translator<'_> {
                 Ok(value.method(method, &call))
             }
         }
+    }
+
+    /// `string_agg(DISTINCT x, sep)`, `array_agg(DISTINCT x)`, `sum(DISTINCT x)`, `avg(DISTINCT x)`:
+    /// the distinct values collected into an array, then joined, summed or averaged.
+    fn distinct_aggregate(&mut self, call: &Call, extra: Vec<String>, cx: &Cx) -> Result<Py, TranspileError> {
+        let Call { name, args, expr, .. } = *call;
+        let Some(value) = args.first() else {
+            return Err(TranspileError::resolve_at(format!("{name}() needs an argument"), expr));
+        };
+        let mut options = vec!["distinct=True".to_string()];
+        options.extend(extra);
+        if matches!(name, "array_agg" | "list") {
+            // An array aggregate keeps NULL, as one more distinct value.
+            options.push("include_null=True".into());
+        }
+        let collected = self.expr(value, cx)?.method("collect", &options);
+        Ok(match name {
+            "string_agg" | "listagg" | "group_concat" => {
+                let separator = match args.get(1) {
+                    Some(separator) => self.expr(separator, cx)?.code,
+                    None => python::string(","),
+                };
+                collected.method("join", &[separator])
+            }
+            "sum" => collected.method("sums", &[]),
+            "avg" | "mean" => collected.method("means", &[]),
+            _ => collected,
+        })
     }
 }

@@ -14,7 +14,7 @@ mod window;
 pub(crate) use deferred::deferred_safe;
 pub(crate) use py::Py;
 
-use crate::ast::{plain_column, quoted_string, same_column};
+use crate::ast::{contains_aggregate, plain_column, quoted_string, same_column};
 use crate::error::TranspileError;
 use crate::functions;
 use crate::python;
@@ -22,7 +22,10 @@ use crate::query::Translator;
 use crate::scope::{Resolved, Scope};
 use literal::{extract, field_name, interval_literal, like_regex, literal};
 use py::{ADDITIVE, AND, COMPARISON, MULTIPLICATIVE, OR, POWER, UNARY, not};
-use sqlparser::ast::{BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr, InTarget, Spanned, TrimWhereField, UnaryOperator, Value};
+use sqlparser::ast::{
+    AccessExpr, BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr, GroupByExpr, InTarget, Query, SelectItem, SetExpr, Spanned, Subscript,
+    TrimWhereField, UnaryOperator, Value,
+};
 
 /// What the columns of an expression refer to.
 #[derive(Clone, Copy)]
@@ -81,6 +84,15 @@ impl Translator<'_> {
                     Some(ty) => Ok(Py::atom(format!("ibis.literal({}).cast({})", python::string(&text), python::string(ty)))),
                     None => Err(TranspileError::unsupported_at(&format!("{type_name} literals"), expr)),
                 }
+            }
+            // `INTERVAL (n) DAY`: an amount computed per row.
+            Expr::Interval(interval) if !matches!(interval.value.as_ref(), Expr::Value(_)) && interval.last_field.is_none() => {
+                let Some(field) = &interval.leading_field else {
+                    return Err(TranspileError::unsupported_at("an interval whose value is not a literal and that names no unit", expr));
+                };
+                let unit = field_name(field);
+                let code = functions::interval_unit_code(&unit).ok_or_else(|| TranspileError::unsupported_at(&format!("{unit} intervals"), expr))?;
+                Ok(self.expr(&interval.value, cx)?.method("as_interval", &[python::string(code)]))
             }
             Expr::Interval(interval) => interval_literal(interval, expr),
             Expr::BinaryOp { left, op, right } => self.binary(left, op, right, expr, cx),
@@ -163,6 +175,14 @@ impl Translator<'_> {
                 let found = self.expr(inner, cx)?.method("re_search", &[python::string(&regex)]);
                 Ok(if *negated { not(found) } else { found })
             }
+            // DuckDB's SIMILAR TO matches a regular expression against the whole string.
+            Expr::SimilarTo { negated, expr: inner, pattern, escape_char: None } => {
+                let Some(pattern) = quoted_string(pattern) else {
+                    return Err(TranspileError::unsupported_at("SIMILAR TO with a pattern that is not a string literal", expr));
+                };
+                let found = self.expr(inner, cx)?.method("re_search", &[python::string(&format!("^(?:{pattern})$"))]);
+                Ok(if *negated { not(found) } else { found })
+            }
             Expr::RLike { negated, expr: inner, pattern, .. } => {
                 let found = self.expr(inner, cx)?.method("re_search", &[self.expr(pattern, cx)?.code]);
                 Ok(if *negated { not(found) } else { found })
@@ -230,6 +250,30 @@ impl Translator<'_> {
                 }
             }
             Expr::Function(function) => self.function(function, expr, cx),
+            Expr::Array(array) => {
+                if array.elem.is_empty() {
+                    return Err(TranspileError::unsupported_at("an empty array literal (its element type is unknown)", expr));
+                }
+                let mut elements = Vec::new();
+                for element in &array.elem {
+                    elements.push(self.expr(element, cx)?.code);
+                }
+                Ok(Py::atom(format!("ibis.array([{}])", elements.join(", "))))
+            }
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut value = self.expr(root, cx)?;
+                for access in access_chain {
+                    let index = match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => index,
+                        _ => return Err(TranspileError::unsupported_at("field access and slices", expr)),
+                    };
+                    value = Py::atom(format!("{}[{}]", value.receiver(), array_index(index)?));
+                }
+                Ok(value)
+            }
+            Expr::Lambda(_) => Err(TranspileError::unsupported_at("a lambda outside list_transform and list_filter", expr)),
+            // `(SELECT 42)`, `(SELECT o.x + 1)`: the value itself.
+            Expr::Subquery(query) if let Some(value) = lone_value(query) => self.expr(value, cx),
             Expr::Subquery(query) => {
                 let rel = self.query(query, cx.scope)?;
                 if rel.columns.len() != 1 {
@@ -271,6 +315,11 @@ impl Translator<'_> {
     }
 
     fn column(&mut self, qualifier: Option<&str>, name: &str, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if qualifier.is_none()
+            && let Some(parameter) = cx.scope.lambda_parameter(name)
+        {
+            return Ok(Py::atom(parameter.to_string()));
+        }
         let resolved = cx.scope.resolve(qualifier, name, expr.span())?;
         if let Phase::Aggregated(_) = cx.phase
             && resolved.depth == 1
@@ -334,6 +383,39 @@ impl Translator<'_> {
     }
 }
 
+/// The one value of a SELECT without FROM and without anything else (`SELECT 42`).
+fn lone_value(query: &Query) -> Option<&Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let plain = query.with.is_none()
+        && query.order_by.is_none()
+        && query.limit_clause.is_none()
+        && select.from.is_empty()
+        && select.selection.is_none()
+        && select.having.is_none()
+        && select.qualify.is_none()
+        && select.distinct.is_none()
+        && select.named_window.is_empty()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] if plain && !contains_aggregate(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// A list index as Ibis counts it: DuckDB counts from 1 (and from -1 at the end), Ibis from 0
+/// (and from -1 at the end).
+pub(super) fn array_index(index: &Expr) -> Result<String, TranspileError> {
+    let signed = match index {
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => crate::ast::positional(expr).map(|n| -(n as i128)),
+        _ => crate::ast::positional(index).map(|n| n as i128),
+    };
+    match signed {
+        Some(n) if n > 0 => Ok((n - 1).to_string()),
+        Some(n) if n < 0 => Ok(n.to_string()),
+        _ => Err(TranspileError::unsupported_at("a list index that is not a whole number other than 0", index)),
+    }
+}
+
 /// The Ibis type of a column reference, typed literal or cast, where it is known without
 /// inference.
 pub(super) fn static_type(expr: &Expr, cx: &Cx) -> Option<String> {
@@ -362,8 +444,7 @@ fn describe(expr: &Expr) -> String {
     match expr {
         Expr::AnyOp { .. } | Expr::AllOp { .. } => "ANY/ALL comparisons other than `= ANY` and `<> ALL` over a subquery".into(),
         Expr::Tuple(_) => "row values (tuples)".into(),
-        Expr::Array(_) => "array literals".into(),
-        Expr::SimilarTo { .. } => "SIMILAR TO".into(),
+        Expr::SimilarTo { .. } => "SIMILAR TO ... ESCAPE".into(),
         Expr::AtTimeZone { .. } => "AT TIME ZONE".into(),
         Expr::Collate { .. } => "COLLATE".into(),
         Expr::Like { .. } | Expr::ILike { .. } => "LIKE ANY".into(),

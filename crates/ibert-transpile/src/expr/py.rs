@@ -39,7 +39,7 @@ impl Py {
     }
 
     /// The expression as the receiver of a method call.
-    pub(super) fn receiver(&self) -> String {
+    pub(crate) fn receiver(&self) -> String {
         if self.literal { format!("ibis.literal({})", self.code) } else { self.operand(ATOM) }
     }
 

@@ -3,16 +3,20 @@
 
 use super::literal::extract;
 use super::py::{ADDITIVE, ATOM, MULTIPLICATIVE, POWER, Py, UNARY};
-use super::{Cx, static_type};
-use crate::ast::positional;
+use super::{Cx, array_index, static_type};
+use crate::ast::{positional, quoted_string};
 use crate::error::TranspileError;
 use crate::functions;
 use crate::python;
 use crate::query::Translator;
-use sqlparser::ast::{Expr, Value};
+use crate::scope::Scope;
+use sqlparser::ast::{Expr, OneOrManyWithParens, Value};
 
 impl Translator<'_> {
     pub(super) fn scalar_function(&mut self, name: &str, args: &[Expr], expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if let Some(method) = functions::lambda_method(name) {
+            return self.lambda_call(name, method, args, expr, cx);
+        }
         let mut values = Vec::new();
         for arg in args {
             values.push(self.expr(arg, cx)?);
@@ -39,7 +43,52 @@ impl Translator<'_> {
             return Ok(value.method(method, &[]));
         }
         match name {
-            "dayofweek" | "dow" => {
+            "dayname" => {
+                need(1)?;
+                Ok(Py::atom(format!("{}.day_of_week.full_name()", values[0].receiver())))
+            }
+            "monthname" => {
+                need(1)?;
+                Ok(values[0].method("strftime", &[python::string("%B")]))
+            }
+            "last_day" => {
+                need(1)?;
+                // The month's first day, a month on, a day back; DuckDB's last_day is a date.
+                let date = if static_type(&args[0], cx).as_deref() == Some("timestamp") { values[0].method("date", &[]) } else { values.remove(0) };
+                let first = date.method("truncate", &[python::string("M")]);
+                Ok(Py::op(format!("{} + ibis.interval(months=1) - ibis.interval(days=1)", first.code), ADDITIVE))
+            }
+            "to_years" | "to_quarters" | "to_months" | "to_weeks" | "to_days" | "to_hours" | "to_minutes" | "to_seconds" => {
+                need(1)?;
+                let unit = functions::interval_unit_code(&name["to_".len()..]).expect("every to_ function names a unit");
+                Ok(values[0].method("as_interval", &[python::string(unit)]))
+            }
+            "log" if values.len() == 2 => Ok(values[1].method("log", &[values[0].code.clone()])),
+            "pi" if values.is_empty() => Ok(Py::atom("ibis.pi".into())),
+            "regexp_replace" => {
+                // Without the `g` option DuckDB replaces the first match only; `re_replace` replaces every one.
+                let flags = args.get(3).and_then(quoted_string);
+                if values.len() != 4 || flags.as_deref() != Some("g") {
+                    return Err(TranspileError::unsupported_at(
+                        "regexp_replace without the 'g' option (it replaces the first match; Ibis's re_replace replaces every match)",
+                        expr,
+                    ));
+                }
+                Ok(values[0].method("re_replace", &[values[1].code.clone(), values[2].code.clone()]))
+            }
+            "list_value" | "list_pack" => Ok(Py::atom(format!("ibis.array([{}])", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", ")))),
+            "list_element" | "list_extract" => {
+                need(2)?;
+                Ok(Py::atom(format!("{}[{}]", values[0].receiver(), array_index(&args[1])?)))
+            }
+            "list_aggregate" | "list_aggr" | "array_aggregate" | "array_aggr" => {
+                need(2)?;
+                let method = quoted_string(&args[1])
+                    .and_then(|aggregate| functions::list_aggregate_method(&aggregate.to_ascii_lowercase()))
+                    .ok_or_else(|| TranspileError::unsupported_at("list_aggregate with another aggregate than 'sum', 'min', 'max' or 'avg'", &args[1]))?;
+                Ok(values[0].method(method, &[]))
+            }
+            "dayofweek" | "dow" | "weekday" => {
                 need(1)?;
                 extract("dow", values.remove(0), expr)
             }
@@ -162,5 +211,29 @@ impl Translator<'_> {
             "to_date" | "date" if values.len() == 1 => Ok(values[0].method("cast", &[python::string("date")])),
             _ => Err(TranspileError::unsupported_at(&format!("the function {name}()"), expr)),
         }
+    }
+
+    /// `list_transform(l, x -> f(x))` as `l.map(lambda x: f(x))`, `list_filter` as `.filter`:
+    /// the body is translated with the parameter in scope, as a Python name.
+    fn lambda_call(&mut self, name: &str, method: &str, args: &[Expr], expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        let [list, Expr::Lambda(lambda)] = args else {
+            return Err(TranspileError::resolve_at(format!("{name}() takes a list and a lambda `x -> ...`"), expr));
+        };
+        let parameter = match &lambda.params {
+            OneOrManyWithParens::One(parameter) => parameter,
+            OneOrManyWithParens::Many(parameters) if parameters.len() == 1 => &parameters[0],
+            OneOrManyWithParens::Many(_) => return Err(TranspileError::unsupported_at("a lambda with an index parameter", expr)),
+        };
+        let sql_name = parameter.name.value.clone();
+        let mut python_name = python::variable_name(&sql_name);
+        while self.is_variable(&python_name) {
+            python_name.push('_');
+        }
+        let list = self.expr(list, cx)?;
+        let mut scope = Scope::child(cx.scope);
+        scope.lambda_parameters.push((sql_name, python_name.clone()));
+        let inner = Cx { scope: &scope, phase: cx.phase, aliases: cx.aliases, prefer_alias: cx.prefer_alias };
+        let body = self.expr(&lambda.body, &inner)?;
+        Ok(list.method(method, &[format!("lambda {python_name}: {}", body.value())]))
     }
 }

@@ -1,13 +1,14 @@
 //! FROM items: catalog tables, CTEs and derived tables, and comma-separated FROM lists.
 
 use super::join::{JoinStep, column_equality, join_output_names, predicate_argument, right_name_template, sources_of, with_rname};
-use super::{Translator, rename_columns};
+use super::pivot::Pivot;
+use super::{Rel, Translator, rename_columns};
 use crate::chain::Chain;
 use crate::error::TranspileError;
 use crate::expr::{Cx, Phase};
 use crate::python;
 use crate::scope::{BoundJoin, Column, Scope, Source};
-use sqlparser::ast::{Expr, ObjectName, Select, TableFactor, TableWithJoins};
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, ObjectName, Select, SetExpr, TableAlias, TableFactor, TableWithJoins};
 
 impl Translator<'_> {
     /// FROM with its joins. Comma-separated relations become inner joins on the WHERE equalities
@@ -51,16 +52,20 @@ impl Translator<'_> {
             let rname = right_name_template(scope, &steps, right);
             if codes.is_empty() {
                 chain.call("cross_join", &with_rname(vec![var], &rname));
-                steps.push(JoinStep { how: "cross", right, equalities: Vec::new(), all_equalities: false, rname });
+                steps.push(JoinStep { how: "cross", right, equalities: Vec::new(), all_equalities: false, rname, filter: None });
             } else {
                 let equalities = predicates.iter().filter_map(|p| column_equality(p, scope)).collect::<Vec<_>>();
                 let all_equalities = equalities.len() == predicates.len();
                 chain.call("join", &with_rname(vec![var, predicate_argument(codes)], &rname));
-                steps.push(JoinStep { how: "inner", right, equalities, all_equalities, rname });
+                steps.push(JoinStep { how: "inner", right, equalities, all_equalities, rname, filter: None });
             }
             for join in &item.joins {
                 self.join(join, scope, &mut chain, &mut steps)?;
             }
+        }
+        let filters: Vec<String> = steps.iter().filter_map(|step| step.filter.clone()).collect();
+        if !filters.is_empty() {
+            chain.call("filter", &filters);
         }
         let (names, merged) = join_output_names(scope, &steps);
         if bind_join && scope.sources.len() > 1 {
@@ -116,19 +121,84 @@ impl Translator<'_> {
                 let Some(alias) = alias else {
                     return Err(TranspileError::unsupported_at("a subquery in FROM without an alias", factor));
                 };
-                let root = Scope { parent: None, ..Scope::default() };
-                let mut rel = self.query(subquery, &root)?;
-                if !alias.columns.is_empty() {
-                    rel = rename_columns(rel, &alias.columns.iter().map(|c| c.name.value.clone()).collect::<Vec<_>>(), &alias.name)?;
-                }
-                let var = self.bind(&alias.name.value, &rel.chain);
-                scope.sources.push(Source { qualifier: alias.name.value.clone(), var: var.clone(), origin: format!("derived:{var}"), columns: rel.columns });
+                let names: Vec<String> = alias.columns.iter().map(|c| c.name.value.clone()).collect();
+                let rel = match subquery.body.as_ref() {
+                    // `(VALUES ...) AS t(a, b)` names the columns itself.
+                    SetExpr::Values(values)
+                        if subquery.with.is_none() && subquery.order_by.is_none() && subquery.limit_clause.is_none() && !names.is_empty() =>
+                    {
+                        self.values(values, Some(&names), factor)?
+                    }
+                    _ => {
+                        let root = Scope { parent: None, ..Scope::default() };
+                        let rel = self.query(subquery, &root)?;
+                        if names.is_empty() { rel } else { rename_columns(rel, &names, &alias.name)? }
+                    }
+                };
+                self.add_derived(&alias.name.value, rel, scope);
                 Ok(())
+            }
+            TableFactor::Table { name, alias, args: Some(args), with_hints, version: None, partitions, sample: None, with_ordinality: false, .. }
+                if with_hints.is_empty() && partitions.is_empty() && args.settings.is_none() =>
+            {
+                let function = object_name(name).to_ascii_lowercase();
+                if !matches!(function.as_str(), "generate_series" | "range" | "unnest") {
+                    return Err(TranspileError::unsupported_at(&format!("the table function {function}()"), factor));
+                }
+                let mut exprs = Vec::new();
+                for arg in &args.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => exprs.push(e),
+                        _ => return Err(TranspileError::unsupported_at(&format!("named arguments to {function}()"), factor)),
+                    }
+                }
+                self.add_table_function(&function, &exprs, alias.as_ref(), scope, factor)
+            }
+            TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_offset_alias: None, with_ordinality: false } => {
+                let exprs: Vec<&Expr> = array_exprs.iter().collect();
+                self.add_table_function("unnest", &exprs, alias.as_ref(), scope, factor)
+            }
+            TableFactor::Pivot { table, aggregate_functions, value_column, value_source, default_on_null: None, alias } => {
+                let pivot = Pivot { table, aggregates: aggregate_functions, value_column, value_source, alias: alias.as_ref(), at: factor };
+                self.add_pivot(&pivot, scope)
             }
             TableFactor::NestedJoin { .. } => Err(TranspileError::unsupported_at("parenthesized joins", factor)),
             TableFactor::Derived { lateral: true, .. } => Err(TranspileError::unsupported_at("LATERAL subqueries", factor)),
-            _ => Err(TranspileError::unsupported_at("this kind of FROM item (table functions, samples, ...)", factor)),
+            TableFactor::Table { sample: Some(_), .. } | TableFactor::Derived { sample: Some(_), .. } => {
+                Err(TranspileError::unsupported_at("TABLESAMPLE (a random sample gives other rows on every run)", factor))
+            }
+            _ => Err(TranspileError::unsupported_at("this kind of FROM item", factor)),
         }
+    }
+
+    /// A relation computed in FROM, bound to a variable named after its alias.
+    pub(super) fn add_derived(&mut self, alias: &str, rel: Rel, scope: &mut Scope) {
+        let var = self.bind(alias, &rel.chain);
+        scope.sources.push(Source { qualifier: alias.to_string(), var: var.clone(), origin: format!("derived:{var}"), columns: rel.columns });
+    }
+
+    /// `generate_series(...)`, `range(...)` or `unnest(...)` in FROM, named by its alias (and
+    /// its one column by the alias's column, else after the function, as DuckDB names it).
+    fn add_table_function(
+        &mut self,
+        function: &str,
+        exprs: &[&Expr],
+        alias: Option<&TableAlias>,
+        scope: &mut Scope,
+        at: &TableFactor,
+    ) -> Result<(), TranspileError> {
+        let column = match alias.map(|a| a.columns.as_slice()) {
+            None | Some([]) => None,
+            Some([column]) => Some(column.name.value.as_str()),
+            Some(_) => return Err(TranspileError::resolve_at(format!("{function}() makes one column, and the alias names more"), at)),
+        };
+        let rel = self.table_function(function, exprs, column, at)?;
+        let name = alias.map(|a| a.name.value.clone()).unwrap_or_else(|| function.to_string());
+        if scope.sources.iter().any(|s| s.qualifier.eq_ignore_ascii_case(&name)) {
+            return Err(TranspileError::resolve_at(format!("the name `{name}` is used twice in FROM; alias one of them"), at));
+        }
+        self.add_derived(&name, rel, scope);
+        Ok(())
     }
 }
 

@@ -13,6 +13,11 @@ use std::collections::{HashMap, HashSet};
 
 impl Translator<'_> {
     pub(super) fn join(&mut self, join: &Join, scope: &mut Scope, chain: &mut Chain, steps: &mut Vec<JoinStep>) -> Result<(), TranspileError> {
+        let at = join.relation.span().start;
+        if let Some(mark) = self.asof_tables.iter_mut().find(|(table, _)| *table == at) {
+            mark.1 = true;
+            return self.asof_join(join, scope, chain, steps);
+        }
         let (how, constraint) = match &join.join_operator {
             JoinOperator::Join(c) | JoinOperator::Inner(c) => ("inner", c),
             JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => ("left", c),
@@ -71,7 +76,56 @@ impl Translator<'_> {
             }
             chain.call("join", &with_rname(args, &rname));
         }
-        steps.push(JoinStep { how, right, equalities, all_equalities: all_equalities && how == "inner", rname });
+        steps.push(JoinStep { how, right, equalities, all_equalities: all_equalities && how == "inner", rname, filter: None });
+        Ok(())
+    }
+
+    /// DuckDB's `ASOF [LEFT] JOIN r ON <equalities> AND <one inequality>` as
+    /// `asof_join(r, inequality, equalities)`. Ibis's asof join keeps every left row, as ASOF LEFT
+    /// JOIN does; an inner ASOF JOIN drops the rows without a match, whose column of `r` in the
+    /// inequality is NULL.
+    fn asof_join(&mut self, join: &Join, scope: &mut Scope, chain: &mut Chain, steps: &mut Vec<JoinStep>) -> Result<(), TranspileError> {
+        let (inner, constraint) = match &join.join_operator {
+            JoinOperator::Join(c) | JoinOperator::Inner(c) => (true, c),
+            JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (false, c),
+            _ => return Err(TranspileError::unsupported_at("this kind of ASOF join", &join.relation)),
+        };
+        let JoinConstraint::On(on) = constraint else {
+            return Err(TranspileError::unsupported_at("ASOF JOIN without ON", &join.relation));
+        };
+        self.add_source(&join.relation, scope)?;
+        let right = scope.sources.len() - 1;
+        let var = scope.sources[right].var.clone();
+        let mut parts = Vec::new();
+        split_conjuncts(on, &mut parts);
+        let cx = Cx { scope, phase: Phase::Source, aliases: &[], prefer_alias: false };
+        let mut inequality = None;
+        let mut predicates = Vec::new();
+        for part in parts {
+            match part {
+                Expr::BinaryOp { left, op: BinaryOperator::Gt | BinaryOperator::GtEq | BinaryOperator::Lt | BinaryOperator::LtEq, right: other }
+                    if inequality.is_none() =>
+                {
+                    let Some(right_column) = [left, other].into_iter().filter_map(|side| plain_column(side, scope)).find(|c| c.depth == 0 && c.source == right)
+                    else {
+                        return Err(TranspileError::unsupported_at("an ASOF JOIN inequality without a column of the joined table", part));
+                    };
+                    inequality = Some((self.expr(part, &cx)?.code, right_column));
+                }
+                _ => predicates.push(self.expr(part, &cx)?.code),
+            }
+        }
+        let Some((on_code, right_column)) = inequality else {
+            return Err(TranspileError::unsupported_at("an ASOF JOIN without an inequality", on));
+        };
+        let rname = right_name_template(scope, steps, right);
+        let mut args = vec![var, on_code];
+        if !predicates.is_empty() {
+            args.push(predicate_argument(predicates));
+        }
+        chain.call("asof_join", &with_rname(args, &rname));
+        let filter = inner.then(|| format!("{}.notnull()", scope.reference(&right_column)));
+        steps.push(JoinStep { how: "left", right, equalities: Vec::new(), all_equalities: false, rname, filter });
         Ok(())
     }
 }
@@ -87,6 +141,8 @@ pub(super) struct JoinStep {
     pub all_equalities: bool,
     /// How colliding right-hand names are renamed (Ibis's `rname`).
     pub rname: String,
+    /// A condition on the joined rows (an inner ASOF join keeps only the matched ones).
+    pub filter: Option<String>,
 }
 
 const DEFAULT_RNAME: &str = "{name}_right";

@@ -7,6 +7,8 @@ mod from;
 mod grouping_sets;
 mod join;
 mod order;
+mod pivot;
+mod rows;
 mod select;
 mod set_operation;
 
@@ -17,6 +19,7 @@ use crate::python;
 use crate::scope::{Column, Scope};
 use crate::{RESULT_NAME, Translation};
 use sqlparser::ast::{Ident, Query, SetExpr};
+use sqlparser::tokenizer::Location;
 use std::collections::HashSet;
 
 pub(crate) use order::{ascending, sort_key};
@@ -42,19 +45,26 @@ pub(crate) struct Translator<'c> {
     variables: HashSet<String>,
     tables: Vec<String>,
     ctes: Vec<CteDef>,
+    /// Where the tables of DuckDB `ASOF` joins start in the SQL, and whether each was met.
+    asof_tables: Vec<(Location, bool)>,
 }
 
-pub(crate) fn translate(query: &Query, catalog: &Catalog) -> Result<Translation, TranspileError> {
+pub(crate) fn translate(query: &Query, catalog: &Catalog, asof_tables: Vec<Location>) -> Result<Translation, TranspileError> {
     let mut translator = Translator {
         catalog,
         statements: Vec::new(),
         variables: catalog.tables().iter().map(|t| t.name.clone()).collect(),
         tables: Vec::new(),
         ctes: Vec::new(),
+        asof_tables: asof_tables.into_iter().map(|at| (at, false)).collect(),
     };
     translator.variables.insert(RESULT_NAME.to_string());
     let root = Scope::default();
     let rel = translator.query(query, &root)?;
+    if let Some((at, _)) = translator.asof_tables.iter().find(|(_, met)| !met) {
+        // The join's right side is not a plain table (its position is not where the table starts).
+        return Err(TranspileError::Unsupported { construct: "ASOF JOIN of anything but a table".into(), line: at.line, column: at.column });
+    }
     translator.statements.push(rel.chain.assignment(RESULT_NAME));
     let mut code = translator.statements.join("\n");
     code.push('\n');
@@ -72,6 +82,11 @@ impl<'c> Translator<'c> {
         }
         self.variables.insert(name.clone());
         name
+    }
+
+    /// Whether the program already uses `name` for a table or a variable.
+    pub(crate) fn is_variable(&self, name: &str) -> bool {
+        self.variables.contains(name)
     }
 
     /// Binds a relation to a new variable, as its own statement.

@@ -15,7 +15,10 @@ use crate::error::TranspileError;
 use crate::expr::{Cx, Phase, deferred_safe};
 use crate::python;
 use crate::scope::{Column, Scope};
-use sqlparser::ast::{Distinct, Expr, LimitClause, OrderBy, Select, SelectItem, SelectItemQualifiedWildcardKind};
+use sqlparser::ast::{
+    Distinct, ExcludeSelectItem, Expr, IdentWithAlias, LimitClause, OrderBy, RenameSelectItem, Select, SelectItem, SelectItemQualifiedWildcardKind,
+    WildcardAdditionalOptions,
+};
 use std::collections::HashSet;
 
 /// One output column of a SELECT list.
@@ -65,6 +68,9 @@ impl Translator<'_> {
         let inlined = crate::named_windows::inline_named_windows(select)?;
         let select = inlined.as_ref().unwrap_or(select);
         reject_select_extras(select)?;
+        if select.from.is_empty() {
+            return self.select_without_from(select, order_by, limit, outer);
+        }
         let mut scope = Scope::child(outer);
         let mut conjuncts: Vec<&Expr> = Vec::new();
         if let Some(selection) = &select.selection {
@@ -182,7 +188,7 @@ impl Translator<'_> {
     }
 
     /// The SELECT list with stars expanded, each item named.
-    fn select_items(&mut self, projection: &[SelectItem], scope: &Scope) -> Result<Vec<Item>, TranspileError> {
+    pub(super) fn select_items(&mut self, projection: &[SelectItem], scope: &Scope) -> Result<Vec<Item>, TranspileError> {
         let mut items = Vec::new();
         let mut used: HashSet<String> = HashSet::new();
         for (index, item) in projection.iter().enumerate() {
@@ -193,7 +199,7 @@ impl Translator<'_> {
                 }
                 SelectItem::ExprWithAlias { expr, alias } => items.push(Item { name: alias.value.clone(), expr: expr.clone() }),
                 SelectItem::Wildcard(options) => {
-                    reject_wildcard_options(options, item)?;
+                    let mut star = Vec::new();
                     for source in &scope.sources {
                         for column in &source.columns {
                             if scope.sources.len() > 1
@@ -201,12 +207,12 @@ impl Translator<'_> {
                             {
                                 continue;
                             }
-                            items.push(Item { name: column.name.clone(), expr: qualified_expr(&source.qualifier, &column.name) });
+                            star.push(Item { name: column.name.clone(), expr: qualified_expr(&source.qualifier, &column.name) });
                         }
                     }
+                    items.extend(apply_wildcard_options(options, star, item)?);
                 }
                 SelectItem::QualifiedWildcard(kind, options) => {
-                    reject_wildcard_options(options, item)?;
                     let SelectItemQualifiedWildcardKind::ObjectName(name) = kind else {
                         return Err(TranspileError::unsupported_at("a wildcard over an expression", item));
                     };
@@ -216,9 +222,9 @@ impl Translator<'_> {
                         .iter()
                         .find(|s| s.qualifier.eq_ignore_ascii_case(&qualifier))
                         .ok_or_else(|| TranspileError::resolve_at(format!("unknown table `{qualifier}` in `{qualifier}.*`"), item))?;
-                    for column in &source.columns {
-                        items.push(Item { name: column.name.clone(), expr: qualified_expr(&source.qualifier, &column.name) });
-                    }
+                    let star =
+                        source.columns.iter().map(|column| Item { name: column.name.clone(), expr: qualified_expr(&source.qualifier, &column.name) }).collect();
+                    items.extend(apply_wildcard_options(options, star, item)?);
                 }
                 SelectItem::ExprWithAliases { .. } => return Err(TranspileError::unsupported_at("multiple aliases", item)),
             }
@@ -305,14 +311,42 @@ fn reject_select_extras(select: &Select) -> Result<(), TranspileError> {
     }
 }
 
-fn reject_wildcard_options(options: &sqlparser::ast::WildcardAdditionalOptions, item: &SelectItem) -> Result<(), TranspileError> {
-    if options.opt_ilike.is_some()
-        || options.opt_exclude.is_some()
-        || options.opt_except.is_some()
-        || options.opt_replace.is_some()
-        || options.opt_rename.is_some()
-    {
-        return Err(TranspileError::unsupported_at("* with EXCLUDE/REPLACE/RENAME", item));
+/// DuckDB's `* EXCLUDE (a, b)` (or `* EXCEPT`), `* REPLACE (expr AS a)` and `* RENAME (a AS b)`,
+/// applied to the columns a star stands for.
+fn apply_wildcard_options(options: &WildcardAdditionalOptions, mut star: Vec<Item>, at: &SelectItem) -> Result<Vec<Item>, TranspileError> {
+    if options.opt_ilike.is_some() || options.opt_alias.is_some() {
+        return Err(TranspileError::unsupported_at("* ILIKE and * AS", at));
     }
-    Ok(())
+    let position = |star: &[Item], name: &str| -> Result<usize, TranspileError> {
+        star.iter()
+            .position(|item| item.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| TranspileError::resolve_at(format!("the star has no column `{name}`"), at))
+    };
+    let mut excluded: Vec<String> = match &options.opt_exclude {
+        None => Vec::new(),
+        Some(ExcludeSelectItem::Single(name)) => vec![object_name(name)],
+        Some(ExcludeSelectItem::Multiple(names)) => names.iter().map(object_name).collect(),
+    };
+    if let Some(except) = &options.opt_except {
+        excluded.extend(std::iter::once(&except.first_element).chain(&except.additional_elements).map(|i| i.value.clone()));
+    }
+    for name in &excluded {
+        star.remove(position(&star, name)?);
+    }
+    if let Some(replace) = &options.opt_replace {
+        for element in &replace.items {
+            let index = position(&star, &element.column_name.value)?;
+            star[index].expr = element.expr.clone();
+        }
+    }
+    let renames: Vec<&IdentWithAlias> = match &options.opt_rename {
+        None => Vec::new(),
+        Some(RenameSelectItem::Single(rename)) => vec![rename],
+        Some(RenameSelectItem::Multiple(renames)) => renames.iter().collect(),
+    };
+    for rename in renames {
+        let index = position(&star, &rename.ident.value)?;
+        star[index].name = rename.alias.value.clone();
+    }
+    Ok(star)
 }

@@ -42,7 +42,7 @@ impl Translator<'_> {
                 chain.call(method, &args);
                 Ok(Rel { chain, columns: left.columns })
             }
-            SetExpr::Values(_) => Err(TranspileError::unsupported_at("VALUES lists", body)),
+            SetExpr::Values(values) => self.values(values, None, body),
             _ => Err(TranspileError::unsupported_at("a statement other than a query", body)),
         }
     }
