@@ -43,6 +43,10 @@ pub fn is_aggregate(name: &str) -> bool {
             | "array_agg"
             | "list"
             | "percentile_cont"
+            | "first"
+            | "last"
+            | "kurtosis"
+            | "kurtosis_pop"
     )
 }
 
@@ -74,6 +78,112 @@ pub fn aggregate_method(name: &str) -> Option<(&'static str, &'static str)> {
         "bool_or" => ("any", ""),
         "approx_count_distinct" => ("approx_nunique", ""),
         "mode" => ("mode", ""),
+        "kurtosis" => ("kurtosis", ""),
+        "kurtosis_pop" => ("kurtosis", "how=\"pop\""),
+        _ => return None,
+    })
+}
+
+/// `(method, arity)` of a scalar function that is one Ibis method of its first argument, the
+/// other arguments passed on: `lower(x)` is `x.lower()`, `left(s, n)` is `s.left(n)`.
+pub fn scalar_method(name: &str) -> Option<(&'static str, usize)> {
+    Some(match name {
+        "lower" | "lcase" => ("lower", 1),
+        "upper" | "ucase" => ("upper", 1),
+        "length" | "char_length" | "character_length" | "len" | "strlen" => ("length", 1),
+        "reverse" => ("reverse", 1),
+        "abs" => ("abs", 1),
+        "ceil" | "ceiling" => ("ceil", 1),
+        "floor" => ("floor", 1),
+        "sqrt" => ("sqrt", 1),
+        "exp" => ("exp", 1),
+        "ln" => ("ln", 1),
+        "log2" => ("log2", 1),
+        "sign" => ("sign", 1),
+        "year" => ("year", 1),
+        "month" => ("month", 1),
+        "day" | "dayofmonth" => ("day", 1),
+        "hour" => ("hour", 1),
+        "minute" => ("minute", 1),
+        "second" => ("second", 1),
+        "quarter" => ("quarter", 1),
+        "dayofyear" => ("day_of_year", 1),
+        "week" | "weekofyear" => ("week_of_year", 1),
+        "epoch" => ("epoch_seconds", 1),
+        "nullif" => ("nullif", 2),
+        "left" => ("left", 2),
+        "right" => ("right", 2),
+        "starts_with" | "prefix" => ("startswith", 2),
+        "ends_with" | "suffix" => ("endswith", 2),
+        "contains" => ("contains", 2),
+        "repeat" => ("repeat", 2),
+        "regexp_matches" | "regexp_like" => ("re_search", 2),
+        "strftime" => ("strftime", 2),
+        "sin" => ("sin", 1),
+        "cos" => ("cos", 1),
+        "tan" => ("tan", 1),
+        "asin" => ("asin", 1),
+        "acos" => ("acos", 1),
+        "atan" => ("atan", 1),
+        "cot" => ("cot", 1),
+        "degrees" => ("degrees", 1),
+        "radians" => ("radians", 1),
+        "atan2" => ("atan2", 2),
+        "ascii" => ("ascii_str", 1),
+        "isoyear" => ("iso_year", 1),
+        "levenshtein" | "editdist3" => ("levenshtein", 2),
+        "string_split" | "str_split" | "string_to_array" | "split" => ("split", 2),
+        "regexp_split_to_array" | "string_split_regex" | "str_split_regex" => ("re_split", 2),
+        "strptime" => ("as_timestamp", 2),
+        "list_contains" | "array_contains" | "list_has" | "array_has" => ("contains", 2),
+        "list_sort" | "array_sort" => ("sort", 1),
+        "list_distinct" | "array_distinct" => ("unique", 1),
+        "array_to_string" => ("join", 2),
+        "list_concat" | "array_concat" | "list_cat" | "array_cat" => ("concat", 2),
+        "array_length" => ("length", 1),
+        "list_sum" => ("sums", 1),
+        "list_max" => ("maxs", 1),
+        "list_min" => ("mins", 1),
+        "list_avg" => ("means", 1),
+        "flatten" => ("flatten", 1),
+        "unnest" => ("unnest", 1),
+        "replace" => ("replace", 3),
+        "translate" => ("translate", 3),
+        "lpad" => ("lpad", 3),
+        "rpad" => ("rpad", 3),
+        _ => return None,
+    })
+}
+
+/// The Ibis array method of a list function that takes a lambda: `list_transform(l, x -> ...)`
+/// is `l.map(lambda x: ...)`.
+pub fn lambda_method(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "list_transform" | "array_transform" | "list_apply" | "array_apply" | "apply" => "map",
+        "list_filter" | "array_filter" | "filter" => "filter",
+        _ => return None,
+    })
+}
+
+/// The Ibis array method of `list_aggregate(l, 'name')`.
+pub fn list_aggregate_method(aggregate: &str) -> Option<&'static str> {
+    Some(match aggregate {
+        "sum" => "sums",
+        "max" => "maxs",
+        "min" => "mins",
+        "avg" | "mean" => "means",
+        _ => return None,
+    })
+}
+
+/// Methods for functions that take other arguments too, which are only translated with one:
+/// `trim(s)` is `s.strip()`, `trim(s, chars)` is not translated.
+pub fn one_argument_method(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "trim" | "btrim" => "strip",
+        "ltrim" => "lstrip",
+        "rtrim" => "rstrip",
+        "log10" | "log" => "log10",
         _ => return None,
     })
 }
@@ -104,6 +214,21 @@ pub fn delta_unit(unit: &str) -> Option<&'static str> {
         "hour" | "hours" => "hour",
         "minute" | "minutes" => "minute",
         "second" | "seconds" => "second",
+        _ => return None,
+    })
+}
+
+/// The unit code of `x.as_interval(unit)` for an interval unit (`INTERVAL (n) DAY`, `to_days(n)`).
+pub fn interval_unit_code(unit: &str) -> Option<&'static str> {
+    Some(match unit.trim_end_matches('s') {
+        "year" => "Y",
+        "quarter" => "Q",
+        "month" | "mon" => "M",
+        "week" => "W",
+        "day" => "D",
+        "hour" => "h",
+        "minute" | "min" => "m",
+        "second" | "sec" => "s",
         _ => return None,
     })
 }

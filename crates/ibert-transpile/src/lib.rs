@@ -6,14 +6,18 @@
 //! refused with a [`TranspileError`] naming the construct and where it is in the SQL: a wrong
 //! translation is worse than none, and every translation is still checked by the verifier.
 
+mod asof_join;
+mod ast;
 mod catalog;
 mod chain;
+mod comparison_arguments;
 pub mod corpus;
 mod error;
 mod expr;
 mod functions;
 mod named_windows;
 mod order_by_all;
+mod pivot_statement;
 mod python;
 mod query;
 mod scope;
@@ -70,7 +74,11 @@ pub struct Translation {
 /// Translates one SQL query into an Ibis program over the tables of `catalog`.
 pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Translation, TranspileError> {
     let dialect = dialect.parser_dialect();
-    let statements = Parser::parse_sql(dialect.as_ref(), sql).map_err(|error| TranspileError::Parse(error.to_string()))?;
+    let (sql, asof_tables) = asof_join::blank_keywords(sql, dialect.as_ref());
+    let statements = match pivot_statement::parse(&sql, dialect.as_ref()) {
+        Some(query) => vec![Statement::Query(Box::new(query?))],
+        None => Parser::parse_sql(dialect.as_ref(), &sql).map_err(|error| TranspileError::Parse(error.to_string()))?,
+    };
     let statement = match statements.as_slice() {
         [one] => one,
         [] => return Err(TranspileError::Parse("the input holds no SQL statement".into())),
@@ -83,7 +91,8 @@ pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Tr
     };
     let mut query = query.clone();
     order_by_all::expand(&mut query);
-    query::translate(&query, catalog)
+    comparison_arguments::restore(&mut query);
+    query::translate(&query, catalog, asof_tables)
 }
 
 fn statement_keyword(statement: &Statement) -> String {

@@ -80,6 +80,121 @@ const TABLE_ATTRIBUTES: &[&str] = &[
     "unique",
 ];
 
+/// Attribute names the oracle's sandbox refuses (`DENIED_ATTRIBUTES` in
+/// `python/ibert_worker/sandbox.py`) unless they are columns of the tables a program reads: a
+/// computed column of such a name (`VALUES ... AS s(code, label)`) is reached by indexing.
+const SANDBOX_DENIED_ATTRIBUTES: &[&str] = &[
+    "os",
+    "sys",
+    "subprocess",
+    "shutil",
+    "importlib",
+    "builtins",
+    "socket",
+    "ctypes",
+    "pathlib",
+    "io",
+    "pickle",
+    "marshal",
+    "inspect",
+    "gc",
+    "types",
+    "code",
+    "codeop",
+    "pty",
+    "signal",
+    "resource",
+    "multiprocessing",
+    "threading",
+    "tempfile",
+    "glob",
+    "runpy",
+    "site",
+    "platform",
+    "weakref",
+    "operator",
+    "functools",
+    "itertools",
+    "warnings",
+    "traceback",
+    "linecache",
+    "import_object",
+    "system",
+    "popen",
+    "spawn",
+    "fork",
+    "execv",
+    "execve",
+    "open",
+    "eval",
+    "exec",
+    "compile",
+    "remove",
+    "unlink",
+    "rmdir",
+    "rename",
+    "replace_file",
+    "write",
+    "write_text",
+    "write_bytes",
+    "read_text",
+    "read_bytes",
+    "mkdir",
+    "chmod",
+    "kill",
+    "format",
+    "format_map",
+    "mro",
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "f_code",
+    "gi_frame",
+    "gi_code",
+    "cr_frame",
+    "cr_code",
+    "ag_frame",
+    "tb_frame",
+    "tb_next",
+    "co_code",
+    "func_globals",
+    "func_code",
+    "connect",
+    "execute",
+    "raw_sql",
+    "set_backend",
+    "get_backend",
+    "load_extension",
+    "attach",
+    "read_csv",
+    "read_parquet",
+    "read_json",
+    "read_delta",
+    "read_xlsx",
+    "read_geo",
+    "to_csv",
+    "to_parquet",
+    "to_parquet_dir",
+    "to_delta",
+    "to_json",
+    "to_xlsx",
+    "to_pyarrow",
+    "to_pyarrow_batches",
+    "to_pandas",
+    "to_pandas_batches",
+    "to_polars",
+    "to_torch",
+    "to_geo",
+    "register",
+    "create_table",
+    "create_view",
+    "insert",
+    "drop_table",
+    "drop_view",
+    "list_tables",
+];
+
 /// Names the program defines itself, which a table or variable must not take.
 const RESERVED_NAMES: &[&str] = &["ibis", "_", "expr", "s", "selectors"];
 
@@ -95,7 +210,7 @@ pub fn is_keyword_argument(name: &str) -> bool {
 
 /// `receiver.column`, or `receiver["column"]` where the attribute would not reach the column.
 pub fn attribute(receiver: &str, column: &str) -> String {
-    if is_identifier(column) && !column.starts_with('_') && !TABLE_ATTRIBUTES.contains(&column) {
+    if is_identifier(column) && !column.starts_with('_') && !TABLE_ATTRIBUTES.contains(&column) && !SANDBOX_DENIED_ATTRIBUTES.contains(&column) {
         format!("{receiver}.{column}")
     } else {
         format!("{receiver}[{}]", string(column))
@@ -155,6 +270,19 @@ mod tests {
         assert_eq!(attribute("orders", "count"), "orders[\"count\"]");
         assert_eq!(attribute("_", "order date"), "_[\"order date\"]");
         assert_eq!(attribute("t", "class"), "t[\"class\"]");
+    }
+
+    #[test]
+    fn names_the_sandbox_refuses_as_attributes_are_indexed() {
+        assert_eq!(attribute("s", "code"), "s[\"code\"]");
+        let sandbox = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/ibert_worker/sandbox.py")).expect("the oracle's sandbox");
+        let start = sandbox.find("DENIED_ATTRIBUTES = frozenset(").expect("DENIED_ATTRIBUTES in sandbox.py");
+        let end = start + sandbox[start..].find("\n    }\n)").expect("the end of DENIED_ATTRIBUTES");
+        let denied: Vec<&str> =
+            sandbox[start..end].lines().filter(|line| !line.trim_start().starts_with('#')).flat_map(|line| line.split('"').skip(1).step_by(2)).collect();
+        assert!(denied.len() > 50, "{denied:?}");
+        let missing: Vec<&&str> = denied.iter().filter(|name| !SANDBOX_DENIED_ATTRIBUTES.contains(name)).collect();
+        assert!(missing.is_empty(), "attributes the sandbox refuses that python.rs would write as attributes: {missing:?}");
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Scope<'p> {
     /// earlier source's column: Ibis refuses to filter or sort by the right-hand one, so
     /// references go to the column they were merged into (equal on every joined row).
     pub merged: HashMap<(usize, String), (usize, String)>,
+    /// The parameters of the lambda whose body this scope is (`x -> x + 1`), each with its
+    /// Python name.
+    pub lambda_parameters: Vec<(String, String)>,
     pub parent: Option<&'p Scope<'p>>,
 }
 
@@ -121,6 +124,12 @@ impl<'p> Scope<'p> {
             return python::attribute(&scope.sources[*source].var, column);
         }
         python::attribute(&scope.sources[resolved.source].var, &resolved.column)
+    }
+
+    /// The Python name of a lambda parameter that `name` refers to, here or in an enclosing scope.
+    pub fn lambda_parameter(&self, name: &str) -> Option<&str> {
+        let own = self.lambda_parameters.iter().find(|(sql, _)| sql.eq_ignore_ascii_case(name)).map(|(_, python)| python.as_str());
+        own.or_else(|| self.parent.and_then(|parent| parent.lambda_parameter(name)))
     }
 
     /// Whether `origin` (a table or CTE) is already read by this block or an enclosing one.

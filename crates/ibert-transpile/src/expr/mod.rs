@@ -1,0 +1,454 @@
+//! Scalar expressions: columns, literals, operators, CASE, casts and predicates, emitted as
+//! Python with minimal parentheses; functions, aggregates, windows and subqueries have modules
+//! of their own.
+
+mod aggregate;
+mod deferred;
+mod function;
+mod literal;
+mod py;
+mod scalar;
+mod subquery;
+mod window;
+
+pub(crate) use deferred::deferred_safe;
+pub(crate) use py::Py;
+
+use crate::ast::{contains_aggregate, plain_column, quoted_string, same_column};
+use crate::error::TranspileError;
+use crate::functions;
+use crate::python;
+use crate::query::Translator;
+use crate::scope::{Resolved, Scope};
+use literal::{extract, field_name, interval_literal, like_regex, literal};
+use py::{ADDITIVE, AND, COMPARISON, MULTIPLICATIVE, OR, POWER, UNARY, not};
+use sqlparser::ast::{
+    AccessExpr, BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr, GroupByExpr, InTarget, Query, SelectItem, SetExpr, Spanned, Subscript,
+    TrimWhereField, UnaryOperator, Value,
+};
+
+/// What the columns of an expression refer to.
+#[derive(Clone, Copy)]
+pub(crate) enum Phase<'a> {
+    /// The rows of the FROM clause.
+    Source,
+    /// The result of `group_by(...).aggregate(...)`: keys and aggregates by name through `_`.
+    Aggregated(&'a Aggregation),
+}
+
+#[derive(Default)]
+pub(crate) struct Aggregation {
+    pub keys: Vec<(Expr, String)>,
+    pub metrics: Vec<(Expr, String)>,
+}
+
+/// The context an expression is translated in.
+pub(crate) struct Cx<'a> {
+    pub scope: &'a Scope<'a>,
+    pub phase: Phase<'a>,
+    /// SELECT items by name, for ORDER BY, HAVING and QUALIFY that refer to them.
+    pub aliases: &'a [(String, Expr)],
+    /// ORDER BY prefers an output name over an input column of the same name.
+    pub prefer_alias: bool,
+}
+
+impl<'a> Cx<'a> {
+    /// The same rows, with no SELECT alias in view (the expression an alias stands for).
+    pub(super) fn without_aliases(&self) -> Cx<'a> {
+        Cx { scope: self.scope, phase: self.phase, aliases: &[], prefer_alias: false }
+    }
+}
+
+impl Translator<'_> {
+    pub(crate) fn expr(&mut self, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if let Some(found) = self.lookup(expr, cx)? {
+            return Ok(found);
+        }
+        match expr {
+            Expr::Identifier(ident) => self.column(None, &ident.value, expr, cx),
+            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [.., qualifier, column] => self.column(Some(&qualifier.value), &column.value, expr, cx),
+                _ => Err(TranspileError::unsupported_at("this identifier", expr)),
+            },
+            Expr::Value(value) => literal(&value.value, expr),
+            Expr::Nested(inner) => self.expr(inner, cx),
+            Expr::TypedString(typed) => {
+                let text = match &typed.value.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                    _ => return Err(TranspileError::unsupported_at("this typed literal", expr)),
+                };
+                let type_name = typed.data_type.to_string();
+                match functions::ibis_type(&type_name).as_deref() {
+                    Some("date") => Ok(Py::atom(format!("ibis.date({})", python::string(&text)))),
+                    Some("timestamp") => Ok(Py::atom(format!("ibis.timestamp({})", python::string(&text)))),
+                    Some(ty) => Ok(Py::atom(format!("ibis.literal({}).cast({})", python::string(&text), python::string(ty)))),
+                    None => Err(TranspileError::unsupported_at(&format!("{type_name} literals"), expr)),
+                }
+            }
+            // `INTERVAL (n) DAY`: an amount computed per row.
+            Expr::Interval(interval) if !matches!(interval.value.as_ref(), Expr::Value(_)) && interval.last_field.is_none() => {
+                let Some(field) = &interval.leading_field else {
+                    return Err(TranspileError::unsupported_at("an interval whose value is not a literal and that names no unit", expr));
+                };
+                let unit = field_name(field);
+                let code = functions::interval_unit_code(&unit).ok_or_else(|| TranspileError::unsupported_at(&format!("{unit} intervals"), expr))?;
+                Ok(self.expr(&interval.value, cx)?.method("as_interval", &[python::string(code)]))
+            }
+            Expr::Interval(interval) => interval_literal(interval, expr),
+            Expr::BinaryOp { left, op, right } => self.binary(left, op, right, expr, cx),
+            Expr::UnaryOp { op, expr: inner } => {
+                let operand = self.expr(inner, cx)?;
+                match op {
+                    UnaryOperator::Not => Ok(Py::op(format!("~{}", operand.operand(UNARY)), UNARY)),
+                    UnaryOperator::Minus => Ok(Py { code: format!("-{}", operand.operand(UNARY)), prec: UNARY, literal: operand.literal }),
+                    UnaryOperator::Plus => Ok(operand),
+                    _ => Err(TranspileError::unsupported_at(&format!("the operator {op}"), expr)),
+                }
+            }
+            Expr::IsNull(inner) => Ok(self.expr(inner, cx)?.method("isnull", &[])),
+            Expr::IsNotNull(inner) => Ok(self.expr(inner, cx)?.method("notnull", &[])),
+            Expr::IsTrue(inner) => Ok(self.expr(inner, cx)?.method("fill_null", &["False".into()])),
+            Expr::IsNotTrue(inner) => Ok(not(self.expr(inner, cx)?.method("fill_null", &["False".into()]))),
+            Expr::IsFalse(inner) => Ok(not(self.expr(inner, cx)?.method("fill_null", &["True".into()]))),
+            Expr::IsNotFalse(inner) => Ok(self.expr(inner, cx)?.method("fill_null", &["True".into()])),
+            Expr::IsDistinctFrom(a, b) => {
+                let (a, b) = (self.expr(a, cx)?, self.expr(b, cx)?);
+                Ok(not(a.method("identical_to", &[b.code])))
+            }
+            Expr::IsNotDistinctFrom(a, b) => {
+                let (a, b) = (self.expr(a, cx)?, self.expr(b, cx)?);
+                Ok(a.method("identical_to", &[b.code]))
+            }
+            Expr::Between { expr: inner, negated, low, high } => {
+                let value = self.expr(inner, cx)?;
+                let (low, high) = (self.expr(low, cx)?, self.expr(high, cx)?);
+                let between = value.method("between", &[low.code, high.code]);
+                Ok(if *negated { not(between) } else { between })
+            }
+            // `x = ANY (subquery)` is `x IN (subquery)` and `x <> ALL (subquery)` is `x NOT IN
+            // (subquery)`, NULLs included; other ANY/ALL comparisons are refused below.
+            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } | Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right }
+                if matches!(right.as_ref(), Expr::Subquery(_)) =>
+            {
+                let Expr::Subquery(query) = right.as_ref() else { unreachable!("matched above") };
+                let negated = matches!(expr, Expr::AllOp { .. });
+                self.expr(&Expr::In { expr: left.clone(), target: InTarget::Subquery(query.clone()), negated, global: false }, cx)
+            }
+            Expr::In { expr: inner, target, negated, global: false } => {
+                let value = self.expr(inner, cx)?;
+                match target {
+                    InTarget::List(items) => {
+                        let mut codes = Vec::new();
+                        for item in items {
+                            codes.push(self.expr(item, cx)?.code);
+                        }
+                        let method = if *negated { "notin" } else { "isin" };
+                        Ok(value.method(method, &[format!("[{}]", codes.join(", "))]))
+                    }
+                    InTarget::Subquery(query) => {
+                        let column = self.subquery_column(query, cx)?;
+                        let isin = value.method("isin", &[column]);
+                        Ok(if *negated { not(isin) } else { isin })
+                    }
+                    _ => Err(TranspileError::unsupported_at("IN UNNEST / IN table", expr)),
+                }
+            }
+            Expr::Like { negated, any: false, expr: inner, pattern, escape_char: None } => {
+                let like = self.expr(inner, cx)?.method("like", &[self.expr(pattern, cx)?.code]);
+                Ok(if *negated { not(like) } else { like })
+            }
+            Expr::ILike { negated, any: false, expr: inner, pattern, escape_char: None } => {
+                let like = self.expr(inner, cx)?.method("ilike", &[self.expr(pattern, cx)?.code]);
+                Ok(if *negated { not(like) } else { like })
+            }
+            Expr::Like { negated, any: false, expr: inner, pattern, escape_char: Some(escape) }
+            | Expr::ILike { negated, any: false, expr: inner, pattern, escape_char: Some(escape) } => {
+                // Ibis's like() has no escape character: the pattern becomes an anchored regex.
+                let (Some(pattern), Some(escape)) = (quoted_string(pattern), quoted_string(escape)) else {
+                    return Err(TranspileError::unsupported_at("LIKE ... ESCAPE with a pattern or escape that is not a string literal", expr));
+                };
+                let mut escape_chars = escape.chars();
+                let (Some(escape), None) = (escape_chars.next(), escape_chars.next()) else {
+                    return Err(TranspileError::unsupported_at("an ESCAPE that is not one character", expr));
+                };
+                let regex = like_regex(&pattern, escape, matches!(expr, Expr::ILike { .. }));
+                let found = self.expr(inner, cx)?.method("re_search", &[python::string(&regex)]);
+                Ok(if *negated { not(found) } else { found })
+            }
+            // DuckDB's SIMILAR TO matches a regular expression against the whole string.
+            Expr::SimilarTo { negated, expr: inner, pattern, escape_char: None } => {
+                let Some(pattern) = quoted_string(pattern) else {
+                    return Err(TranspileError::unsupported_at("SIMILAR TO with a pattern that is not a string literal", expr));
+                };
+                let found = self.expr(inner, cx)?.method("re_search", &[python::string(&format!("^(?:{pattern})$"))]);
+                Ok(if *negated { not(found) } else { found })
+            }
+            Expr::RLike { negated, expr: inner, pattern, .. } => {
+                let found = self.expr(inner, cx)?.method("re_search", &[self.expr(pattern, cx)?.code]);
+                Ok(if *negated { not(found) } else { found })
+            }
+            Expr::Cast { kind, expr: inner, data_type, format: None } => {
+                let type_name = data_type.to_string();
+                let ty = functions::ibis_type(&type_name).ok_or_else(|| TranspileError::unsupported_at(&format!("casts to {type_name}"), expr))?;
+                let value = self.expr(inner, cx)?;
+                let method = match kind {
+                    CastKind::Cast | CastKind::DoubleColon => "cast",
+                    CastKind::TryCast | CastKind::SafeCast => "try_cast",
+                };
+                if method == "cast" && value.literal && (ty == "date" || ty == "timestamp") {
+                    return Ok(Py::atom(format!("ibis.{ty}({})", value.code)));
+                }
+                Ok(value.method(method, &[python::string(&ty)]))
+            }
+            Expr::Extract { field, expr: inner, .. } => {
+                let value = self.expr(inner, cx)?;
+                extract(field_name(field).as_str(), value, expr)
+            }
+            Expr::Ceil { expr: inner, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => Ok(self.expr(inner, cx)?.method("ceil", &[])),
+            Expr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => Ok(self.expr(inner, cx)?.method("floor", &[])),
+            Expr::Position { expr: needle, r#in } => {
+                let haystack = self.expr(r#in, cx)?;
+                let needle = self.expr(needle, cx)?;
+                Ok(Py::op(format!("{} + 1", haystack.method("find", &[needle.code]).code), ADDITIVE))
+            }
+            Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
+                let value = self.expr(inner, cx)?;
+                let start = match substring_from {
+                    Some(from) => self.zero_based(from, cx)?,
+                    None => "0".into(),
+                };
+                let mut args = vec![start];
+                if let Some(length) = substring_for {
+                    args.push(self.expr(length, cx)?.code);
+                }
+                Ok(value.method("substr", &args))
+            }
+            Expr::Trim { trim_where, trim_what: None, expr: inner, trim_characters: None } => {
+                let method = match trim_where {
+                    None | Some(TrimWhereField::Both) => "strip",
+                    Some(TrimWhereField::Leading) => "lstrip",
+                    Some(TrimWhereField::Trailing) => "rstrip",
+                };
+                Ok(self.expr(inner, cx)?.method(method, &[]))
+            }
+            Expr::Case { operand, conditions, else_result, .. } => {
+                let mut branches = Vec::new();
+                for when in conditions {
+                    let condition = self.expr(&when.condition, cx)?.code;
+                    let result = self.expr(&when.result, cx)?.code;
+                    branches.push(format!("({condition}, {result})"));
+                }
+                if let Some(default) = else_result {
+                    let default = self.expr(default, cx)?;
+                    if !(default.literal && default.code == "None") && default.code != "ibis.null()" {
+                        branches.push(format!("else_={}", default.code));
+                    }
+                }
+                match operand {
+                    Some(operand) => Ok(self.expr(operand, cx)?.method("cases", &branches)),
+                    None => Ok(Py::atom(format!("ibis.cases({})", branches.join(", ")))),
+                }
+            }
+            Expr::Function(function) => self.function(function, expr, cx),
+            Expr::Array(array) => {
+                if array.elem.is_empty() {
+                    return Err(TranspileError::unsupported_at("an empty array literal (its element type is unknown)", expr));
+                }
+                let mut elements = Vec::new();
+                for element in &array.elem {
+                    elements.push(self.expr(element, cx)?.code);
+                }
+                Ok(Py::atom(format!("ibis.array([{}])", elements.join(", "))))
+            }
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let mut value = self.expr(root, cx)?;
+                for access in access_chain {
+                    let index = match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => index,
+                        _ => return Err(TranspileError::unsupported_at("field access and slices", expr)),
+                    };
+                    value = Py::atom(format!("{}[{}]", value.receiver(), array_index(index)?));
+                }
+                Ok(value)
+            }
+            Expr::Lambda(_) => Err(TranspileError::unsupported_at("a lambda outside list_transform and list_filter", expr)),
+            // `(SELECT 42)`, `(SELECT o.x + 1)`: the value itself.
+            Expr::Subquery(query) if let Some(value) = lone_value(query) => self.expr(value, cx),
+            Expr::Subquery(query) => {
+                let rel = self.query(query, cx.scope)?;
+                if rel.columns.len() != 1 {
+                    return Err(TranspileError::resolve_at(format!("a scalar subquery must return one column, not {}", rel.columns.len()), expr));
+                }
+                let receiver = self.relation_receiver(rel.chain);
+                Ok(Py::atom(format!("{receiver}.as_scalar()")))
+            }
+            Expr::Exists { subquery, negated } => {
+                let exists = self.exists(subquery, cx)?;
+                Ok(if *negated { not(exists) } else { exists })
+            }
+            _ => Err(TranspileError::unsupported_at(&describe(expr), expr)),
+        }
+    }
+
+    /// Keys, aggregates and SELECT aliases that stand for an already computed column.
+    fn lookup(&mut self, expr: &Expr, cx: &Cx) -> Result<Option<Py>, TranspileError> {
+        if let Phase::Aggregated(aggregation) = cx.phase {
+            let source = cx.scope.parent.unwrap_or(cx.scope);
+            let same = |candidate: &Expr| candidate == expr || same_column(candidate, expr, source);
+            if let Some((_, name)) = aggregation.keys.iter().chain(&aggregation.metrics).find(|(e, _)| same(e)) {
+                return Ok(Some(Py::atom(python::attribute("_", name))));
+            }
+        }
+        if let Expr::Identifier(ident) = expr
+            && let Some((_, aliased)) = cx.aliases.iter().find(|(name, _)| name.eq_ignore_ascii_case(&ident.value))
+            && aliased != expr
+        {
+            let is_column = match cx.phase {
+                Phase::Source => cx.scope.resolve(None, &ident.value, ident.span).is_ok_and(|r| r.depth == 0),
+                Phase::Aggregated(_) => false,
+            };
+            if cx.prefer_alias || !is_column {
+                return self.expr(aliased, &cx.without_aliases()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn column(&mut self, qualifier: Option<&str>, name: &str, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if qualifier.is_none()
+            && let Some(parameter) = cx.scope.lambda_parameter(name)
+        {
+            return Ok(Py::atom(parameter.to_string()));
+        }
+        let resolved = cx.scope.resolve(qualifier, name, expr.span())?;
+        if let Phase::Aggregated(_) = cx.phase
+            && resolved.depth == 1
+        {
+            return Err(TranspileError::resolve_at(format!("column `{name}` must appear in GROUP BY or be used in an aggregate function"), expr));
+        }
+        Ok(Py::atom(cx.scope.reference(&resolved)))
+    }
+
+    fn binary(&mut self, left: &Expr, op: &BinaryOperator, right: &Expr, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        let (l, r) = (self.expr(left, cx)?, self.expr(right, cx)?);
+        let (symbol, prec) = match op {
+            BinaryOperator::Plus => ("+", ADDITIVE),
+            BinaryOperator::Minus => ("-", ADDITIVE),
+            BinaryOperator::Multiply => ("*", MULTIPLICATIVE),
+            BinaryOperator::Divide => ("/", MULTIPLICATIVE),
+            BinaryOperator::DuckIntegerDivide | BinaryOperator::MyIntegerDivide => ("//", MULTIPLICATIVE),
+            BinaryOperator::Modulo => ("%", MULTIPLICATIVE),
+            BinaryOperator::Eq => ("==", COMPARISON),
+            BinaryOperator::NotEq => ("!=", COMPARISON),
+            BinaryOperator::Gt => (">", COMPARISON),
+            BinaryOperator::Lt => ("<", COMPARISON),
+            BinaryOperator::GtEq => (">=", COMPARISON),
+            BinaryOperator::LtEq => ("<=", COMPARISON),
+            BinaryOperator::And => ("&", AND),
+            BinaryOperator::Or => ("|", OR),
+            BinaryOperator::StringConcat => return Ok(l.method("concat", &[r.code])),
+            BinaryOperator::PGExp => ("**", POWER),
+            _ => return Err(TranspileError::unsupported_at(&format!("the operator {op}"), expr)),
+        };
+        // Date arithmetic by whole days, which Ibis spells with intervals and `delta`.
+        if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) {
+            let (lt, rt) = (static_type(left, cx), static_type(right, cx));
+            let is_date = |t: &Option<String>| t.as_deref() == Some("date");
+            let is_integer = |t: &Option<String>| t.as_deref().is_some_and(|t| t.starts_with("int"));
+            if is_date(&lt) && is_integer(&rt) {
+                return Ok(Py::op(format!("{} {symbol} ibis.interval(days={})", l.operand(ADDITIVE), r.code), ADDITIVE));
+            }
+            if is_date(&lt) && is_date(&rt) && *op == BinaryOperator::Minus {
+                return Ok(l.method("delta", &[r.code, "unit=\"day\"".into()]));
+            }
+        }
+        let mut l = l;
+        if l.literal && r.literal {
+            l = Py::atom(l.value());
+        }
+        let left_min = if prec == COMPARISON || prec == POWER { prec + 1 } else { prec };
+        let right_min = if prec == POWER { UNARY } else { prec + 1 };
+        Ok(Py::op(format!("{} {symbol} {}", l.operand(left_min), r.operand(right_min)), prec))
+    }
+
+    /// A 1-based SQL position as Ibis's 0-based one.
+    pub(super) fn zero_based(&mut self, position: &Expr, cx: &Cx) -> Result<String, TranspileError> {
+        if let Expr::Value(v) = position
+            && let Value::Number(n, _) = &v.value
+            && let Ok(n) = n.parse::<i64>()
+        {
+            return Ok((n - 1).to_string());
+        }
+        Ok(format!("{} - 1", self.expr(position, cx)?.operand(ADDITIVE)))
+    }
+}
+
+/// The one value of a SELECT without FROM and without anything else (`SELECT 42`).
+fn lone_value(query: &Query) -> Option<&Expr> {
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    let plain = query.with.is_none()
+        && query.order_by.is_none()
+        && query.limit_clause.is_none()
+        && select.from.is_empty()
+        && select.selection.is_none()
+        && select.having.is_none()
+        && select.qualify.is_none()
+        && select.distinct.is_none()
+        && select.named_window.is_empty()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    match select.projection.as_slice() {
+        [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] if plain && !contains_aggregate(value) => Some(value),
+        _ => None,
+    }
+}
+
+/// A list index as Ibis counts it: DuckDB counts from 1 (and from -1 at the end), Ibis from 0
+/// (and from -1 at the end).
+pub(super) fn array_index(index: &Expr) -> Result<String, TranspileError> {
+    let signed = match index {
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => crate::ast::positional(expr).map(|n| -(n as i128)),
+        _ => crate::ast::positional(index).map(|n| n as i128),
+    };
+    match signed {
+        Some(n) if n > 0 => Ok((n - 1).to_string()),
+        Some(n) if n < 0 => Ok(n.to_string()),
+        _ => Err(TranspileError::unsupported_at("a list index that is not a whole number other than 0", index)),
+    }
+}
+
+/// The Ibis type of a column reference, typed literal or cast, where it is known without
+/// inference.
+pub(super) fn static_type(expr: &Expr, cx: &Cx) -> Option<String> {
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            let scope = match cx.phase {
+                Phase::Source => cx.scope,
+                Phase::Aggregated(_) => return None,
+            };
+            plain_column(expr, scope).and_then(|r: Resolved| r.ty)
+        }
+        Expr::Nested(inner) => static_type(inner, cx),
+        Expr::TypedString(typed) => functions::ibis_type(&typed.data_type.to_string()),
+        Expr::Cast { data_type, .. } => functions::ibis_type(&data_type.to_string()),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) if n.parse::<i64>().is_ok() => Some("int64".into()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn describe(expr: &Expr) -> String {
+    let text = expr.to_string();
+    let head: String = text.chars().take(40).collect();
+    match expr {
+        Expr::AnyOp { .. } | Expr::AllOp { .. } => "ANY/ALL comparisons other than `= ANY` and `<> ALL` over a subquery".into(),
+        Expr::Tuple(_) => "row values (tuples)".into(),
+        Expr::SimilarTo { .. } => "SIMILAR TO ... ESCAPE".into(),
+        Expr::AtTimeZone { .. } => "AT TIME ZONE".into(),
+        Expr::Collate { .. } => "COLLATE".into(),
+        Expr::Like { .. } | Expr::ILike { .. } => "LIKE ANY".into(),
+        Expr::GroupingSets(_) | Expr::Rollup(_) | Expr::Cube(_) => "GROUPING SETS, ROLLUP and CUBE".into(),
+        _ => format!("the expression `{head}`"),
+    }
+}
