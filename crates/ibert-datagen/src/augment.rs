@@ -16,8 +16,7 @@ use sqlparser::dialect::DuckDbDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer, Word};
 
 use crate::Candidate;
-use crate::multitask::mutation::is_comparison;
-use crate::python_tokens::{Kind, Token, closing, string_content, tokenize};
+use crate::python_tokens::{Kind, Token, closing, is_comparison, string_content, tokenize};
 
 /// Every augmentation kind, for documentation and statistics.
 pub const KINDS: [&str; 7] = ["item_access", "table_references", "named_steps", "rename_table", "rename_column", "numeric_literal", "string_literal"];

@@ -5,6 +5,7 @@
 //! * [`pipeline`] verifies candidates on N threads against one oracle pool and keeps counters.
 //! * [`summary`] counts outcomes per reason, template and feature.
 //! * [`multitask`] derives the other five tasks from verified examples, checked by real Ibis.
+//! * [`steps`] is the whole pipeline of `ibert data all` as resumable steps.
 
 pub mod augment;
 pub mod dataset;
@@ -13,11 +14,15 @@ pub mod mining;
 pub mod multitask;
 pub mod parallel;
 pub mod pipeline;
+pub mod progress;
 pub mod python_tokens;
 pub mod records;
+pub mod steps;
 pub mod summary;
+pub mod table;
 pub mod template;
 pub mod transpiled;
+pub mod verified;
 
 pub use expand::{Candidate, expand_template};
 pub use pipeline::{Outcome, PipelineError, PipelineOptions, PipelineReport, verify_candidates};

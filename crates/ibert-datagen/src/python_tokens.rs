@@ -153,6 +153,11 @@ pub fn string_content<'a>(token: &Token, code: &'a str) -> Option<&'a str> {
     (!inner.contains('\\') && !inner.contains(['"', '\''])).then_some(inner)
 }
 
+/// Whether an operator token's text is one of Python's comparison operators.
+pub fn is_comparison(text: &str) -> bool {
+    matches!(text, ">" | "<" | ">=" | "<=" | "==" | "!=")
+}
+
 /// `code` with the bytes `start..end` replaced.
 pub fn splice(code: &str, start: usize, end: usize, with: &str) -> String {
     format!("{}{with}{}", &code[..start], &code[end..])

@@ -98,6 +98,9 @@ pub enum TemplateError {
     Invalid { origin: String, message: String },
     #[error("{action} `{path}`: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    /// Names asked for that no template has (each in backticks).
+    #[error("no template named {0}")]
+    Unknown(String),
 }
 
 impl Template {

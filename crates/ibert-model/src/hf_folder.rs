@@ -93,7 +93,7 @@ impl HfFolder {
             Some(source) => Some(ChatTemplate::new(&source, &token_text("bos_token").unwrap_or_default(), &token_text("eos_token").unwrap_or_default())?),
             None => None,
         };
-        let end_tokens = crate::local_model::end_tokens(&tokenizer, token_text("eos_token").and_then(|t| tokenizer.token_to_id(&t)));
+        let end_tokens = crate::tokenizer::end_tokens(&tokenizer, token_text("eos_token").and_then(|t| tokenizer.token_to_id(&t)));
         let mut weights: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|error| fail(dir, error))?
             .filter_map(Result::ok)

@@ -124,7 +124,7 @@ impl LocalModel {
             None => None,
         };
         let eos = header.integer("tokenizer.ggml.eos_token_id").map(|id| id as u32);
-        let end_tokens = end_tokens(&tokenizer, eos);
+        let end_tokens = crate::tokenizer::end_tokens(&tokenizer, eos);
         let context_length = header.architecture_integer("context_length").unwrap_or(2048) as usize;
         let device = device_name(device);
         Ok(LocalModel {
@@ -187,16 +187,6 @@ impl LocalModel {
         self.network.reset();
         self.network.logits(tokens, 0)
     }
-}
-
-/// The tokens that end an answer: the model's end-of-sequence token and the end-of-turn tokens
-/// of the common chat formats its vocabulary has.
-pub(crate) fn end_tokens(tokenizer: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
-    let mut tokens: Vec<u32> = eos.into_iter().collect();
-    for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
-        tokens.extend(tokenizer.token_to_id(text));
-    }
-    tokens
 }
 
 fn device_name(device: &Device) -> String {

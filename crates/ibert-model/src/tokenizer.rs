@@ -29,6 +29,16 @@ pub enum TokenizerError {
     Build { path: String, detail: String },
 }
 
+/// The tokens that end an answer: the model's end-of-sequence token and the end-of-turn tokens
+/// of the common chat formats its vocabulary has.
+pub(crate) fn end_tokens(tokenizer: &Tokenizer, eos: Option<u32>) -> Vec<u32> {
+    let mut tokens: Vec<u32> = eos.into_iter().collect();
+    for text in ["<|im_end|>", "<|endoftext|>", "<|end|>", "<|eot_id|>"] {
+        tokens.extend(tokenizer.token_to_id(text));
+    }
+    tokens
+}
+
 /// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2 and Qwen2 use) from the GGUF vocabulary,
 /// merges and control tokens.
 pub fn tokenizer_from_gguf(gguf: &Gguf) -> Result<Tokenizer, TokenizerError> {

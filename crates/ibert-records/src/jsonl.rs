@@ -68,6 +68,16 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, RecordErro
     JsonlReader::open(path)?.map(|item| item.map(|(_, record)| record)).collect()
 }
 
+/// Writes a whole file completely or not at all (see [`JsonlWriter`]).
+pub fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<(), RecordError> {
+    let mut writer = JsonlWriter::create(path)?;
+    for record in records {
+        writer.write(record)?;
+    }
+    writer.commit()?;
+    Ok(())
+}
+
 /// Writes records to a temporary file beside `path`; [`JsonlWriter::commit`] renames it into
 /// place. Dropped without a commit (an error, Ctrl-C), it leaves `path` as it was.
 pub struct JsonlWriter {

@@ -14,6 +14,6 @@ pub use example::{
     Example, IbisToSqlInput, IbisToSqlTarget, Meta, Payload, Provenance, QaInput, QaTarget, SqlToIbisInput, SqlToIbisTarget, TableContext, TableSchemas, Task,
     Verification, VerificationLevel,
 };
-pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl};
+pub use jsonl::{JsonlReader, JsonlWriter, RecordError, read_jsonl, write_jsonl};
 pub use message::ChatMessage;
 pub use reject::{RejectRecord, RejectedError};

@@ -55,11 +55,16 @@ impl Corpus {
 
     /// Every `*.yaml` corpus of a folder, by file name.
     pub fn load_dir(dir: &Path) -> Result<Vec<Corpus>, CorpusError> {
+        Corpus::files(dir)?.iter().map(|p| Corpus::load(p)).collect()
+    }
+
+    /// The corpus files of a folder (`*.yaml`, `*.yml`), by file name.
+    pub fn files(dir: &Path) -> Result<Vec<PathBuf>, CorpusError> {
         let entries = std::fs::read_dir(dir).map_err(|source| CorpusError::Io { path: dir.to_path_buf(), source })?;
         let mut paths: Vec<PathBuf> =
             entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")).collect();
         paths.sort();
-        paths.iter().map(|p| Corpus::load(p)).collect()
+        Ok(paths)
     }
 
     /// A TPC suite: the schemas from `schema_file` and the queries `NN.sql` of `queries_dir`,

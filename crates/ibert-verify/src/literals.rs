@@ -2,9 +2,9 @@
 //! `WHERE status = 'shipped'` selects rows only if some rows hold `'shipped'`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
-use regex::Regex;
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::tokenizer::{Token, Tokenizer, Word};
 
 /// The literals of one query, sorted so that fixture data does not depend on their order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,111 +20,45 @@ pub struct Literals {
     pub by_column: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// `column <op> 'literal'` with a comparison or pattern operator, and `column [NOT] IN (...)`.
-static COMPARED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|<>|!=|\bNOT\s+LIKE\b|\bLIKE\b|\bNOT\s+ILIKE\b|\bILIKE\b)\s*'((?:[^']|'')*)'(?:\s*ESCAPE\s*'((?:[^']|'')*)')?",
-    )
-    .expect("a valid pattern")
-});
-static IN_LIST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)([A-Za-z_][A-Za-z0-9_]*)\s+(?:NOT\s+)?IN\s*\(((?:\s*'(?:[^']|'')*'\s*,?)+)\)").expect("a valid pattern"));
-/// `regexp_matches(column, 'pattern')` and the like.
-static REGEX_CALL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)regexp_(?:matches|like|full_match)\s*\(\s*(?:[A-Za-z_][A-Za-z0-9_]*\s*\.\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*,\s*'((?:[^']|'')*)'")
-        .expect("a valid pattern")
-});
-static QUOTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"'((?:[^']|'')*)'").expect("a valid pattern"));
+/// The longest string kept: longer ones are text, not values a filter selects.
+const LONGEST: usize = 200;
 
 impl Literals {
-    /// Scans SQL text for `'quoted'` strings and bare integers, skipping comments.
+    /// The string literals and bare integers of SQL text (comments and quoted names aside), and
+    /// the strings compared with each column. Text that does not tokenize (an unterminated
+    /// string or comment, which DuckDB refuses too) gives no literals.
     pub fn harvest(sql: &str) -> Literals {
         let mut literals = Literals::default();
-        let chars: Vec<char> = sql.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c == '-' && chars.get(i + 1) == Some(&'-') {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
+        let Ok(tokens) = Tokenizer::new(&DuckDbDialect {}, sql).tokenize() else { return literals };
+        let tokens: Vec<Token> = tokens.into_iter().filter(|token| !matches!(token, Token::Whitespace(_))).collect();
+        for token in &tokens {
+            match token {
+                Token::SingleQuotedString(text) | Token::NationalStringLiteral(text) | Token::EscapedStringLiteral(text) | Token::HexStringLiteral(text) => {
+                    literals.add_string(text.clone())
                 }
-            } else if c == '\'' {
-                let mut text = String::new();
-                i += 1;
-                while i < chars.len() {
-                    if chars[i] == '\'' {
-                        if chars.get(i + 1) == Some(&'\'') {
-                            text.push('\'');
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    text.push(chars[i]);
-                    i += 1;
-                }
-                literals.add_string(text);
-            } else if c == '"' {
-                // A quoted identifier: skip it whole.
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    i += 1;
-                }
-            } else if c.is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.')) {
-                let start = i;
-                while i + 1 < chars.len() && chars[i + 1].is_ascii_digit() {
-                    i += 1;
-                }
-                let followed_by_word = chars.get(i + 1).is_some_and(|next| next.is_alphanumeric() || *next == '_' || *next == '.');
-                if !followed_by_word {
-                    let digits: String = chars[start..=i].iter().collect();
+                // The sign may belong to the literal (`> -50`) or be a minus; use both.
+                Token::Number(digits, _) if digits.bytes().all(|b| b.is_ascii_digit()) => {
                     if let Ok(value) = digits.parse::<i64>() {
-                        // The sign may belong to the literal (`> -50`) or be a minus; use both.
                         literals.integers.insert(value);
                         literals.integers.insert(-value);
                     }
                 }
+                _ => {}
             }
-            i += 1;
         }
-        literals.harvest_columns(sql);
+        for at in 0..tokens.len() {
+            for (column, text) in compared_strings(&tokens[at..]) {
+                if text.len() <= LONGEST {
+                    literals.strings.insert(text.clone());
+                    literals.by_column.entry(column).or_default().insert(text);
+                }
+            }
+        }
         literals
     }
 
-    fn harvest_columns(&mut self, sql: &str) {
-        let unquote = |text: &str| text.replace("''", "'");
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for captures in COMPARED.captures_iter(sql) {
-            let text = unquote(&captures[2]);
-            let text = if captures[0].to_ascii_lowercase().contains("like") {
-                let escape = captures.get(3).and_then(|e| e.as_str().chars().next());
-                like_example(&text, escape)
-            } else {
-                text
-            };
-            pairs.push((captures[1].to_ascii_lowercase(), text));
-        }
-        for captures in IN_LIST.captures_iter(sql) {
-            for quoted in QUOTED.captures_iter(&captures[2]) {
-                pairs.push((captures[1].to_ascii_lowercase(), unquote(&quoted[1])));
-            }
-        }
-        for captures in REGEX_CALL.captures_iter(sql) {
-            if let Some(example) = regex_example(&unquote(&captures[2])) {
-                pairs.push((captures[1].to_ascii_lowercase(), example));
-            }
-        }
-        for (column, text) in pairs {
-            if text.len() > 200 {
-                continue;
-            }
-            self.strings.insert(text.clone());
-            self.by_column.entry(column).or_default().insert(text);
-        }
-    }
-
     fn add_string(&mut self, text: String) {
-        if text.len() > 200 {
+        if text.len() > LONGEST {
             return;
         }
         if looks_like_date(&text) {
@@ -132,6 +66,58 @@ impl Literals {
         }
         self.strings.insert(text);
     }
+}
+
+/// The (lowercase column, string) pairs of a comparison that starts at the first token:
+/// `column = 'x'` (or `<>`, `!=`), `column [NOT] [I]LIKE 'pattern' [ESCAPE 'c']` (an example the
+/// pattern matches), `column [NOT] IN ('x', ...)` (strings only), and
+/// `regexp_matches([table.]column, 'pattern')` and its kin (an example the pattern matches).
+fn compared_strings(tokens: &[Token]) -> Vec<(String, String)> {
+    let word = |at: usize| match tokens.get(at) {
+        Some(Token::Word(word)) if word.quote_style.is_none() => Some(word),
+        _ => None,
+    };
+    let keyword = |at: usize, keywords: &[&str]| word(at).is_some_and(|word| keywords.iter().any(|k| word.value.eq_ignore_ascii_case(k)));
+    let string = |at: usize| match tokens.get(at) {
+        Some(Token::SingleQuotedString(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    let Some(first) = word(0) else { return Vec::new() };
+    let name = first.value.to_ascii_lowercase();
+    if ["regexp_matches", "regexp_like", "regexp_full_match"].contains(&name.as_str()) && tokens.get(1) == Some(&Token::LParen) {
+        let column = if tokens.get(3) == Some(&Token::Period) { 4 } else { 2 };
+        return match (column_name(word(column)), tokens.get(column + 1), string(column + 2).and_then(regex_example)) {
+            (Some(column), Some(Token::Comma), Some(example)) => vec![(column, example)],
+            _ => Vec::new(),
+        };
+    }
+    let Some(column) = column_name(Some(first)) else { return Vec::new() };
+    let negated = usize::from(keyword(1, &["not"]));
+    if keyword(1 + negated, &["like", "ilike"]) {
+        let Some(pattern) = string(2 + negated) else { return Vec::new() };
+        let escape = if keyword(3 + negated, &["escape"]) { string(4 + negated).and_then(|e| e.chars().next()) } else { None };
+        return vec![(column, like_example(pattern, escape))];
+    }
+    if keyword(1 + negated, &["in"]) && tokens.get(2 + negated) == Some(&Token::LParen) {
+        let mut pairs = Vec::new();
+        let mut at = 3 + negated;
+        while let Some(text) = string(at) {
+            pairs.push((column.clone(), text.to_string()));
+            at += if tokens.get(at + 1) == Some(&Token::Comma) { 2 } else { 1 };
+        }
+        return if tokens.get(at) == Some(&Token::RParen) { pairs } else { Vec::new() };
+    }
+    match (negated, tokens.get(1), string(2)) {
+        (0, Some(Token::Eq | Token::Neq), Some(text)) => vec![(column, text.to_string())],
+        _ => Vec::new(),
+    }
+}
+
+/// A plain column name (ASCII letters, digits and `_`, not starting with a digit), lowercased.
+fn column_name(word: Option<&Word>) -> Option<String> {
+    let name = &word?.value;
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plain.then(|| name.to_ascii_lowercase())
 }
 
 /// `YYYY-MM-DD...` naming a real calendar day (so `2024-02-30` is not used as a date).

@@ -1,93 +1,53 @@
-//! A lexical look at SQL text, enough to answer two questions without a parser: does the
-//! statement end with an ORDER BY of its own, and is it one statement or several.
+//! A lexical look at SQL text through sqlparser's tokenizer, enough to answer three questions
+//! without a parser: does the statement end with an ORDER BY of its own, is it one statement or
+//! several, and is it a query at all.
 
-/// Words (lowercased) and semicolons, each with its parenthesis depth; string literals, quoted
-/// names and `--` comments are skipped.
-fn tokens(sql: &str) -> Vec<(String, usize)> {
-    let mut tokens = Vec::new();
-    let mut depth = 0usize;
-    let mut word = String::new();
-    let mut chars = sql.chars().peekable();
-    let flush = |word: &mut String, tokens: &mut Vec<(String, usize)>, depth: usize| {
-        if !word.is_empty() {
-            tokens.push((word.to_ascii_lowercase(), depth));
-            word.clear();
-        }
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                flush(&mut word, &mut tokens, depth);
-                tokens.push(("<literal>".into(), depth));
-                for inner in chars.by_ref() {
-                    if inner == c {
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                flush(&mut word, &mut tokens, depth);
-                chars.next();
-                skip_past(&mut chars, ['*', '/']);
-            }
-            '$' if chars.peek() == Some(&'$') => {
-                flush(&mut word, &mut tokens, depth);
-                tokens.push(("<literal>".into(), depth));
-                chars.next();
-                skip_past(&mut chars, ['$', '$']);
-            }
-            '-' if chars.peek() == Some(&'-') => {
-                flush(&mut word, &mut tokens, depth);
-                for inner in chars.by_ref() {
-                    if inner == '\n' {
-                        break;
-                    }
-                }
-            }
-            '(' => {
-                flush(&mut word, &mut tokens, depth);
-                depth += 1;
-            }
-            ')' => {
-                flush(&mut word, &mut tokens, depth);
-                depth = depth.saturating_sub(1);
-            }
-            ';' => {
-                flush(&mut word, &mut tokens, depth);
-                tokens.push((";".into(), depth));
-            }
-            c if c.is_alphanumeric() || c == '_' => word.push(c),
-            _ => flush(&mut word, &mut tokens, depth),
-        }
-    }
-    flush(&mut word, &mut tokens, depth);
-    tokens
+use sqlparser::dialect::DuckDbDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+/// What these questions look at: words (lowercased), semicolons, and everything else (string
+/// literals, quoted names, numbers, operators) as its text, each with its parenthesis depth.
+/// Comments and white space are left out.
+#[derive(Debug, PartialEq)]
+enum Lexeme {
+    Word(String),
+    Semicolon,
+    Other(String),
 }
 
-/// Advances past the next occurrence of the two-character sequence `end` (or to the end).
-fn skip_past(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, end: [char; 2]) {
-    let mut previous = None;
-    for current in chars.by_ref() {
-        if previous == Some(end[0]) && current == end[1] {
-            return;
+/// The lexemes of `sql` and their depths; `None` when it does not tokenize (an unterminated
+/// string, quoted name or comment). Such text is left to DuckDB, which refuses it: the questions
+/// below then answer as for one query without an ORDER BY.
+fn lexemes(sql: &str) -> Option<Vec<(Lexeme, usize)>> {
+    let tokens = Tokenizer::new(&DuckDbDialect {}, sql).tokenize().ok()?;
+    let mut lexemes = Vec::new();
+    let mut depth = 0usize;
+    for token in tokens {
+        match token {
+            Token::Whitespace(_) => {}
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::SemiColon => lexemes.push((Lexeme::Semicolon, depth)),
+            Token::Word(word) if word.quote_style.is_none() => lexemes.push((Lexeme::Word(word.value.to_ascii_lowercase()), depth)),
+            other => lexemes.push((Lexeme::Other(other.to_string()), depth)),
         }
-        previous = Some(current);
     }
+    Some(lexemes)
 }
 
 /// Whether the statement ends with an ORDER BY of its own: one outside every parenthesis (so not
 /// in a window, an ordered aggregate or a subquery). Whether it orders totally is then decided
 /// from the data.
 pub(crate) fn orders_at_top_level(sql: &str) -> bool {
-    let tokens = tokens(sql);
-    let words: Vec<&str> = tokens.iter().filter(|(_, depth)| *depth == 0).map(|(word, _)| word.as_str()).collect();
-    words.windows(2).any(|pair| pair == ["order", "by"])
+    let lexemes = lexemes(sql).unwrap_or_default();
+    let top: Vec<&Lexeme> = lexemes.iter().filter(|(_, depth)| *depth == 0).map(|(lexeme, _)| lexeme).collect();
+    top.windows(2).any(|pair| matches!(pair, [Lexeme::Word(a), Lexeme::Word(b)] if a == "order" && b == "by"))
 }
 
 /// Whether the text holds more than one statement (something follows a top-level `;`).
 pub(crate) fn has_several_statements(sql: &str) -> bool {
-    let tokens = tokens(sql);
-    tokens.iter().position(|(token, _)| token == ";").is_some_and(|at| tokens[at..].iter().any(|(token, _)| token != ";"))
+    let lexemes: Vec<Lexeme> = lexemes(sql).unwrap_or_default().into_iter().map(|(lexeme, _)| lexeme).collect();
+    lexemes.iter().position(|lexeme| *lexeme == Lexeme::Semicolon).is_some_and(|at| lexemes[at..].iter().any(|lexeme| *lexeme != Lexeme::Semicolon))
 }
 
 /// Statements that return rows; anything else (DDL, DML, SET, PRAGMA, ATTACH, COPY) is refused.
@@ -95,8 +55,11 @@ const QUERY_KEYWORDS: &[&str] = &["select", "with", "from", "values", "table", "
 
 /// The first keyword when the text is not a query, so the caller can name it; `None` for a query.
 pub(crate) fn non_query_keyword(sql: &str) -> Option<String> {
-    let trimmed = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-    let first = tokens(trimmed).into_iter().next().map(|(word, _)| word)?;
+    let first = match lexemes(sql)?.into_iter().next()?.0 {
+        Lexeme::Word(word) => word,
+        Lexeme::Semicolon => ";".to_string(),
+        Lexeme::Other(text) => text,
+    };
     (!QUERY_KEYWORDS.contains(&first.as_str())).then_some(first)
 }
 
@@ -123,6 +86,8 @@ mod tests {
         assert_eq!(non_query_keyword("-- comment\nFROM t"), None);
         assert_eq!(non_query_keyword("DROP TABLE t").as_deref(), Some("drop"));
         assert_eq!(non_query_keyword("SET threads = 8").as_deref(), Some("set"));
+        assert_eq!(non_query_keyword("'text'").as_deref(), Some("'text'"), "what starts it is named, whatever it is");
+        assert_eq!(non_query_keyword("SELECT 'unterminated"), None, "left to DuckDB");
     }
 
     #[test]
@@ -132,5 +97,6 @@ mod tests {
         assert!(!has_several_statements("SELECT ';' AS x -- ; DROP TABLE t"));
         assert!(has_several_statements("SELECT 1; DROP TABLE t"));
         assert!(has_several_statements("SELECT 1 /* it's */; SET default_null_order='nulls_first'; SELECT 2 -- '"));
+        assert!(has_several_statements("SELECT 1; *"), "anything after the first statement counts");
     }
 }

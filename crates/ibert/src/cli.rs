@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+use ibert_transpile::SqlDialect;
 
 /// Verified SQL<->Ibis datasets and tasks for code models of the Ibis dataframe language.
 ///
@@ -393,8 +395,8 @@ pub struct FromSqlArgs {
     #[command(flatten)]
     pub schema: SchemaOptions,
     /// SQL dialect of the input.
-    #[arg(long, default_value = "duckdb", value_parser = clap::builder::PossibleValuesParser::new(ibert_transpile::SqlDialect::NAMES))]
-    pub dialect: String,
+    #[arg(long, default_value = "duckdb", value_parser = sql_dialect_parser())]
+    pub dialect: SqlDialect,
     /// Print a self-contained program: imports and `ibis.table(...)` declarations.
     #[arg(long)]
     pub standalone: bool,
@@ -445,6 +447,12 @@ pub struct ToSqlArgs {
     pub data: UserDataOptions,
     #[command(flatten)]
     pub model: ModelOptions,
+}
+
+/// The dialects the transpiler parses, listed in the help and parsed once, here (every listed
+/// name is one `from_name` knows, so the default is never taken).
+fn sql_dialect_parser() -> impl TypedValueParser<Value = SqlDialect> {
+    PossibleValuesParser::new(SqlDialect::NAMES).map(|name| SqlDialect::from_name(&name).unwrap_or_default())
 }
 
 #[derive(Debug, Args)]

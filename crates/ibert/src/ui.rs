@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ibert_datagen::progress::{Counter, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub fn spinner(message: &str) -> ProgressBar {
@@ -20,40 +21,37 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// A plain text table: a header row and rows, columns aligned, numbers right-aligned.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+/// Plain text tables, as the library's summaries draw them.
+pub use ibert_datagen::table::table;
+
+/// Progress on a terminal: counters as progress bars, remarks on standard error.
+pub struct Terminal;
+
+impl Progress for Terminal {
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn counter(&self, total: u64, what: &str, detail: &str) -> Box<dyn Counter + '_> {
+        let bar = progress_bar(total, what);
+        if !detail.is_empty() {
+            bar.set_message(detail.to_string());
         }
+        Box::new(Bar(bar))
     }
-    let render = |cells: Vec<&str>| {
-        let line: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(index, (cell, width))| {
-                let numeric = index > 0 && !cell.is_empty() && cell.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '%');
-                if numeric { format!("{cell:>width$}") } else { format!("{cell:<width$}") }
-            })
-            .collect();
-        format!("  {}", line.join("  ").trim_end())
-    };
-    let mut out = render(header.to_vec());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&render(row.iter().map(String::as_str).collect()));
-        out.push('\n');
-    }
-    out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn table_aligns_columns() {
-        let text = super::table(&["name", "n"], &[vec!["a".into(), "10".into()], vec!["long name".into(), "2".into()]]);
-        assert_eq!(text, "  name       n\n  a          10\n  long name   2\n");
+/// A progress bar, cleared when dropped.
+struct Bar(ProgressBar);
+
+impl Counter for Bar {
+    fn tick(&self) {
+        self.0.inc(1);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }

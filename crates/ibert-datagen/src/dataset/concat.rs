@@ -4,8 +4,9 @@
 //! occurrence winning, in the order the sources are given.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
-use ibert_records::{Example, Payload};
+use ibert_records::{Example, Payload, RecordError, read_jsonl};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer};
 
@@ -51,6 +52,15 @@ pub fn concat(sources: Vec<Source>) -> Merged {
         entry.1 += kept;
     }
     merged
+}
+
+/// The records of every file of `paths` merged, in that order, each labelled with its path.
+pub fn concat_files(paths: &[PathBuf]) -> Result<Merged, RecordError> {
+    let mut sources = Vec::new();
+    for path in paths {
+        sources.push(Source { label: path.display().to_string(), examples: read_jsonl(path)? });
+    }
+    Ok(concat(sources))
 }
 
 /// The task and its normalized fields: code without layout and with one quote style, SQL also

@@ -16,6 +16,8 @@ use crate::python_tokens::{self, Kind};
 pub const TRAIN: &str = "train";
 pub const VALIDATION: &str = "validation";
 pub const TEST: &str = "test";
+/// Every split, in the order they are written.
+pub const SPLITS: [&str; 3] = [TRAIN, VALIDATION, TEST];
 
 /// Percent of structure groups in validation and in test; the rest is train.
 const VALIDATION_PERCENT: u64 = 10;

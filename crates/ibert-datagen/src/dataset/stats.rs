@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::Path;
 
 use ibert_records::{Example, VerificationLevel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
     pub total: usize,
     pub by_task: BTreeMap<String, usize>,
@@ -45,6 +46,19 @@ impl Stats {
             *stats.by_task_and_split.entry(task).or_default().entry(split).or_default() += 1;
         }
         stats
+    }
+
+    /// Writes the statistics as pretty JSON, through a temporary file renamed into place.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut builder = tempfile::Builder::new();
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let temp = builder.tempfile_in(dir)?;
+        serde_json::to_writer_pretty(&temp, self)?;
+        temp.persist(path)?;
+        Ok(())
     }
 
     /// The statistics as aligned text; `features` limits the feature list to the most common.

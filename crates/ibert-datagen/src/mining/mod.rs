@@ -30,7 +30,7 @@ use crate::multitask::checked_by;
 use crate::parallel::map_in_order;
 use blocks::{CodeBlock, Language};
 use files::{FileKind, SourceFile};
-pub use sources::{MineSource, SourceError, read_source_list, resolve};
+pub use sources::{MineSource, SourceError, installed_ibis, read_source_list, resolve};
 
 /// The most docstring programs compiled per function (later ones repeat the earlier ones).
 const PROGRAMS_PER_DOCSTRING: usize = 4;

@@ -9,6 +9,14 @@ use serde::Deserialize;
 
 use super::fingerprint;
 
+/// The Ibis package of the oracle's environment, as a source.
+pub fn installed_ibis() -> Result<MineSource, ibert_oracle::OracleError> {
+    let env = ibert_oracle::PythonEnv::ensure(&|_| {})?;
+    let root = env.package_dir("ibis")?;
+    let label = format!("ibis-framework {} (installed)", ibert_oracle::PINNED_IBIS_VERSION);
+    Ok(MineSource { label, root, commit: None, ibis_package: true })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{0} does not exist")]

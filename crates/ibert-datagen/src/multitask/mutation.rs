@@ -5,7 +5,7 @@
 
 use ibert_oracle::{FailureKind, ProgramFailure};
 
-use crate::python_tokens::{Kind, Token, closing, splice, string_content, tokenize};
+use crate::python_tokens::{Kind, Token, closing, is_comparison, splice, string_content, tokenize};
 
 /// Table -> column -> Ibis type.
 pub use ibert_oracle::protocol::TableSchemas as Schemas;
@@ -409,10 +409,6 @@ impl<'a> Program<'a> {
             expect: Expectation::ibis(&["IbisTypeError"], Some("not comparable".to_string())),
         })
     }
-}
-
-pub fn is_comparison(token: &str) -> bool {
-    matches!(token, ">" | "<" | ">=" | "<=" | "==" | "!=")
 }
 
 fn is_numeric(ibis_type: &str) -> bool {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use ibert_oracle::WorkerPool;
-use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, TranspileError, transpile};
+use ibert_transpile::{Catalog, RESULT_NAME, TranspileError, transpile};
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
 use ibert_model::Engine;
@@ -33,13 +33,12 @@ pub fn run(args: &FromSqlArgs) -> anyhow::Result<ExitCode> {
         }
         None => return Err(anyhow!("from-sql resolves every name against the table schemas: pass --schema, --schema-file or --db")),
     };
-    let dialect = SqlDialect::from_name(&args.dialect).context("unknown SQL dialect")?;
     let source = args.file.as_ref().map_or("standard input".to_string(), |p| p.display().to_string());
     if args.model_only {
         eprintln!("--model-only: the local model translates (up to {} answers, each verified)", args.attempts);
         return model_fallback(args, &sql, &catalog, setup);
     }
-    let translation = match transpile(&sql, &catalog, dialect) {
+    let translation = match transpile(&sql, &catalog, args.dialect) {
         Ok(translation) => translation,
         Err(error) if args.no_model => return Err(anyhow!("{source}: {error}\nnothing was translated (--no-model)")),
         // SQL that does not parse or names what the schema lacks is the input's fault: no

@@ -1,8 +1,6 @@
 //! `ibert from-sql` and `ibert to-sql` end to end, with the real oracle.
 
-mod common;
-
-use common::{ibert_with_stdin, stderr, stdout};
+use crate::common::{ibert_with_stdin, stderr, stdout};
 
 const SCHEMA: &str = r#"{"customers": {"id": "int64", "name": "string", "country": "string"},
   "orders": {"id": "int64", "customer_id": "int64", "amount": "float64", "status": "string"}}"#;

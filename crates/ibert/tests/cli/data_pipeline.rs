@@ -2,12 +2,10 @@
 //! derivation (its errors re-checked independently with `ibert to-sql`), augmentation, mining
 //! (bad files and hostile code included), concatenation, statistics, and `data all`.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{ibert_with_stdin, stderr, stdout};
+use crate::common::{ibert_with_stdin, stderr, stdout};
 use serde_json::Value;
 
 fn records(path: &Path) -> Vec<Value> {

@@ -1,8 +1,6 @@
 //! The model-backed task commands, end to end with the real default model (few tokens each).
 
-mod common;
-
-use common::{ibert_with_stdin, stderr, stdout};
+use crate::common::{ibert_with_stdin, stderr, stdout};
 
 const SCHEMA: &str = r#"{"orders": {"id": "int64", "status": "string", "amount": "float64"}}"#;
 

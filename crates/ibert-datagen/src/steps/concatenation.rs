@@ -1,0 +1,77 @@
+//! Every dataset file merged (duplicates removed), each record with the prompt a model sees for
+//! it and its split by structure: `train_complete.jsonl` and `splits/{train,validation,test}.jsonl`.
+
+use std::path::{Path, PathBuf};
+
+use ibert_records::{ChatMessage, Example, write_jsonl};
+
+use super::{Step, StepContext, StepError, StepReport, augmentation, mining, multitask, templates, transpilation};
+use crate::dataset::concat::concat_files;
+use crate::dataset::split::{SPLITS, assign_splits};
+
+/// The merged dataset, in the output folder.
+pub fn output(dir: &Path) -> PathBuf {
+    dir.join("train_complete.jsonl")
+}
+
+/// The file of one split, in the output folder.
+pub fn split_output(dir: &Path, split: &str) -> PathBuf {
+    dir.join(format!("splits/{split}.jsonl"))
+}
+
+pub struct Concatenation<'a> {
+    /// The messages of a record's prompt, system message first. The prompts are the task
+    /// library's (`ibert-tasks`), which depends on the model crate; the binary passes them in so
+    /// that dataset generation does not.
+    pub prompt: &'a (dyn Fn(&Example) -> Vec<ChatMessage> + Sync),
+}
+
+impl Step for Concatenation<'_> {
+    fn name(&self) -> &str {
+        "concatenation"
+    }
+
+    fn title(&self) -> &str {
+        "concatenation"
+    }
+
+    /// In order of preference, as the first copy of a duplicate is kept: the verified pairs, what
+    /// was derived from them, what was mined.
+    fn inputs(&self, context: &StepContext) -> Vec<PathBuf> {
+        let dir = context.dir;
+        vec![
+            templates::outputs(dir).train,
+            transpilation::outputs(dir).train,
+            augmentation::outputs(dir).train,
+            multitask::output(dir),
+            mining::output(dir),
+        ]
+    }
+
+    fn outputs(&self, context: &StepContext) -> Vec<PathBuf> {
+        let mut outputs = vec![output(context.dir)];
+        outputs.extend(SPLITS.iter().map(|split| split_output(context.dir, split)));
+        outputs
+    }
+
+    fn run(&self, context: &StepContext) -> Result<Option<StepReport>, StepError> {
+        let mut merged = concat_files(&self.inputs(context))?;
+        for example in &mut merged.examples {
+            let messages = (self.prompt)(example);
+            example.system_prompt = messages.first().map(|message| message.content.clone());
+            example.messages = Some(messages);
+        }
+        assign_splits(&mut merged.examples);
+        write_jsonl(&output(context.dir), &merged.examples)?;
+        for split in SPLITS {
+            let records: Vec<&Example> = merged.examples.iter().filter(|example| example.meta.split.as_deref() == Some(split)).collect();
+            write_jsonl(&split_output(context.dir, split), &records)?;
+        }
+        Ok(Some(StepReport::line(format!(
+            "{} examples ({} exact and {} near duplicates removed), split by structure",
+            merged.examples.len(),
+            merged.exact_duplicates,
+            merged.near_duplicates
+        ))))
+    }
+}
