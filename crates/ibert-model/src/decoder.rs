@@ -15,6 +15,14 @@ pub trait Forward: Send {
     /// Empties the cache; the next call starts at position 0.
     fn reset(&mut self);
 
+    /// Keeps the first `positions` positions of the cache and forgets the rest, so that a prompt
+    /// that shares them with the previous one (a retry adds to the conversation) runs only its
+    /// new tokens. `false` when the backend cannot; the caller then resets.
+    fn truncate(&mut self, positions: usize) -> bool {
+        let _ = positions;
+        false
+    }
+
     /// Runs `tokens` (at `position` onwards, after what the cache holds) and returns the logits
     /// that follow the last of them.
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError>;
@@ -28,8 +36,44 @@ pub struct Vocabulary<'a> {
     pub context_length: usize,
 }
 
+/// The tokens a network's cache holds, in order: what [`generate`] may reuse.
+#[derive(Debug, Default)]
+pub struct CachedTokens(Vec<u32>);
+
+impl CachedTokens {
+    /// Brings the cache to the longest prefix it shares with `prompt` (leaving at least one token
+    /// to run, whose logits come next) and says where the prompt's new tokens start.
+    fn reuse(&mut self, network: &mut dyn Forward, prompt: &[u32]) -> usize {
+        let shared = self.0.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
+        if shared > 0 && network.truncate(shared) {
+            self.0.truncate(shared);
+            return shared;
+        }
+        network.reset();
+        self.0.clear();
+        0
+    }
+
+    /// Runs `tokens` after what the cache holds and remembers them.
+    fn run(&mut self, network: &mut dyn Forward, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        match network.logits(tokens, self.0.len()) {
+            Ok(logits) => {
+                self.0.extend_from_slice(tokens);
+                Ok(logits)
+            }
+            Err(error) => {
+                // The cache may hold part of the run: start afresh next time.
+                network.reset();
+                self.0.clear();
+                Err(error)
+            }
+        }
+    }
+}
+
 pub fn generate(
     network: &mut dyn Forward,
+    cached: &mut CachedTokens,
     vocabulary: &Vocabulary,
     prompt: &str,
     options: &GenerationOptions,
@@ -45,10 +89,10 @@ pub fn generate(
     if prompt_ids.len() + options.max_tokens > vocabulary.context_length {
         return Err(EngineError::Context { prompt: prompt_ids.len(), max: options.max_tokens, context: vocabulary.context_length });
     }
-    network.reset();
     let mut sampler = LogitsProcessor::from_sampling(options.seed, sampling(options));
     let started = Instant::now();
-    let mut logits = network.logits(&prompt_ids, 0)?;
+    let reused = cached.reuse(network, &prompt_ids);
+    let mut logits = cached.run(network, &prompt_ids[reused..])?;
     let prompt_time = started.elapsed();
     let started = Instant::now();
     let mut generated: Vec<u32> = Vec::new();
@@ -93,13 +137,21 @@ pub fn generate(
             emitted = safe;
         }
         if generated.len() < options.max_tokens {
-            logits = network.logits(&[next], context.len())?;
+            logits = cached.run(network, &[next])?;
         }
     }
     if let Some(rest) = text.get(emitted..).filter(|r| !r.is_empty()) {
         on_text(rest);
     }
-    Ok(Generation { text, prompt_tokens: prompt_ids.len(), generated_tokens: generated.len(), prompt_time, generation_time: started.elapsed(), stop_reason })
+    Ok(Generation {
+        text,
+        prompt_tokens: prompt_ids.len(),
+        reused_prompt_tokens: reused,
+        generated_tokens: generated.len(),
+        prompt_time,
+        generation_time: started.elapsed(),
+        stop_reason,
+    })
 }
 
 fn sampling(options: &GenerationOptions) -> Sampling {

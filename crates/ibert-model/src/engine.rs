@@ -54,6 +54,9 @@ pub enum StopReason {
 pub struct Generation {
     pub text: String,
     pub prompt_tokens: usize,
+    /// The prompt's first tokens that the previous generation had already run (kept in the
+    /// key/value cache): a retry runs only what it adds.
+    pub reused_prompt_tokens: usize,
     pub generated_tokens: usize,
     /// Time to process the prompt (until the first token's logits).
     pub prompt_time: Duration,

@@ -28,9 +28,10 @@ pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
 pub use default_model::{
-    DEFAULT_MODEL, FetchProgress, ModelFetchError, ModelFile, PackageIndex, QWEN25_CODER_05B, QWEN25_CODER_15B, WheelPart, ensure_default_model, ensure_model,
+    BUILTIN_MODELS, BuiltinModel, DEFAULT_MODEL_NAME, FetchProgress, ModelFetchError, ModelFile, PackageIndex, QWEN25_CODER_05B, QWEN25_CODER_15B,
+    SMOLLM2_135M, WheelPart, builtin_model, ensure_model, ensure_test_model,
 };
 pub use engine::{Engine, EngineError, Generation, GenerationOptions, StopReason};
 pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};
-pub use hub::{HubError, ensure_hub_model};
+pub use hub::{Hub, HubError, ensure_hub_model};
 pub use local_model::{Backend, DeviceChoice, LoadOptions, LocalModel};

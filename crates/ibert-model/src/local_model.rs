@@ -8,7 +8,7 @@ use tokenizers::Tokenizer;
 
 use crate::candle_gguf::CandleGguf;
 use crate::chat::{ChatMessage, ChatTemplate};
-use crate::decoder::{self, Forward, Vocabulary};
+use crate::decoder::{self, CachedTokens, Forward, Vocabulary};
 use crate::engine::{Engine, EngineError, Generation, GenerationOptions};
 use crate::gguf::Gguf;
 use crate::hf_folder::HfFolder;
@@ -72,6 +72,8 @@ impl DeviceChoice {
 pub struct LocalModel {
     path: PathBuf,
     network: Box<dyn Forward>,
+    /// What the network's key/value cache holds, for the next prompt to reuse.
+    cached: CachedTokens,
     /// `native`, `candle`, `native (8-bit at load)`.
     backend: String,
     format: &'static str,
@@ -130,6 +132,7 @@ impl LocalModel {
         Ok(LocalModel {
             path: path.to_path_buf(),
             network,
+            cached: CachedTokens::default(),
             backend: backend.to_string(),
             format: "GGUF",
             device,
@@ -163,6 +166,7 @@ impl LocalModel {
         Ok(LocalModel {
             path: dir.to_path_buf(),
             network,
+            cached: CachedTokens::default(),
             backend: backend.to_string(),
             format: "Hugging Face folder",
             device: device_name(device),
@@ -182,9 +186,16 @@ impl LocalModel {
         &self.backend
     }
 
+    /// Empties the key/value cache, so that the next prompt runs in full (benchmarks measure
+    /// prompt processing this way, as llama.cpp's `reset` does).
+    pub fn forget_cached_prompt(&mut self) {
+        self.network.reset();
+        self.cached = CachedTokens::default();
+    }
+
     /// The logits after `tokens`, from an empty cache (to compare backends).
     pub fn prompt_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
-        self.network.reset();
+        self.forget_cached_prompt();
         self.network.logits(tokens, 0)
     }
 }
@@ -213,6 +224,6 @@ impl Engine for LocalModel {
 
     fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError> {
         let vocabulary = Vocabulary { tokenizer: &self.tokenizer, end_tokens: &self.end_tokens, context_length: self.context_length };
-        decoder::generate(self.network.as_mut(), &vocabulary, prompt, options, on_text)
+        decoder::generate(self.network.as_mut(), &mut self.cached, &vocabulary, prompt, options, on_text)
     }
 }

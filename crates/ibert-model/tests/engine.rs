@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use ibert_model::{Backend, ChatMessage, Engine, EngineError, GenerationOptions, LoadOptions, LocalModel, StopReason, ensure_default_model};
+use ibert_model::{Backend, ChatMessage, Engine, EngineError, GenerationOptions, LoadOptions, LocalModel, StopReason, ensure_test_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn model_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let env = PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment: {error}"));
-        ensure_default_model(&env.python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))
+        ensure_test_model(&env.python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))
     })
     .clone()
 }
@@ -47,6 +47,23 @@ fn greedy_decoding_is_deterministic_and_streams_what_it_returns() {
     assert_eq!(streamed, first.text, "the streamed pieces make up the answer");
     assert!(first.generated_tokens <= 24 && first.prompt_tokens > 20, "{first:?}");
     assert!(first.stop_reason == StopReason::EndOfText || first.generated_tokens == 24, "{first:?}");
+}
+
+#[test]
+fn a_prompt_that_extends_the_previous_one_runs_only_its_new_tokens_and_answers_the_same() {
+    let mut engine = LocalModel::load(&model_path()).expect("the model loads");
+    let options = GenerationOptions { max_tokens: 16, ..GenerationOptions::default() };
+    let question = ChatMessage::new("user", "Write one line of Python that adds 2 and 3.");
+    let first = engine.generate(&engine.chat_prompt(std::slice::from_ref(&question)).unwrap(), &options, &mut |_| {}).unwrap();
+    assert_eq!(first.reused_prompt_tokens, 0, "a fresh model has nothing to reuse");
+    let follow_up = [question, ChatMessage::new("assistant", &first.text), ChatMessage::new("user", "Now multiply them instead.")];
+    let prompt = engine.chat_prompt(&follow_up).unwrap();
+    let reused = engine.generate(&prompt, &options, &mut |_| {}).unwrap();
+    assert!(reused.reused_prompt_tokens >= first.prompt_tokens, "the first turn is reused: {reused:?} after {first:?}");
+    let mut fresh = LocalModel::load(&model_path()).expect("the model loads");
+    let from_scratch = fresh.generate(&prompt, &options, &mut |_| {}).unwrap();
+    assert_eq!(from_scratch.reused_prompt_tokens, 0);
+    assert_eq!(reused.text, from_scratch.text, "reusing the cache changes nothing but the time");
 }
 
 /// Greedy decoding on the native kernels is deterministic on a given CPU kind (AVX2 or not): the

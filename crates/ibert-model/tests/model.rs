@@ -4,25 +4,25 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ibert_model::{ChatMessage, ChatTemplate, DEFAULT_MODEL, Gguf, GgufError, ensure_default_model};
+use ibert_model::{ChatMessage, ChatTemplate, Gguf, GgufError, SMOLLM2_135M, ensure_test_model};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn default_model() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let env = PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment: {error}"));
-        ensure_default_model(&env.python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))
+        ensure_test_model(&env.python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))
     })
 }
 
 #[test]
 fn the_default_model_is_fetched_checked_and_reused() {
     let path = default_model();
-    assert_eq!(std::fs::metadata(path).unwrap().len(), DEFAULT_MODEL.size);
-    assert_eq!(ibert_model::default_model::sha256_of(path).unwrap(), DEFAULT_MODEL.sha256);
+    assert_eq!(std::fs::metadata(path).unwrap().len(), SMOLLM2_135M.size);
+    assert_eq!(ibert_model::default_model::sha256_of(path).unwrap(), SMOLLM2_135M.sha256);
     let modified = std::fs::metadata(path).unwrap().modified().unwrap();
     let env = PythonEnv::ensure(&|_| {}).unwrap();
-    let again = ensure_default_model(&env.python(), &cache_dir()).unwrap();
+    let again = ensure_test_model(&env.python(), &cache_dir()).unwrap();
     assert_eq!(&again, path);
     assert_eq!(std::fs::metadata(&again).unwrap().modified().unwrap(), modified, "not fetched twice");
 }

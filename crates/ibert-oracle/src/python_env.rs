@@ -66,7 +66,7 @@ impl PythonEnv {
     /// Where an installed package of the environment lives (`ibis` -> `.../site-packages/ibis`).
     pub fn package_dir(&self, package: &str) -> Result<PathBuf, OracleError> {
         let script = format!("import os, {package}; print(os.path.dirname({package}.__file__))");
-        let output = std::process::Command::new(self.python()).args(["-c", &script]).output().map_err(|e| OracleError::io("running", self.python(), e))?;
+        let output = Command::new(self.python()).args(["-c", &script]).output().map_err(|e| OracleError::io("running", self.python(), e))?;
         if !output.status.success() {
             return Err(OracleError::Protocol(format!("locating the package `{package}`: {}", String::from_utf8_lossy(&output.stderr).trim())));
         }

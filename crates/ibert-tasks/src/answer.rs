@@ -34,6 +34,13 @@ pub fn completions(prefix: &str, answer: &str) -> Vec<String> {
         candidates.push(code.clone());
     }
     let rest = code.trim_start();
+    // The answer restates a statement the prefix began (`expr = (` for a prefix ending in
+    // `expr = orders.filter(`): the prefix up to that statement, then the answer.
+    if let Some(target) = assignment_target(rest)
+        && let Some(start) = statement_starts(prefix).into_iter().rev().find(|&start| assignment_target(&prefix[start..]) == Some(target))
+    {
+        candidates.push(format!("{}{rest}", &prefix[..start]));
+    }
     if open_brackets(prefix) > 0 || rest.starts_with('.') || rest.starts_with(')') || rest.starts_with(',') {
         candidates.push(format!("{prefix}{}{rest}", if rest.starts_with(['.', ')', ',']) { "" } else { " " }));
     }
@@ -42,6 +49,31 @@ pub fn completions(prefix: &str, answer: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     candidates.retain(|candidate| seen.insert(candidate.clone()));
     candidates.into_iter().map(|candidate| candidate.trim_end().to_string() + "\n").collect()
+}
+
+/// The name a statement assigns to (`expr` of `expr = ...`), if it starts with an assignment.
+fn assignment_target(statement: &str) -> Option<&str> {
+    let (name, after) = statement.split_once('=')?;
+    let name = name.trim();
+    let is_name = !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (is_name && !after.starts_with('=')).then_some(name)
+}
+
+/// Where the top-level statements of `code` start: lines outside any bracket that do not
+/// continue the previous line.
+fn statement_starts(code: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    let mut continued = false;
+    for line in code.split_inclusive('\n') {
+        let text = line.trim_start();
+        if !continued && !text.is_empty() && !text.starts_with('#') && line == text && open_brackets(&code[..offset]) == 0 {
+            starts.push(offset);
+        }
+        continued = line.trim_end().ends_with('\\');
+        offset += line.len();
+    }
+    starts
 }
 
 /// Text without any whitespace, to compare programs laid out differently.
@@ -99,6 +131,18 @@ mod tests {
         assert_eq!(completions(prefix, rest)[0], "# total per status\nexpr = orders.group_by(\"status\").aggregate( total=orders.amount.sum())\n");
         let chained = completions("expr = orders.filter(orders.amount > 10)", ".count()");
         assert_eq!(chained[0], "expr = orders.filter(orders.amount > 10).count()\n");
+    }
+
+    #[test]
+    fn an_answer_that_restates_the_open_statement_replaces_it() {
+        let prefix = "sold = order_items.filter(_.quantity >= 100)\nexpr = products.filter(";
+        let answer = "```python\nexpr = (\n    products.filter(~products.id.isin(sold.product_id))\n)\n```";
+        let candidates = completions(prefix, answer);
+        let restated = "sold = order_items.filter(_.quantity >= 100)\nexpr = (\n    products.filter(~products.id.isin(sold.product_id))\n)\n";
+        assert_eq!(candidates[0], restated, "{candidates:?}");
+        assert!(completions(prefix, "~products.id.isin(sold.product_id))").iter().all(|c| c != restated), "a continuation is not a restatement");
+        assert_eq!(assignment_target("x == 1"), None);
+        assert_eq!(statement_starts("a = f(\n    b=1)\nc = 2\n"), vec![0, 16]);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct EvalOutcome {
     pub attempts: u32,
     /// Seconds from the first prompt token to the last answer.
     pub latency: f64,
+    /// Prompt tokens the model ran, over all attempts; those a retry shares with the previous
+    /// prompt come from the key/value cache and are not counted (nor timed).
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
     /// Seconds spent in generation proper (after the prompt).
@@ -90,7 +92,7 @@ pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Exampl
         answer: scored,
         attempts: outcome.attempt,
         latency: prompt_seconds + generation_seconds,
-        prompt_tokens: outcome.generations.iter().map(|g| g.prompt_tokens).sum(),
+        prompt_tokens: outcome.generations.iter().map(|g| g.prompt_tokens - g.reused_prompt_tokens).sum(),
         generated_tokens: outcome.generations.iter().map(|g| g.generated_tokens).sum(),
         generation_seconds,
         prompt_seconds,
@@ -145,7 +147,7 @@ fn docstring_proxy(code: &str, style: DocStyle, docstring: &str) -> (bool, Strin
     };
     let parameters = parameters_of(code);
     let missing_sections: Vec<&str> =
-        sections.iter().copied().filter(|section| !docstring.contains(section) && !(parameters.is_empty() && section.starts_with(['A', 'P']))).collect();
+        sections.iter().copied().filter(|section| !(docstring.contains(section) || parameters.is_empty() && section.starts_with(['A', 'P']))).collect();
     let missing_parameters: Vec<&String> = parameters.iter().filter(|parameter| !docstring.contains(parameter.as_str())).collect();
     if missing_sections.is_empty() && missing_parameters.is_empty() {
         (true, "proxy: the style's sections, every parameter named".into())

@@ -39,6 +39,10 @@ pub struct RetryOptions<'a> {
     pub on_text: Option<&'a mut dyn FnMut(&str)>,
 }
 
+/// A check of one program: `Ok(Ok(report))` when it is accepted, `Ok(Err(why))` when not (`why`
+/// reads after "That program"), `Err` when the check itself could not run.
+pub type CheckProgram<'a> = dyn FnMut(&str) -> Result<Result<String, String>, OracleError> + 'a;
+
 /// Asks the model up to `options.attempts` times. `read` turns an answer into the programs it
 /// may stand for (most likely first); `check` says of one program `Ok(report)` or `Err(why)`,
 /// where `why` reads after "That program" (`does not compile: ...`).
@@ -47,7 +51,7 @@ pub fn answer_until_accepted(
     prompt: Prompt,
     options: RetryOptions,
     read: &dyn Fn(&str) -> Vec<String>,
-    check: &mut dyn FnMut(&str) -> Result<Result<String, String>, OracleError>,
+    check: &mut CheckProgram<'_>,
 ) -> Result<Outcome, RetryError> {
     let RetryOptions { attempts, generation: generation_options, mut on_text } = options;
     let mut messages = prompt.messages;

@@ -21,6 +21,8 @@ pub mod user_data;
 mod verifier;
 mod watchdog;
 
-pub use fixtures::{DEFAULT_FIXTURES, DataRequest, fixtures_for_seed, FixtureConfig, FixtureError, FixtureSet, FixtureStore, Profile, ReferenceDatabase, TableSchemas};
+pub use fixtures::{
+    DEFAULT_FIXTURES, DataRequest, FixtureConfig, FixtureError, FixtureSet, FixtureStore, Profile, ReferenceDatabase, TableSchemas, fixtures_for_seed,
+};
 pub use user_data::{UserDataError, UserDatabase, prepare_user_database};
 pub use verifier::{Aligned, Evidence, ReferenceRun, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};

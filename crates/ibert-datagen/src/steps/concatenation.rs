@@ -39,13 +39,7 @@ impl Step for Concatenation<'_> {
     /// was derived from them, what was mined.
     fn inputs(&self, context: &StepContext) -> Vec<PathBuf> {
         let dir = context.dir;
-        vec![
-            templates::outputs(dir).train,
-            transpilation::outputs(dir).train,
-            augmentation::outputs(dir).train,
-            multitask::output(dir),
-            mining::output(dir),
-        ]
+        vec![templates::outputs(dir).train, transpilation::outputs(dir).train, augmentation::outputs(dir).train, multitask::output(dir), mining::output(dir)]
     }
 
     fn outputs(&self, context: &StepContext) -> Vec<PathBuf> {

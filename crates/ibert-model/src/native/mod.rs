@@ -354,6 +354,15 @@ impl Forward for NativeLlama {
         }
     }
 
+    fn truncate(&mut self, positions: usize) -> bool {
+        let kv_width = self.shape.kv_heads * self.shape.head_dim;
+        for cache in &mut self.cache {
+            cache.keys.truncate(positions * kv_width);
+            cache.values.truncate(positions * kv_width);
+        }
+        true
+    }
+
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Inference("no tokens to run".to_string()));

@@ -95,8 +95,8 @@ pub(super) enum Storage<T: 'static> {
 impl<T> Storage<T> {
     /// `len` values of `T` at byte `offset` of `map`, if they lie inside it, aligned.
     pub(super) fn mapped(map: &std::sync::Arc<memmap2::Mmap>, offset: usize, len: usize) -> Option<Storage<T>> {
-        let end = len.checked_mul(std::mem::size_of::<T>()).and_then(|bytes| offset.checked_add(bytes))?;
-        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<T>());
+        let end = len.checked_mul(size_of::<T>()).and_then(|bytes| offset.checked_add(bytes))?;
+        let aligned = (map.as_ptr() as usize + offset).is_multiple_of(align_of::<T>());
         (end <= map.len() && aligned).then(|| Storage::Mapped { map: map.clone(), offset, len })
     }
 }

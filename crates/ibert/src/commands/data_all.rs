@@ -65,13 +65,6 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
         summaries.push((step.title(), report.summary));
     }
 
-    // The task commands' default model, so that everything is ready after this one command.
-    let model = if args.skip_model {
-        "skipped (--skip-model)".to_string()
-    } else {
-        crate::model_config::default_model(&ibert_oracle::cache_dir())?.display().to_string()
-    };
-
     // The last step's summary (the statistics of the dataset) first, then the others'.
     if let Some((_, Some(last))) = summaries.pop() {
         print!("{last}");
@@ -85,7 +78,12 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
     let (complete_path, stats_path) = (concatenation::output(&args.output), statistics::output(&args.output));
     let stats: Stats = serde_json::from_str(&std::fs::read_to_string(&stats_path)?).with_context(|| format!("reading {}", stats_path.display()))?;
     println!("wrote {} ({} examples) and {}", complete_path.display(), stats.total, stats_path.display());
-    println!("default model for the task commands: {model}");
+    let default = ibert_model::builtin_model(ibert_model::DEFAULT_MODEL_NAME).expect("the default model is built in");
+    println!(
+        "the task commands fetch their model ({}, {:.1} GB) on first use; `ibert model info` fetches it now",
+        default.name,
+        default.file.size as f64 / 1e9
+    );
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

@@ -5,16 +5,12 @@ use std::process::ExitCode;
 
 use ibert_model::native::{NativeLlama, quant};
 use ibert_model::{ChatMessage, ChatTemplate, Gguf};
-use ibert_oracle::cache_dir;
 
 use crate::cli::{ModelConvertArgs, ModelInfoArgs};
 use crate::{model_config, ui};
 
 pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
-    let path = match &args.model_path {
-        Some(path) => path.clone(),
-        None => model_config::default_model(&cache_dir())?,
-    };
+    let path = model_config::chosen_model(&args.choice)?;
     let gguf = Gguf::open(&path)?;
     let size = gguf.file_size as f64 / 1e6;
     println!("file              {} ({size:.1} MB, GGUF v{})", path.display(), gguf.version);
@@ -47,10 +43,7 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
 
 /// `ibert model convert`: a GGUF model as a Hugging Face folder.
 pub fn convert(args: &ModelConvertArgs) -> anyhow::Result<ExitCode> {
-    let path = match &args.model_path {
-        Some(path) => path.clone(),
-        None => model_config::default_model(&cache_dir())?,
-    };
+    let path = model_config::chosen_model(&args.choice)?;
     let spinner = ui::spinner(&format!("converting {}", path.display()));
     ibert_model::convert::gguf_to_hf_folder(&path, &args.to)?;
     spinner.finish_and_clear();

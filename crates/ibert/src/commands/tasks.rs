@@ -154,7 +154,7 @@ pub(super) fn run_with_feedback(
     attempts: u32,
     stream: bool,
     read: &dyn Fn(&str) -> Vec<String>,
-    check: &mut dyn FnMut(&str) -> Result<Result<String, String>, ibert_oracle::OracleError>,
+    check: &mut ibert_tasks::retry::CheckProgram<'_>,
 ) -> anyhow::Result<Outcome> {
     let mut on_text = |text: &str| {
         eprint!("{text}");

@@ -1,10 +1,12 @@
 //! The real `ibert` binary, run in a fresh temporary folder per test.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use crate::common;
 
 fn ibert(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ibert")).args(args).current_dir(dir).output().expect("ibert runs")
+    common::ibert().args(args).current_dir(dir).output().expect("ibert runs")
 }
 
 fn text(output: &Output) -> String {
@@ -108,7 +110,7 @@ fn unknown_template_name_is_an_error() {
 #[test]
 fn missing_python_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ibert"))
+    let output = common::ibert()
         .args(["data", "generate", "--template", "select_where_status"])
         .current_dir(dir.path())
         .env("IBERT_CACHE_DIR", dir.path().join("cache"))
@@ -124,7 +126,7 @@ fn missing_python_is_a_clear_error() {
 fn failing_pip_is_a_clear_error_and_leaves_no_ready_environment() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let output = Command::new(env!("CARGO_BIN_EXE_ibert"))
+    let output = common::ibert()
         .args(["data", "generate", "--template", "select_where_status"])
         .current_dir(dir.path())
         .env("IBERT_CACHE_DIR", &cache)

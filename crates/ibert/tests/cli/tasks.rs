@@ -1,6 +1,6 @@
 //! The model-backed task commands, end to end with the real default model (few tokens each).
 
-use crate::common::{ibert_with_stdin, stderr, stdout};
+use crate::common::{ibert, ibert_with_stdin, run_with_stdin, stderr, stdout};
 
 const SCHEMA: &str = r#"{"orders": {"id": "int64", "status": "string", "amount": "float64"}}"#;
 
@@ -50,10 +50,17 @@ fn bad_models_and_configs_are_clear_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("bad.gguf is truncated or corrupt"), "{}", stderr(&output));
 
-    std::fs::write(dir.path().join("hub.yaml"), "model:\n  model_name: Qwen/Qwen2.5-Coder-1.5B-Instruct\n").unwrap();
-    let output = ibert_with_stdin(dir.path(), &["qa", "--config", "hub.yaml"], "hi");
+    // A hub model that is not built in, named by the config alone (no IBERT_MODEL_NAME over it).
+    std::fs::write(dir.path().join("hub.yaml"), "model:\n  model_name: Qwen/Qwen2.5-Coder-7B-Instruct\n").unwrap();
+    let mut from_config = ibert();
+    from_config.env_remove("IBERT_MODEL_NAME");
+    let output = run_with_stdin(from_config, dir.path(), &["qa", "--config", "hub.yaml"], "hi");
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("cannot download") && stderr(&output).contains("--model-path"), "{}", stderr(&output));
+
+    let output = ibert_with_stdin(dir.path(), &["qa", "--model-name", "qwen-9000"], "hi");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no built-in model is called `qwen-9000`") && stderr(&output).contains("qwen2.5-coder-0.5b"), "{}", stderr(&output));
 
     let output = ibert_with_stdin(dir.path(), &["qa", "--device", "cuda"], "hi");
     assert!(
