@@ -4,10 +4,13 @@
 //! `error_resolution` answer is correct when its result, executed as a user executes it, equals
 //! the reference result on the fixture databases; an `ibis_to_sql` answer when its SQL's result
 //! equals the reference program's. For `qa` and `documentation` no such check exists, so the
-//! score is a stated **proxy**: a `qa` answer is correct when its code compiles with real Ibis
-//! against the record's tables (and, where the record has a verified code example, returns that
-//! example's result); a docstring when it has the requested style's sections and names every
-//! parameter of the function.
+//! score is a stated **proxy**. A `qa` question whose reference answer is code ("how do I ...",
+//! "write this SQL with Ibis") wants code: correct when the answer's code returns the record's
+//! verified code example's result (or, without one, compiles with real Ibis against the record's
+//! tables). A question answered in prose ("what does this compute", "what does this API do") is
+//! correct when the answer names everything the reference names in backticks (its tables, the
+//! API's function). A docstring is correct when it has the requested style's sections and names
+//! every parameter of the function.
 //!
 //! Retries feed back only what a user would see (the answer does not compile, fails when run,
 //! or returns nothing): never the reference.
@@ -119,6 +122,10 @@ pub fn score(checker: &mut Checker, example: &Example, answer_text: &str) -> Res
             let same = squeeze(answer_text) == squeeze(&target.sql);
             (same, if same { "the reference SQL (proxy: text)".into() } else { "not the reference SQL (proxy: text)".into() }, answer_text.to_string())
         }
+        Payload::Qa { target, .. } if !target.answer.contains("```") => {
+            let (ok, detail) = prose_proxy(&target.answer, answer_text);
+            (ok, detail, answer_text.to_string())
+        }
         Payload::Qa { target, .. } => {
             let code = answer::code_block(answer_text);
             if !answer_text.contains("```") {
@@ -156,6 +163,38 @@ fn docstring_proxy(code: &str, style: DocStyle, docstring: &str) -> (bool, Strin
     }
 }
 
+/// The prose proxy of `qa`: the answer names every name the reference answer puts in backticks
+/// (`BaseBackend.has_operation(op)` counts as `has_operation`), so an answer about the wrong table
+/// or the wrong function fails, and one that is merely worded otherwise does not.
+fn prose_proxy(reference: &str, answer: &str) -> (bool, String) {
+    let names = backticked_names(reference);
+    let missing: Vec<&String> = names.iter().filter(|name| !answer.contains(name.as_str())).collect();
+    if answer.trim().is_empty() {
+        (false, "proxy: an empty answer".into())
+    } else if missing.is_empty() {
+        (true, format!("proxy: names {names:?} as the reference does"))
+    } else {
+        (false, format!("proxy: does not name {missing:?}"))
+    }
+}
+
+/// The identifiers inside single backticks: the last dotted part, without a call's arguments.
+fn backticked_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|quoted| {
+            let name = quoted.split('(').next()?.rsplit('.').next()?.trim();
+            let is_identifier = name.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            is_identifier.then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The parameter names of the first `def` in `code`.
 fn parameters_of(code: &str) -> Vec<String> {
     let Some(start) = code.find("def ") else { return Vec::new() };
@@ -187,6 +226,22 @@ mod tests {
         let (ok, detail) = docstring_proxy(code, DocStyle::Google, "Revenue.\n\nArgs:\n    orders: the orders.\n\nReturns:\n    A table.");
         assert!(!ok && detail.contains("customers"), "{detail}");
         assert!(!docstring_proxy(code, DocStyle::Numpy, good).0, "NumPy sections are not Google's");
+    }
+
+    #[test]
+    fn the_prose_proxy_wants_the_names_the_reference_gives() {
+        let reference = "`BaseBackend.has_operation(op)`: Return True if the backend supports the operation.";
+        assert!(prose_proxy(reference, "It tells whether `has_operation` is supported, e.g. for `Sum`.").0);
+        let (ok, detail) = prose_proxy(reference, "It connects to a database.");
+        assert!(!ok && detail.contains("has_operation"), "{detail}");
+        let tables = "Products not sold. It reads the `order_items` and `products` tables.";
+        assert!(!prose_proxy(tables, "It reads the `orders` table.").0);
+        assert!(!prose_proxy("No names here.", "  ").0, "an empty answer is never right");
+    }
+
+    #[test]
+    fn backticked_names_skip_code_that_is_not_a_name() {
+        assert_eq!(backticked_names("`a.b.c(x, y)` then `x > 1` and `t`"), ["c", "t"]);
     }
 
     #[test]

