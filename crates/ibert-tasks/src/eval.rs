@@ -27,6 +27,10 @@ use crate::check::{Checked, Checker};
 use crate::prompt::{Prompt, Shot, TaskInput};
 use crate::retry::{RetryError, RetryOptions, answer_until_accepted};
 
+/// Raised whenever `score` judges differently, so that `ibert eval` does not resume from results
+/// scored the old way. 2: the prose proxy of `qa`.
+pub const SCORING_VERSION: u32 = 2;
+
 /// How a record is answered.
 pub struct EvalOptions<'a> {
     pub generation: &'a GenerationOptions,

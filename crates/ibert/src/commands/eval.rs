@@ -13,7 +13,7 @@ use ibert_model::Engine;
 use ibert_records::{Example, Task, read_jsonl};
 use ibert_tasks::TaskInput;
 use ibert_tasks::check::Checker;
-use ibert_tasks::eval::{EvalOptions, EvalOutcome, evaluate};
+use ibert_tasks::eval::{EvalOptions, EvalOutcome, SCORING_VERSION, evaluate};
 use ibert_tasks::shots::ShotIndex;
 use ibert_verify::Verifier;
 use serde::Serialize;
@@ -109,9 +109,10 @@ fn select(records: Vec<Example>, tasks: &[String], limit: Option<usize>) -> Vec<
     chosen
 }
 
-/// What makes two runs the same: the model, how it samples, the split, shots and attempts.
+/// What makes two runs the same: the model, how it samples, the split, shots and attempts, and
+/// how answers are scored.
 fn signature(model: &str, args: &EvalArgs, generation: &ibert_model::GenerationOptions) -> String {
-    let text = format!("{model}|{}|{}|{}|{generation:?}|{}", args.split, args.shots, args.attempts, args.verify.seed);
+    let text = format!("{model}|{}|{}|{}|{generation:?}|{}|scoring {SCORING_VERSION}", args.split, args.shots, args.attempts, args.verify.seed);
     Sha256::digest(text.as_bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect()
 }
 
