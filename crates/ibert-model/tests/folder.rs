@@ -3,13 +3,15 @@
 //! a loopback port), and clear errors for incomplete folders.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ibert_model::{ChatMessage, Engine, GenerationOptions, Hub, LoadOptions, LocalModel, convert::gguf_to_hf_folder, ensure_hub_model, ensure_test_model};
 use ibert_oracle::{PythonEnv, cache_dir};
+
+mod common;
 
 fn python() -> PathBuf {
     PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment: {error}")).python()
@@ -117,21 +119,7 @@ fn local_hub(repos: Vec<(&'static str, Vec<(&'static str, PathBuf)>)>) -> LocalH
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut authorization = None;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some((_, value)) = line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
-                    authorization = Some(value.trim().to_string());
-                }
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (path, authorization) = common::read_request(&stream, "authorization");
             let (status, body) = match routes.get(&path) {
                 Some(body) => ("200 OK", body.as_slice()),
                 None => ("404 Not Found", b"not found".as_slice()),
