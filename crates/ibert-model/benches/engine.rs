@@ -12,7 +12,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ibert_model::{Backend, Engine, GenerationOptions, LoadOptions, LocalModel, ensure_test_model};
+use ibert_catalog::ensure_test_model;
+use ibert_model::{Backend, Engine, GenerationOptions, LoadOptions, LocalModel};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 /// The prompt's repeated unit (the llama.cpp script uses the same).

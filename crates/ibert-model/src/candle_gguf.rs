@@ -30,8 +30,8 @@ enum Weights {
 impl CandleGguf {
     pub fn load(header: &Gguf, device: &Device) -> Result<CandleGguf, EngineError> {
         let path = &header.path;
-        let inference = |error: candle_core::Error| EngineError::Inference(format!("loading {}: {error}", path.display()));
-        let mut file = File::open(path).map_err(|error| EngineError::Inference(format!("opening {}: {error}", path.display())))?;
+        let inference = |error: candle_core::Error| EngineError::Load(format!("loading {}: {error}", path.display()));
+        let mut file = File::open(path).map_err(|error| EngineError::Load(format!("opening {}: {error}", path.display())))?;
         let content = gguf_file::Content::read(&mut file).map_err(inference)?;
         let weights = match header.architecture() {
             Some("llama") => Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut file, device).map_err(inference)?),

@@ -1,7 +1,7 @@
-//! A llama GGUF model written out as a Hugging Face folder (config.json, tokenizer.json,
-//! tokenizer_config.json, model.safetensors in f16): what full-precision tools (and the LoRA
-//! training to come) read. The weights are the GGUF's dequantized values; the query and key
-//! rows get back the order Hugging Face checkpoints use.
+//! A llama or qwen2 GGUF model written out as a Hugging Face folder (config.json,
+//! tokenizer.json, tokenizer_config.json, model.safetensors in f16): what full-precision tools
+//! (PyTorch, PEFT) read. The weights are the GGUF's dequantized values; a llama file's query and
+//! key rows get back the order Hugging Face checkpoints use.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,24 +11,20 @@ use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use serde_json::json;
 
+use crate::architecture::{Architecture, Shape, hf_name, rows_to_hf_order};
 use crate::engine::EngineError;
 use crate::gguf::Gguf;
-use crate::hf_folder::hf_name;
 use crate::tokenizer::tokenizer_from_gguf;
 
 /// Writes the folder `out` (replacing nothing: it must not exist yet).
 pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError> {
-    let fail = |what: String| EngineError::Inference(format!("converting {}: {what}", gguf_path.display()));
+    let fail = |what: String| EngineError::Load(format!("converting {}: {what}", gguf_path.display()));
     if out.exists() {
         return Err(fail(format!("{} already exists; pick a new folder", out.display())));
     }
     let header = Gguf::open(gguf_path)?;
-    if header.architecture() != Some("llama") {
-        return Err(EngineError::Architecture { path: gguf_path.display().to_string(), architecture: header.architecture().unwrap_or("unknown").to_string() });
-    }
-    let integer = |key: &str| header.architecture_integer(key).ok_or_else(|| fail(format!("the metadata has no llama.{key}")));
-    let heads = integer("attention.head_count")? as usize;
-    let kv_heads = header.architecture_integer("attention.head_count_kv").map_or(heads, |v| v as usize);
+    let (architecture, shape) = Shape::from_gguf(&header)?;
+    let context = header.architecture_integer("context_length").ok_or_else(|| fail(format!("the metadata has no {}.context_length", architecture.name())))?;
 
     let mut file = File::open(gguf_path).map_err(|e| fail(e.to_string()))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| fail(e.to_string()))?;
@@ -36,32 +32,43 @@ pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError
     for name in content.tensor_infos.keys() {
         let hf = hf_name(name).ok_or_else(|| fail(format!("no Hugging Face name for tensor {name}")))?;
         let tensor = content.tensor(&mut file, name, &Device::Cpu).and_then(|q| q.dequantize(&Device::Cpu)).map_err(|e| fail(format!("{name}: {e}")))?;
-        let tensor = match name.rsplit('.').nth(1) {
-            Some("attn_q") => unpermute(&tensor, heads),
-            Some("attn_k") => unpermute(&tensor, kv_heads),
-            _ => Ok(tensor),
+        let heads = match name.rsplit('.').nth(1) {
+            Some("attn_q") => Some(shape.heads),
+            Some("attn_k") => Some(shape.kv_heads),
+            _ => None,
+        };
+        let tensor = match heads.filter(|_| architecture.gguf_permutes_query_and_key()) {
+            Some(heads) => in_hf_order(&tensor, heads),
+            None => Ok(tensor),
         }
         .and_then(|t| t.to_dtype(candle_core::DType::F16))
         .map_err(|e| fail(format!("{name}: {e}")))?;
         tensors.insert(hf, tensor);
     }
     let tokenizer = tokenizer_from_gguf(&header)?;
-    let config = json!({
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
-        "hidden_size": integer("embedding_length")?,
-        "intermediate_size": integer("feed_forward_length")?,
-        "num_hidden_layers": integer("block_count")?,
-        "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads,
+    let mut config = json!({
+        "model_type": architecture.name(),
+        "architectures": [architecture.hf_class()],
+        "hidden_size": shape.width,
+        "intermediate_size": shape.ffn,
+        "num_hidden_layers": shape.blocks,
+        "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.kv_heads,
         "rms_norm_eps": header.architecture_float("attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
         "rope_theta": header.architecture_float("rope.freq_base").unwrap_or(10_000.0),
-        "max_position_embeddings": integer("context_length")?,
+        "max_position_embeddings": context,
         "vocab_size": tokenizer.get_vocab_size(true),
         "tie_word_embeddings": !tensors.contains_key("lm_head.weight"),
+        "hidden_act": "silu",
         "bos_token_id": header.integer("tokenizer.ggml.bos_token_id"),
         "eos_token_id": header.integer("tokenizer.ggml.eos_token_id"),
     });
+    if architecture == Architecture::Qwen2 {
+        // The fields candle's and transformers' qwen2 configurations require besides the common ones.
+        for (key, value) in [("sliding_window", json!(context)), ("max_window_layers", json!(shape.blocks)), ("use_sliding_window", json!(false))] {
+            config[key] = value;
+        }
+    }
     let tokenizer_config = json!({
         "chat_template": header.chat_template(),
         "bos_token": header.token_text("tokenizer.ggml.bos_token_id"),
@@ -87,8 +94,9 @@ pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError
     Ok(())
 }
 
-/// GGUF orders each head's query/key rows for adjacent-pair rotation; Hugging Face for halves.
-fn unpermute(tensor: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+/// A llama query or key matrix with its rows in the Hugging Face order.
+fn in_hf_order(tensor: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
     let (rows, cols) = tensor.dims2()?;
-    tensor.reshape((heads, rows / heads / 2, 2, cols))?.transpose(1, 2)?.contiguous()?.reshape((rows, cols))
+    let values = tensor.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    Tensor::from_vec(rows_to_hf_order(&values, cols, heads), (rows, cols), tensor.device())
 }

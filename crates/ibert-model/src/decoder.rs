@@ -26,6 +26,13 @@ pub trait Forward: Send {
     /// Runs `tokens` (at `position` onwards, after what the cache holds) and returns the logits
     /// that follow the last of them.
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError>;
+
+    /// Applies a LoRA adapter from now on; `Err(why)` when this backend cannot or the adapter
+    /// does not fit.
+    fn set_adapter(&mut self, adapter: &crate::adapter::LoraAdapter) -> Result<(), String> {
+        let _ = adapter;
+        Err("LoRA adapters run on the native backend (GGUF files of llama or qwen2, or folders with --load-in-8bit)".to_string())
+    }
 }
 
 /// What the loop needs besides the network.

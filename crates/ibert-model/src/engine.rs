@@ -81,6 +81,12 @@ pub enum EngineError {
     TensorType { path: String, tensor: String, kind: String },
     #[error("the prompt has {prompt} tokens; with {max} more to generate it exceeds the model's context of {context}")]
     Context { prompt: usize, max: usize, context: usize },
+    /// The model (or its adapter) could not be read or built: a file, a shape, a setting.
+    #[error("{0}")]
+    Load(String),
+    #[error(transparent)]
+    Adapter(#[from] crate::adapter::AdapterError),
+    /// Running the network or the tokenizer failed.
     #[error("inference failed: {0}")]
     Inference(String),
 }

@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
+use crate::architecture::{Architecture, Shape, hf_name, hf_required_tensors};
 use crate::chat::ChatTemplate;
 use crate::decoder::Forward;
 use crate::engine::EngineError;
 use crate::native::quant::QMatrix;
-use crate::native::{NativeLlama, Shape, WeightSource, ops::RopeStyle};
+use crate::native::{DecoderWeights, NativeDecoder, WeightSource, ops::RopeStyle};
 
 /// The `config.json` fields the loaders read.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +29,8 @@ pub struct HfConfig {
     pub num_attention_heads: usize,
     #[serde(default)]
     pub num_key_value_heads: Option<usize>,
+    #[serde(default)]
+    pub intermediate_size: usize,
     #[serde(default = "default_epsilon")]
     pub rms_norm_eps: f64,
     #[serde(default)]
@@ -59,7 +62,7 @@ pub struct HfFolder {
 }
 
 fn fail(dir: &Path, what: impl std::fmt::Display) -> EngineError {
-    EngineError::Inference(format!("{}: {what}", dir.display()))
+    EngineError::Load(format!("{}: {what}", dir.display()))
 }
 
 impl HfFolder {
@@ -70,7 +73,7 @@ impl HfFolder {
         };
         let raw_config = read("config.json")?;
         let config: HfConfig = serde_json::from_str(&raw_config).map_err(|error| fail(dir, format!("config.json: {error}")))?;
-        if !["llama", "qwen2"].contains(&config.model_type.as_str()) {
+        if Architecture::from_name(&config.model_type).is_none() {
             return Err(EngineError::Architecture { path: dir.display().to_string(), architecture: config.model_type.clone() });
         }
         let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|error| fail(dir, format!("tokenizer.json: {error}")))?;
@@ -116,12 +119,7 @@ impl HfFolder {
     /// Refuses a checkpoint that lacks tensors the loader will ask for (candle's loaders panic).
     fn check_tensors(&self, tensors: &MmapedSafetensors) -> Result<(), EngineError> {
         let present: HashSet<String> = tensors.tensors().into_iter().map(|(name, _)| name).collect();
-        let mut needed = vec!["model.embed_tokens.weight".to_string(), "model.norm.weight".to_string()];
-        for block in 0..self.config.num_hidden_layers {
-            for part in HF_BLOCK_TENSORS {
-                needed.push(format!("model.layers.{block}.{part}.weight"));
-            }
-        }
+        let mut needed = hf_required_tensors(self.config.num_hidden_layers);
         if !self.config.tie_word_embeddings.unwrap_or(false) && !present.contains("lm_head.weight") {
             needed.push("lm_head.weight".to_string());
         }
@@ -155,7 +153,7 @@ impl HfFolder {
     }
 
     /// Quantized to Q8_0 at load, on the native kernels (llama only).
-    pub fn native_8bit(&self) -> Result<NativeLlama, EngineError> {
+    pub fn native_8bit(&self) -> Result<NativeDecoder, EngineError> {
         if self.config.model_type != "llama" {
             return Err(fail(&self.dir, format!("load_in_8bit runs llama checkpoints; this one is {}", self.config.model_type)));
         }
@@ -188,51 +186,12 @@ impl HfFolder {
             rope_style: RopeStyle::Halves,
             epsilon: c.rms_norm_eps as f32,
             blocks: c.num_hidden_layers,
+            ffn: c.intermediate_size,
         };
-        NativeLlama::build(shape, &mut HfWeights { tensors, dir: self.dir.clone() })
+        let weights =
+            DecoderWeights::build(Architecture::Llama, shape, &mut HfWeights { tensors, dir: self.dir.clone() }).map_err(|error| fail(&self.dir, error))?;
+        Ok(NativeDecoder::new(weights))
     }
-}
-
-/// The tensors of one block, by their Hugging Face names.
-const HF_BLOCK_TENSORS: [&str; 9] = [
-    "input_layernorm",
-    "self_attn.q_proj",
-    "self_attn.k_proj",
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "post_attention_layernorm",
-    "mlp.gate_proj",
-    "mlp.up_proj",
-    "mlp.down_proj",
-];
-
-/// The Hugging Face name of a GGUF tensor name.
-pub fn hf_name(gguf: &str) -> Option<String> {
-    let fixed = match gguf {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(name) = fixed {
-        return Some(name.to_string());
-    }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (block, part) = rest.split_once('.')?;
-    let part = part.strip_suffix(".weight")?;
-    let hf = match part {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
-    Some(format!("model.layers.{block}.{hf}.weight"))
 }
 
 struct HfWeights {
@@ -301,13 +260,6 @@ impl Forward for CandleHf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gguf_names_map_to_hugging_face_names() {
-        assert_eq!(hf_name("blk.12.attn_q.weight").as_deref(), Some("model.layers.12.self_attn.q_proj.weight"));
-        assert_eq!(hf_name("token_embd.weight").as_deref(), Some("model.embed_tokens.weight"));
-        assert_eq!(hf_name("blk.0.unknown.weight"), None);
-    }
 
     #[test]
     fn a_folder_without_its_files_says_what_is_missing() {

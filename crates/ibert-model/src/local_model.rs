@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use tokenizers::Tokenizer;
 
+use crate::architecture::{Architecture, Shape};
 use crate::candle_gguf::CandleGguf;
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::decoder::{self, CachedTokens, Forward, Vocabulary};
 use crate::engine::{Engine, EngineError, Generation, GenerationOptions};
 use crate::gguf::Gguf;
 use crate::hf_folder::HfFolder;
-use crate::native::NativeLlama;
+use crate::native::{DecoderWeights, NativeDecoder};
 
 /// Which implementation runs the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,10 +61,10 @@ impl DeviceChoice {
         match self {
             DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Cuda(ordinal) => Device::new_cuda(ordinal).map_err(|error| match error {
-                candle_core::Error::NotCompiledWithCudaSupport => EngineError::Inference(
+                candle_core::Error::NotCompiledWithCudaSupport => EngineError::Load(
                     "device cuda: this ibert was built without CUDA support; on a machine with the CUDA toolkit rebuild it with `cargo build --release --features cuda`, or use --device cpu".to_string(),
                 ),
-                other => EngineError::Inference(format!("device cuda:{ordinal}: {other}")),
+                other => EngineError::Load(format!("device cuda:{ordinal}: {other}")),
             }),
         }
     }
@@ -83,6 +84,11 @@ pub struct LocalModel {
     template: Option<ChatTemplate>,
     end_tokens: Vec<u32>,
     context_length: usize,
+    /// The adapter applied, for messages (`None` for the base alone).
+    adapter: Option<String>,
+    /// The network's architecture and shape when it runs on the native backend (which applies
+    /// adapters).
+    native_shape: Option<(Architecture, Shape)>,
 }
 
 impl LocalModel {
@@ -95,10 +101,10 @@ impl LocalModel {
     pub fn load_with(path: &Path, options: LoadOptions) -> Result<LocalModel, EngineError> {
         let device = options.device.candle_device()?;
         if !device.is_cpu() && (options.backend == Backend::Native || options.load_in_8bit) {
-            return Err(EngineError::Inference("the native backend (and load_in_8bit) run on the CPU; on a GPU, models run on candle".to_string()));
+            return Err(EngineError::Load("the native backend (and load_in_8bit) run on the CPU; on a GPU, models run on candle".to_string()));
         }
         if options.backend == Backend::Candle && options.load_in_8bit {
-            return Err(EngineError::Inference("load_in_8bit runs on the native backend, not on candle".to_string()));
+            return Err(EngineError::Load("load_in_8bit runs on the native backend, not on candle".to_string()));
         }
         if path.is_dir() { LocalModel::load_folder(path, options, &device) } else { LocalModel::load_gguf(path, options.backend, &device) }
     }
@@ -117,6 +123,7 @@ impl LocalModel {
             (tokenizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), network)
         });
         let (tokenizer, (network, backend)) = (tokenizer?, network?);
+        let native_shape = if backend == "native" { Some(Shape::from_gguf(&header)?) } else { None };
         let template = match header.chat_template() {
             Some(source) => {
                 let bos = header.token_text("tokenizer.ggml.bos_token_id").unwrap_or("");
@@ -140,19 +147,47 @@ impl LocalModel {
             template,
             end_tokens,
             context_length,
+            adapter: None,
+            native_shape,
         })
+    }
+
+    /// Reads the adapter at `path` (a PEFT folder or a GGUF LoRA file) for this network and
+    /// applies it; returns it, for the caller's checks of its base.
+    pub fn load_adapter(&mut self, path: &Path) -> Result<crate::adapter::LoraAdapter, EngineError> {
+        let Some((architecture, shape)) = self.native_shape.clone() else {
+            return Err(EngineError::Load(format!(
+                "{}: LoRA adapters run on the native backend, which does not run this model ({}); use a GGUF file of llama or qwen2, or a folder with --load-in-8bit",
+                path.display(),
+                self.backend
+            )));
+        };
+        let adapter = crate::adapter::read_adapter(path, architecture, &shape)?;
+        self.apply_adapter(&adapter, &path.display().to_string())?;
+        Ok(adapter)
+    }
+
+    /// Applies a LoRA adapter (named `name` in messages) to every answer from now on. The
+    /// adapter must fit the network, and the backend must be native.
+    pub fn apply_adapter(&mut self, adapter: &crate::adapter::LoraAdapter, name: &str) -> Result<(), EngineError> {
+        self.network
+            .set_adapter(adapter)
+            .map_err(|why| EngineError::Load(format!("the adapter {name} cannot be applied to {}: {why}", self.path.display())))?;
+        self.cached = CachedTokens::default();
+        self.adapter = Some(name.to_string());
+        Ok(())
     }
 
     /// The network of a GGUF file on the backend asked for (native where it can run the model,
     /// unless candle is asked for), and the backend's name.
     fn gguf_network(header: &Gguf, backend: Backend, device: &Device) -> Result<(Box<dyn Forward>, &'static str), EngineError> {
         // The native kernels are CPU code: on a GPU, candle runs everything.
-        let native_refusal = if device.is_cpu() { NativeLlama::unsupported_reason(header) } else { Some("a GPU device".to_string()) };
+        let native_refusal = if device.is_cpu() { DecoderWeights::unsupported_reason(header) } else { Some("a GPU device".to_string()) };
         Ok(match (backend, native_refusal) {
             (Backend::Candle, _) | (Backend::Auto, Some(_)) => (Box::new(CandleGguf::load(header, device)?), "candle"),
-            (Backend::Native | Backend::Auto, None) => (Box::new(NativeLlama::load(header)?), "native"),
+            (Backend::Native | Backend::Auto, None) => (Box::new(NativeDecoder::load(header)?), "native"),
             (Backend::Native, Some(reason)) => {
-                return Err(EngineError::Inference(format!("{}: the native backend cannot run this model ({reason})", header.path.display())));
+                return Err(EngineError::Load(format!("{}: the native backend cannot run this model ({reason})", header.path.display())));
             }
         })
     }
@@ -160,8 +195,13 @@ impl LocalModel {
     fn load_folder(dir: &Path, options: LoadOptions, device: &Device) -> Result<LocalModel, EngineError> {
         let folder = HfFolder::open(dir)?;
         let quantize = options.load_in_8bit || options.backend == Backend::Native;
-        let (network, backend): (Box<dyn Forward>, &str) =
-            if quantize { (Box::new(folder.native_8bit()?), "native, 8-bit at load") } else { (Box::new(folder.candle(device)?), "candle, f32") };
+        let (network, backend, native_shape): (Box<dyn Forward>, &str, _) = if quantize {
+            let network = folder.native_8bit()?;
+            let native_shape = Some((network.weights().architecture, network.shape().clone()));
+            (Box::new(network), "native, 8-bit at load", native_shape)
+        } else {
+            (Box::new(folder.candle(device)?), "candle, f32", None)
+        };
         let context_length = folder.config.max_position_embeddings;
         Ok(LocalModel {
             path: dir.to_path_buf(),
@@ -174,6 +214,8 @@ impl LocalModel {
             template: folder.template,
             end_tokens: folder.end_tokens,
             context_length,
+            adapter: None,
+            native_shape,
         })
     }
 
@@ -211,7 +253,8 @@ fn device_name(device: &Device) -> String {
 impl Engine for LocalModel {
     fn describe(&self) -> String {
         let kernels = if self.backend.starts_with("native") { format!(", {} kernels", crate::native::quant::kernel_name()) } else { String::new() };
-        format!("{} ({}, {} backend{kernels}, {})", self.path.display(), self.format, self.backend, self.device)
+        let adapter = self.adapter.as_ref().map(|name| format!(" + adapter {name}")).unwrap_or_default();
+        format!("{}{adapter} ({}, {} backend{kernels}, {})", self.path.display(), self.format, self.backend, self.device)
     }
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use ibert_model::{Backend, ChatMessage, Engine, EngineError, GenerationOptions, LoadOptions, LocalModel, StopReason, ensure_test_model};
+use ibert_catalog::ensure_test_model;
+use ibert_model::{Backend, ChatMessage, Engine, EngineError, GenerationOptions, LoadOptions, LocalModel, StopReason};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn model_path() -> PathBuf {
@@ -174,8 +175,8 @@ fn an_unknown_block_type_or_architecture_is_named_with_the_file() {
 /// at the next ones, rewritten when damaged; the logits are the same to the bit each time.
 #[test]
 fn the_panel_file_is_written_once_then_mapped_with_the_same_results() {
-    use ibert_model::native::NativeLlama;
     use ibert_model::native::panel_cache::PanelCache;
+    use ibert_model::native::{DecoderWeights, NativeDecoder};
     let dir = tempfile::tempdir().unwrap();
     let header = ibert_model::Gguf::open(&model_path()).unwrap();
     let cache = PanelCache::for_file(&model_path(), dir.path()).unwrap();
@@ -183,12 +184,12 @@ fn the_panel_file_is_written_once_then_mapped_with_the_same_results() {
     std::fs::write(&stale, "an older panel file").unwrap();
     let tokens: Vec<u32> = (1..40).map(|i| i * 97 % 49_000).collect();
 
-    let fresh = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    let fresh = NativeDecoder::new(DecoderWeights::load_with(&header, Some(&cache)).unwrap()).logits_from_start(&tokens).unwrap();
     let written = std::fs::metadata(cache.path()).expect("the panel file is written").modified().unwrap();
     assert!(!stale.exists(), "the stale panel file is removed");
-    let mapped = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    let mapped = NativeDecoder::new(DecoderWeights::load_with(&header, Some(&cache)).unwrap()).logits_from_start(&tokens).unwrap();
     assert_eq!(std::fs::metadata(cache.path()).unwrap().modified().unwrap(), written, "mapped, not written again");
-    let uncached = NativeLlama::load_with(&header, None).unwrap().logits_from_start(&tokens).unwrap();
+    let uncached = NativeDecoder::new(DecoderWeights::load_with(&header, None).unwrap()).logits_from_start(&tokens).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&mapped), bits(&fresh));
     assert_eq!(bits(&uncached), bits(&fresh));
@@ -196,7 +197,7 @@ fn the_panel_file_is_written_once_then_mapped_with_the_same_results() {
     // A damaged panel file is repacked around and written anew.
     let size = std::fs::metadata(cache.path()).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(cache.path()).unwrap().set_len(size / 2).unwrap();
-    let repaired = NativeLlama::load_with(&header, Some(&cache)).unwrap().logits_from_start(&tokens).unwrap();
+    let repaired = NativeDecoder::new(DecoderWeights::load_with(&header, Some(&cache)).unwrap()).logits_from_start(&tokens).unwrap();
     assert_eq!(bits(&repaired), bits(&fresh));
     assert_eq!(std::fs::metadata(cache.path()).unwrap().len(), size);
 }

@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ibert_model::{ChatMessage, ChatTemplate, Gguf, GgufError, SMOLLM2_135M, ensure_test_model};
+use ibert_catalog::{SMOLLM2_135M, ensure_test_model};
+use ibert_model::{ChatMessage, ChatTemplate, Gguf, GgufError};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn default_model() -> &'static PathBuf {
@@ -19,7 +20,7 @@ fn default_model() -> &'static PathBuf {
 fn the_default_model_is_fetched_checked_and_reused() {
     let path = default_model();
     assert_eq!(std::fs::metadata(path).unwrap().len(), SMOLLM2_135M.size);
-    assert_eq!(ibert_model::default_model::sha256_of(path).unwrap(), SMOLLM2_135M.sha256);
+    assert_eq!(ibert_catalog::sha256_of(path).unwrap(), SMOLLM2_135M.sha256);
     let modified = std::fs::metadata(path).unwrap().modified().unwrap();
     let env = PythonEnv::ensure(&|_| {}).unwrap();
     let again = ensure_test_model(&env.python(), &cache_dir()).unwrap();

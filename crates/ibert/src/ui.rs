@@ -64,3 +64,27 @@ impl Drop for Bar {
         self.0.finish_and_clear();
     }
 }
+
+/// A byte bar for a model fetch, drawn once the fetch starts (a cached model shows none).
+#[derive(Default)]
+pub struct FetchBar(std::sync::Mutex<Option<ProgressBar>>);
+
+impl ibert_catalog::FetchObserver for FetchBar {
+    fn started(&self, what: &str, bytes: u64) {
+        eprintln!("{what}");
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(byte_bar(bytes, "fetching"));
+    }
+
+    fn progress(&self, done: u64, detail: &str) {
+        if let Some(bar) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.set_position(done);
+            bar.set_message(detail.to_string());
+        }
+    }
+
+    fn finished(&self) {
+        if let Some(bar) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}

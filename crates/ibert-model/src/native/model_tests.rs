@@ -9,7 +9,9 @@ use super::ggml::{self, QuantKind};
 use super::kernel_tests::random_ggml_of_size;
 use super::ops::RopeStyle;
 use super::quant::QMatrix;
-use super::{NativeLlama, Shape, WeightSource};
+use super::{DecoderWeights, NativeDecoder, WeightSource};
+use crate::adapter::LoraAdapter;
+use crate::architecture::{Architecture, Projection, Shape};
 use crate::decoder::Forward;
 use crate::engine::EngineError;
 
@@ -73,7 +75,27 @@ impl Synthetic {
             rope_style: style,
             epsilon: EPSILON,
             blocks: BLOCKS,
+            ffn: FFN,
         }
+    }
+
+    fn network(&mut self) -> NativeDecoder {
+        NativeDecoder::new(DecoderWeights::build(Architecture::Qwen2, Synthetic::shape(RopeStyle::Halves), self).unwrap())
+    }
+
+    /// A projection's matrix decoded to f64 rows, with `scale * B A` of the adapter added.
+    fn merged(&self, block: usize, projection: Projection, adapter: Option<&LoraAdapter>) -> Vec<Vec<f64>> {
+        let mut rows = self.decoded(&crate::architecture::gguf_tensor(block, projection));
+        if let Some(factors) = adapter.and_then(|adapter| adapter.factors(block, projection).map(|f| (adapter.scale(), f))) {
+            let (scale, factors) = factors;
+            for (o, row) in rows.iter_mut().enumerate() {
+                for (i, value) in row.iter_mut().enumerate() {
+                    let update: f64 = (0..factors.rank).map(|r| f64::from(factors.b[o * factors.rank + r]) * f64::from(factors.a[r * factors.input + i])).sum();
+                    *value += f64::from(scale) * update;
+                }
+            }
+        }
+        rows
     }
 
     /// A matrix decoded to f64 rows.
@@ -94,7 +116,7 @@ impl Synthetic {
     }
 
     /// The logits after `tokens`, computed plainly in f64: what the native network approximates.
-    fn reference_logits(&self, tokens: &[u32], style: RopeStyle, biases: bool) -> Vec<f64> {
+    fn reference_logits(&self, tokens: &[u32], style: RopeStyle, biases: bool, adapter: Option<&LoraAdapter>) -> Vec<f64> {
         let apply = |matrix: &[Vec<f64>], x: &[f64]| matrix.iter().map(|row| row.iter().zip(x).map(|(w, v)| w * v).sum()).collect::<Vec<f64>>();
         let norm = |x: &[f64], weight: &[f64]| {
             let scale = 1.0 / (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64 + f64::from(EPSILON)).sqrt();
@@ -113,7 +135,8 @@ impl Synthetic {
         let mut hidden: Vec<Vec<f64>> = tokens.iter().map(|t| embeddings[*t as usize].clone()).collect();
         for block in 0..BLOCKS {
             let name = |part: &str| format!("blk.{block}.{part}.weight");
-            let projections = ["attn_q", "attn_k", "attn_v"].map(|part| (self.decoded(&name(part)), self.vector(&format!("blk.{block}.{part}.bias"))));
+            let projections = [Projection::Query, Projection::Key, Projection::Value]
+                .map(|projection| (self.merged(block, projection, adapter), self.vector(&format!("blk.{block}.{}.bias", projection.gguf()))));
             let (mut queries, mut keys, mut values) = (Vec::new(), Vec::new(), Vec::new());
             for (position, state) in hidden.iter().enumerate() {
                 let normed = norm(state, &self.vector(&name("attn_norm")));
@@ -130,8 +153,8 @@ impl Synthetic {
                 keys.push(k);
                 values.push(v);
             }
-            let output = self.decoded(&name("attn_output"));
-            let (gate, up, down) = (self.decoded(&name("ffn_gate")), self.decoded(&name("ffn_up")), self.decoded(&name("ffn_down")));
+            let output = self.merged(block, Projection::Output, adapter);
+            let [gate, up, down] = [Projection::Gate, Projection::Up, Projection::Down].map(|projection| self.merged(block, projection, adapter));
             for (position, state) in hidden.iter_mut().enumerate() {
                 let mut attended = vec![0.0; WIDTH];
                 for head in 0..HEADS {
@@ -183,7 +206,7 @@ fn cosine(a: &[f32], b: &[f64]) -> f64 {
 #[test]
 fn a_qwen2_style_network_matches_the_plain_forward_pass_and_the_test_tells_its_parts_apart() {
     let mut weights = Synthetic::new();
-    let mut network = NativeLlama::build(Synthetic::shape(RopeStyle::Halves), &mut weights).unwrap();
+    let mut network = weights.network();
     let tokens = [3, 17, 36, 0, 8, 22, 5, 30, 11];
     // The prompt at once (a batch, with a partial token tile), then one token at a time.
     let batched = network.logits(&tokens, 0).unwrap();
@@ -194,15 +217,15 @@ fn a_qwen2_style_network_matches_the_plain_forward_pass_and_the_test_tells_its_p
         stepped = network.logits(&[*token], 5 + offset).unwrap();
     }
     assert_eq!(batched.len(), VOCABULARY);
-    let reference = weights.reference_logits(&tokens, RopeStyle::Halves, true);
+    let reference = weights.reference_logits(&tokens, RopeStyle::Halves, true, None);
     for (what, ours) in [("batched", &batched), ("token by token", &stepped)] {
         let similarity = cosine(ours, &reference);
         assert!(similarity > 0.999, "{what}: cosine {similarity}\nours {ours:?}\nreference {reference:?}");
     }
     // The comparison is sharp enough to notice the other rotation style or missing biases.
     for (what, other) in [
-        ("adjacent pairs", weights.reference_logits(&tokens, RopeStyle::AdjacentPairs, true)),
-        ("no biases", weights.reference_logits(&tokens, RopeStyle::Halves, false)),
+        ("adjacent pairs", weights.reference_logits(&tokens, RopeStyle::AdjacentPairs, true, None)),
+        ("no biases", weights.reference_logits(&tokens, RopeStyle::Halves, false, None)),
     ] {
         let similarity = cosine(&batched, &other);
         assert!(similarity < 0.99, "{what} gives cosine {similarity}: the test would not notice it");
@@ -214,9 +237,62 @@ fn a_tied_network_uses_the_embeddings_as_its_output() {
     let mut weights = Synthetic::new();
     let embeddings = weights.matrices["token_embd.weight"].clone();
     weights.matrices.insert("output.weight".into(), embeddings);
-    let mut separate = NativeLlama::build(Synthetic::shape(RopeStyle::Halves), &mut weights).unwrap();
+    let mut separate = weights.network();
     weights.matrices.remove("output.weight");
-    let mut tied = NativeLlama::build(Synthetic::shape(RopeStyle::Halves), &mut weights).unwrap();
+    let mut tied = weights.network();
     let tokens = [1, 2, 3];
     assert_eq!(tied.logits(&tokens, 0).unwrap(), separate.logits(&tokens, 0).unwrap());
+}
+
+/// An adapter with every factor filled by a slow wave, on `targets` of the blocks from `first`.
+fn wavy_adapter(targets: &[Projection], first: usize) -> LoraAdapter {
+    let mut adapter = LoraAdapter::zeros(Architecture::Qwen2, &Synthetic::shape(RopeStyle::Halves), 4, 8.0, targets, first);
+    for (index, (_, _, factors)) in adapter.iter_mut().enumerate() {
+        let phase = index as f32;
+        factors.a.iter_mut().enumerate().for_each(|(i, v)| *v = 0.2 * (i as f32 * 0.013 + phase).sin());
+        factors.b.iter_mut().enumerate().for_each(|(i, v)| *v = 0.2 * (i as f32 * 0.029 + phase).cos());
+    }
+    adapter
+}
+
+#[test]
+fn an_unmerged_adapter_computes_what_the_merged_weights_compute() {
+    let mut weights = Synthetic::new();
+    let adapter = wavy_adapter(&Projection::ALL, 0);
+    let mut network = weights.network().with_adapter(&adapter).unwrap();
+    let tokens = [3, 17, 36, 0, 8, 22, 5];
+    let batched = network.logits(&tokens, 0).unwrap();
+    network.reset();
+    network.logits(&tokens[..4], 0).unwrap();
+    let mut stepped = Vec::new();
+    for (offset, token) in tokens[4..].iter().enumerate() {
+        stepped = network.logits(&[*token], 4 + offset).unwrap();
+    }
+    let merged = weights.reference_logits(&tokens, RopeStyle::Halves, true, Some(&adapter));
+    let base = weights.reference_logits(&tokens, RopeStyle::Halves, true, None);
+    for (what, ours) in [("batched", &batched), ("token by token", &stepped)] {
+        let similarity = cosine(ours, &merged);
+        assert!(similarity > 0.999, "{what}: cosine {similarity} with the merged weights");
+    }
+    let apart = cosine(&batched, &base);
+    assert!(apart < 0.99, "the adapter changes the logits enough for the test to see it: cosine {apart}");
+    // One projection of one block only: still exact, and another projection's factors are not used.
+    let single = wavy_adapter(&[Projection::Down], 1);
+    let mut network = weights.network().with_adapter(&single).unwrap();
+    let logits = network.logits(&tokens, 0).unwrap();
+    assert!(cosine(&logits, &weights.reference_logits(&tokens, RopeStyle::Halves, true, Some(&single))) > 0.999);
+}
+
+#[test]
+fn an_adapter_for_another_shape_is_refused() {
+    let mut weights = Synthetic::new();
+    let mut adapter = wavy_adapter(&[Projection::Query], 0);
+    adapter.blocks.pop();
+    let error = weights.network().with_adapter(&adapter).err().unwrap();
+    assert!(error.contains("1 blocks, the model 2"), "{error}");
+    let mut other = LoraAdapter::zeros(Architecture::Llama, &Synthetic::shape(RopeStyle::Halves), 4, 8.0, &[Projection::Query], 0);
+    assert!(weights.network().with_adapter(&other).err().unwrap().contains("llama"));
+    other.architecture = Architecture::Qwen2;
+    other.blocks[0][0].as_mut().unwrap().input = 128;
+    assert!(weights.network().with_adapter(&other).err().unwrap().contains("256x128"));
 }

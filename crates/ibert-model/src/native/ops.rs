@@ -1,5 +1,6 @@
 //! The float operations of a llama block: RMS norm, rotary embeddings, causal attention over the
-//! key/value cache, SwiGLU, and the parallel quantized matrix product.
+//! key/value cache, SwiGLU, and the parallel quantized matrix product; beside the norm, SwiGLU
+//! and the rotation, their backward passes, which training (`ibert-train`) composes.
 
 use rayon::prelude::*;
 
@@ -20,6 +21,24 @@ pub fn rms_norm(rows: &[f32], weight: &[f32], epsilon: f32) -> Vec<f32> {
         out.extend(row.iter().zip(weight).map(|(x, w)| x * scale * w));
     }
     out
+}
+
+/// The gradient of [`rms_norm`]'s input from its output's gradient `d_out` (the weight frozen):
+/// with `r = 1 / rms(x)`, `dx = r * w * dy - x * r^3 / n * sum(dy * w * x)`.
+pub fn rms_norm_backward(rows: &[f32], weight: &[f32], epsilon: f32, d_out: &[f32]) -> Vec<f32> {
+    let width = weight.len();
+    let mut d_in = vec![0.0; rows.len()];
+    let row = |((x, dy), dx): ((&[f32], &[f32]), &mut [f32])| {
+        let mean_square = dot(x, x) / width as f32;
+        let r = 1.0 / (mean_square + epsilon).sqrt();
+        let weighted: f32 = x.iter().zip(dy).zip(weight).map(|((x, dy), w)| x * dy * w).sum();
+        let coefficient = r * r * r / width as f32 * weighted;
+        for (((dx, x), dy), w) in dx.iter_mut().zip(x).zip(dy).zip(weight) {
+            *dx = r * w * dy - x * coefficient;
+        }
+    };
+    rows.par_chunks_exact(width).zip(d_out.par_chunks_exact(width)).zip(d_in.par_chunks_exact_mut(width)).for_each(row);
+    d_in
 }
 
 /// `x @ W^T` for each of the `tokens` rows of `x`, with the rows of `parts` taken as one matrix
@@ -106,13 +125,31 @@ pub fn swiglu(gate_up: &[f32], ffn: usize) -> Vec<f32> {
     out
 }
 
+/// The gradient of [`swiglu`]'s input (`gate` and `up` side by side) from its output's gradient:
+/// with `s = sigmoid(g)`, `dg = dy * u * s * (1 + g * (1 - s))` and `du = dy * g * s`.
+pub fn swiglu_backward(gate_up: &[f32], ffn: usize, d_out: &[f32]) -> Vec<f32> {
+    let mut d_in = vec![0.0; gate_up.len()];
+    let row = |((gate_up, dy), d_in): ((&[f32], &[f32]), &mut [f32])| {
+        let (gate, up) = gate_up.split_at(ffn);
+        let (d_gate, d_up) = d_in.split_at_mut(ffn);
+        for i in 0..ffn {
+            let (g, u) = (gate[i], up[i]);
+            let sigmoid = 1.0 / (1.0 + (-g).exp());
+            d_gate[i] = dy[i] * u * sigmoid * (1.0 + g * (1.0 - sigmoid));
+            d_up[i] = dy[i] * g * sigmoid;
+        }
+    };
+    gate_up.par_chunks_exact(2 * ffn).zip(d_out.par_chunks_exact(ffn)).zip(d_in.par_chunks_exact_mut(2 * ffn)).for_each(row);
+    d_in
+}
+
 /// `a . b`, vectorized with AVX2 where the CPU has it.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (float_kernels().dot)(a, b)
 }
 
-/// `into += weight * values`.
-fn add_scaled(into: &mut [f32], weight: f32, values: &[f32]) {
+/// `into += weight * values`, vectorized with AVX2 where the CPU has it.
+pub fn add_scaled(into: &mut [f32], weight: f32, values: &[f32]) {
     (float_kernels().add_scaled)(into, weight, values)
 }
 
@@ -213,6 +250,13 @@ pub enum RopeStyle {
     Halves,
 }
 
+/// Which way [`RopeTable::rotate`] turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Forward,
+    Backward,
+}
+
 /// Rotary position embeddings: pairs of the first `dims` values of each head rotated by
 /// `position * base^(-2i/dims)`.
 pub struct RopeTable {
@@ -230,8 +274,14 @@ impl RopeTable {
 
     /// Rotates every head of `values` (heads of `head_dim` values) for `position`.
     pub fn apply(&mut self, values: &mut [f32], head_dim: usize, position: usize) {
+        self.grow(position + 1);
+        self.rotate(values, head_dim, position, Rotation::Forward);
+    }
+
+    /// Computes the angles of positions `0..positions` (the others are computed when needed).
+    pub fn grow(&mut self, positions: usize) {
         let pairs = self.dims / 2;
-        while self.angles.len() < (position + 1) * pairs {
+        while self.angles.len() < positions * pairs {
             let at = self.angles.len() / pairs;
             for pair in 0..pairs {
                 let frequency = self.base.powf(-2.0 * pair as f32 / self.dims as f32);
@@ -239,14 +289,22 @@ impl RopeTable {
                 self.angles.push((angle.cos(), angle.sin()));
             }
         }
+    }
+
+    /// Rotates every head of `values` for `position` (which [`RopeTable::grow`] has covered), by
+    /// its angles or, for the backward pass, back by them (the rotation is orthogonal, so its
+    /// transpose is its inverse).
+    pub fn rotate(&self, values: &mut [f32], head_dim: usize, position: usize, rotation: Rotation) {
+        let pairs = self.dims / 2;
         let angles = &self.angles[position * pairs..(position + 1) * pairs];
+        let sign = if rotation == Rotation::Forward { 1.0 } else { -1.0 };
         for head in values.chunks_exact_mut(head_dim) {
             for (pair, (cos, sin)) in angles.iter().enumerate() {
                 let (a, b) = match self.style {
                     RopeStyle::AdjacentPairs => (2 * pair, 2 * pair + 1),
                     RopeStyle::Halves => (pair, pair + pairs),
                 };
-                let (x, y) = (head[a], head[b]);
+                let (x, y, sin) = (head[a], head[b], sign * sin);
                 head[a] = x * cos - y * sin;
                 head[b] = x * sin + y * cos;
             }
@@ -340,6 +398,50 @@ mod tests {
         let mut into = a.clone();
         add_scaled(&mut into, 0.5, &b);
         assert!(into.iter().zip(a.iter().zip(&b)).all(|(o, (x, y))| (o - (x + 0.5 * y)).abs() < 1e-6));
+    }
+
+    /// `sum(weights * f(x))` and the numeric gradient of it, by central differences in f64.
+    fn numeric_gradient(x: &[f32], weights: &[f32], f: &dyn Fn(&[f32]) -> Vec<f32>) -> Vec<f64> {
+        let objective = |x: &[f32]| f(x).iter().zip(weights).map(|(y, w)| f64::from(*y) * f64::from(*w)).sum::<f64>();
+        let step = 1e-2;
+        (0..x.len())
+            .map(|i| {
+                let (mut up, mut down) = (x.to_vec(), x.to_vec());
+                up[i] += step;
+                down[i] -= step;
+                (objective(&up) - objective(&down)) / (2.0 * f64::from(step))
+            })
+            .collect()
+    }
+
+    fn assert_close(analytic: &[f32], numeric: &[f64], what: &str) {
+        for (i, (a, n)) in analytic.iter().zip(numeric).enumerate() {
+            assert!((f64::from(*a) - n).abs() < 2e-3 * (1.0 + n.abs()), "{what}, value {i}: {a} against {n}");
+        }
+    }
+
+    #[test]
+    fn the_backward_passes_match_finite_differences() {
+        let x: Vec<f32> = (0..12).map(|i| (i as f32 * 0.7).sin() * 2.0).collect();
+        let weights: Vec<f32> = (0..12).map(|i| (i as f32 * 0.3).cos()).collect();
+        let norm: Vec<f32> = (0..4).map(|i| 0.5 + i as f32 * 0.25).collect();
+        let analytic = rms_norm_backward(&x, &norm, 1e-5, &weights);
+        assert_close(&analytic, &numeric_gradient(&x, &weights, &|x| rms_norm(x, &norm, 1e-5)), "rms norm");
+        // Two rows of gate (3 values) and up (3 values); the output has 3 values per row.
+        let analytic = swiglu_backward(&x, 3, &weights[..6]);
+        assert_close(&analytic, &numeric_gradient(&x, &weights[..6], &|x| swiglu(x, 3)), "swiglu");
+        for style in [RopeStyle::AdjacentPairs, RopeStyle::Halves] {
+            let mut table = RopeTable::new(4, 10_000.0, style);
+            table.grow(8);
+            let rotate = |x: &[f32]| {
+                let mut y = x.to_vec();
+                table.rotate(&mut y, 4, 7, Rotation::Forward);
+                y
+            };
+            let mut analytic = weights.clone();
+            table.rotate(&mut analytic, 4, 7, Rotation::Backward);
+            assert_close(&analytic, &numeric_gradient(&x, &weights, &rotate), "rope");
+        }
     }
 
     #[test]

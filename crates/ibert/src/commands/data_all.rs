@@ -78,7 +78,7 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
     let (complete_path, stats_path) = (concatenation::output(&args.output), statistics::output(&args.output));
     let stats: Stats = serde_json::from_str(&std::fs::read_to_string(&stats_path)?).with_context(|| format!("reading {}", stats_path.display()))?;
     println!("wrote {} ({} examples) and {}", complete_path.display(), stats.total, stats_path.display());
-    let default = ibert_model::builtin_model(ibert_model::DEFAULT_MODEL_NAME).expect("the default model is built in");
+    let default = ibert_catalog::builtin_model(ibert_catalog::DEFAULT_MODEL_NAME).expect("the default model is built in");
     println!(
         "the task commands fetch their model ({}, {:.1} GB) on first use; `ibert model info` fetches it now",
         default.name,

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use ibert_model::native::{NativeLlama, quant};
+use ibert_model::native::{DecoderWeights, quant};
 use ibert_model::{ChatMessage, ChatTemplate, Gguf};
 
 use crate::cli::{ModelConvertArgs, ModelInfoArgs};
@@ -24,7 +24,7 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
     println!("context length    {context} tokens");
     let tokenizer = gguf.string("tokenizer.ggml.model").unwrap_or("-");
     println!("vocabulary        {} tokens ({tokenizer})", gguf.tokens().len());
-    match NativeLlama::unsupported_reason(&gguf) {
+    match DecoderWeights::unsupported_reason(&gguf) {
         None => println!("backend           native ({} kernels)", quant::kernel_name()),
         Some(reason) => println!("backend           candle (the native backend does not read {reason})"),
     }

