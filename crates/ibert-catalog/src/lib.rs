@@ -7,12 +7,15 @@
 //! * [`hub`]: Hugging Face hub models by name, at one resolved commit, weights checked by sha256.
 //! * [`builtin`]: the short names of the task commands (`qwen2.5-coder-1.5b`, ...) and the default.
 //! * [`resolve`]: a name (or none) to a file or folder in the cache.
+//! * [`adapters`]: the LoRA adapters that ship for built-in models.
 
+pub mod adapters;
 pub mod builtin;
 pub mod hub;
 pub mod package_index;
 pub mod resolve;
 
+pub use adapters::{BUILTIN_ADAPTERS, BuiltinAdapter, builtin_adapter};
 pub use builtin::{BUILTIN_MODELS, BuiltinModel, DEFAULT_MODEL_NAME, builtin_model};
 pub use hub::{Hub, HubError, ensure_hub_model};
 pub use package_index::{

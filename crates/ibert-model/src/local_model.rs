@@ -223,6 +223,20 @@ impl LocalModel {
         &self.tokenizer
     }
 
+    /// The tokens that end an answer.
+    pub fn end_tokens(&self) -> &[u32] {
+        &self.end_tokens
+    }
+
+    /// A whole conversation, answers included, as the model's chat template writes it (what
+    /// training shows the model): [`Engine::chat_prompt`] of its first messages is a prefix.
+    pub fn conversation_text(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        match &self.template {
+            Some(template) => Ok(template.render(messages, false)?),
+            None => Ok(messages.iter().map(|m| format!("{}: {}\n", m.role, m.content)).collect()),
+        }
+    }
+
     /// `native`, `candle`, ...
     pub fn backend(&self) -> &str {
         &self.backend

@@ -37,6 +37,8 @@ pub enum Command {
     Doc(DocArgs),
     /// Measure a model on a held-out split: execution accuracy per task, latency, speed.
     Eval(EvalArgs),
+    /// Fine-tune a LoRA adapter on the verified corpus (on the CPU, the base model frozen).
+    Train(TrainArgs),
     /// Local models: fetch the default one, describe a model file.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -48,8 +50,8 @@ pub enum Command {
 /// `config.yaml` (--config, or ./config.yaml), then the defaults.
 #[derive(Debug, Args, Clone)]
 pub struct ModelOptions {
-    /// A config.yaml with the keys model.{provider, model_name, model_path, temperature,
-    /// max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
+    /// A config.yaml with the keys model.{provider, model_name, model_path, adapter,
+    /// temperature, max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -57,6 +59,13 @@ pub struct ModelOptions {
     /// Quantize a full-precision model folder to 8 bits when loading it (faster, less memory).
     #[arg(long, env = "IBERT_LOAD_IN_8BIT")]
     pub load_in_8bit: bool,
+    /// A LoRA adapter to apply: a PEFT folder (adapter_config.json, adapter_model.safetensors) or
+    /// a GGUF LoRA file [default: the adapter built in for the model, when it has one].
+    #[arg(long, env = "IBERT_ADAPTER", value_name = "DIR|FILE", conflicts_with = "no_adapter")]
+    pub adapter: Option<PathBuf>,
+    /// Run the base model alone, without its built-in adapter (or `model.adapter`).
+    #[arg(long)]
+    pub no_adapter: bool,
     /// Sampling temperature; 0 is greedy (deterministic) [default: 0].
     #[arg(long, env = "IBERT_TEMPERATURE")]
     pub temperature: Option<f64>,
@@ -142,6 +151,98 @@ pub struct EvalArgs {
     pub model: ModelOptions,
 }
 
+/// The seven projections LoRA can adapt, by their module names.
+pub const PROJECTIONS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The adapter folder to write (PEFT's format: adapter_config.json,
+    /// adapter_model.safetensors), with the step log, the loss curves and a card. The run's
+    /// checkpoints go beside it, in <DIR>.run/, and a re-run of the same command resumes there.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub choice: ModelChoice,
+    /// The dataset folder written by `ibert data all` (its splits/train.jsonl and
+    /// splits/validation.jsonl are read).
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data: PathBuf,
+    /// Only these tasks; repeat or separate with commas [default: all six].
+    #[arg(long, value_name = "TASK", value_delimiter = ',', value_parser = ["sql_to_ibis", "ibis_to_sql", "code_completion", "error_resolution", "qa", "documentation"])]
+    pub task: Vec<String>,
+    /// How often a task's records are drawn relative to the others, as TASK=WEIGHT; repeat or
+    /// separate with commas [default: sql_to_ibis=3, code_completion=2, error_resolution=2,
+    /// ibis_to_sql=1, qa=0.5, documentation=0.5].
+    #[arg(long, value_name = "TASK=WEIGHT", value_delimiter = ',')]
+    pub task_weight: Vec<String>,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub rank: u32,
+    /// LoRA alpha: the update is scaled by alpha / rank.
+    #[arg(long, default_value_t = 32.0)]
+    pub alpha: f32,
+    /// Dropout on the adapted projections' inputs (PEFT's lora_dropout).
+    #[arg(long, default_value_t = 0.05)]
+    pub dropout: f32,
+    /// The projections to adapt; repeat or separate with commas [default: all seven].
+    #[arg(long, value_name = "MODULE", value_delimiter = ',', value_parser = PROJECTIONS)]
+    pub targets: Vec<String>,
+    /// Adapt the blocks from this one up (0: all); lower blocks then need no backward pass.
+    #[arg(long, default_value_t = 0, value_name = "BLOCK")]
+    pub first_block: usize,
+    /// The peak learning rate (AdamW).
+    #[arg(long, default_value_t = 2e-4)]
+    pub learning_rate: f32,
+    /// Steps of linear warm-up [default: 5% of the steps].
+    #[arg(long, value_name = "N")]
+    pub warmup_steps: Option<u64>,
+    /// AdamW's decoupled weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Clip the gradient's global norm to this.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_norm: f32,
+    /// Records per optimizer step; their gradients are accumulated over micro-batches.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Tokens per micro-batch (records are packed into it, each attending to itself only).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(32..))]
+    pub micro_batch_tokens: u32,
+    /// Records longer than this many tokens (prompt and answer) are left out.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(16..=8192))]
+    pub max_tokens: u32,
+    /// Passes over the training records (with --max-steps unset).
+    #[arg(long, default_value_t = 1.0)]
+    pub epochs: f64,
+    /// Optimizer steps of the run (the learning rate's schedule spans them) [default: from
+    /// --epochs].
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+    /// Stop after this many minutes of training (over every session of the run), with a
+    /// checkpoint and the adapter so far.
+    #[arg(long, value_name = "MINUTES")]
+    pub max_minutes: Option<f64>,
+    /// Measure the validation loss every N steps (and at the end).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub validation_every: u64,
+    /// Validation records (spread over the split's tasks).
+    #[arg(long, default_value_t = 48, value_name = "N")]
+    pub validation_records: usize,
+    /// Write a checkpoint every N steps (a kill loses at most the steps since).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub checkpoint_every: u64,
+    /// Seed of the adapter's initialization, the order of records and the dropout masks.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// How the frozen base multiplies: `quantized` (its own blocks forward, a transposed Q8_0
+    /// copy backward) or `dense` (f32, four times the memory traffic).
+    #[arg(long, default_value = "quantized", value_parser = ["quantized", "dense"])]
+    pub frozen: String,
+    /// Discard the checkpoints of an earlier run in <DIR>.run/ and start over.
+    #[arg(long)]
+    pub restart: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct CompleteArgs {
     /// A file holding the start of an Ibis program [default: standard input].
@@ -203,6 +304,22 @@ pub enum ModelCommand {
     /// Write a llama GGUF model out as a Hugging Face folder (config.json, tokenizer.json,
     /// tokenizer_config.json, model.safetensors in f16), for full-precision tools.
     Convert(ModelConvertArgs),
+    /// Write a PEFT adapter folder out as a GGUF LoRA file in llama.cpp's layout (for
+    /// llama.cpp's --lora, llama-cpp-python's lora_path, and `--adapter FILE`).
+    ConvertAdapter(ConvertAdapterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertAdapterArgs {
+    /// The PEFT adapter folder.
+    pub adapter: PathBuf,
+    /// The GGUF file to write.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+    /// The base model the adapter is for [default: the built-in model its adapter_config.json
+    /// names].
+    #[command(flatten)]
+    pub choice: ModelChoice,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,18 @@ pub struct ModelSection {
     pub device: Option<String>,
     pub load_in_8bit: Option<bool>,
     pub cache_dir: Option<PathBuf>,
+    /// A LoRA adapter (folder or GGUF file); `none` runs the base alone.
+    pub adapter: Option<PathBuf>,
+}
+
+/// Which LoRA adapter a task runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdapterChoice {
+    /// The adapter that ships for the model, when it has one.
+    BuiltIn,
+    Path(PathBuf),
+    /// The base model alone.
+    Off,
 }
 
 /// The settings a task runs with, after config, environment and flags.
@@ -54,6 +66,7 @@ pub struct ModelSettings {
     /// The dataset folder (`data_dir`, else `data`), whose train split gives worked examples.
     pub data_dir: PathBuf,
     pub generation: GenerationOptions,
+    pub adapter: AdapterChoice,
 }
 
 pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
@@ -75,6 +88,13 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     let cache_dir = model.cache_dir.unwrap_or_else(cache_dir);
     let model_path = options.choice.model_path.clone().or(model.model_path);
     let model_name = options.choice.model_name.clone().or(model.model_name).filter(|n| !n.is_empty());
+    let adapter = match (&options.adapter, options.no_adapter, model.adapter) {
+        (_, true, _) => AdapterChoice::Off,
+        (Some(path), _, _) => AdapterChoice::Path(path.clone()),
+        (None, _, Some(path)) if path.as_os_str() == "none" => AdapterChoice::Off,
+        (None, _, Some(path)) => AdapterChoice::Path(path),
+        (None, _, None) => AdapterChoice::BuiltIn,
+    };
     let mut generation = GenerationOptions::default();
     if let Some(value) = options.temperature.or(model.temperature) {
         generation.temperature = value;
@@ -92,7 +112,7 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.repetition_penalty {
         generation.repetition_penalty = value;
     }
-    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation })
+    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation, adapter })
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
@@ -111,9 +131,71 @@ pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
     };
     let spinner = ui::spinner("loading the model");
     let options = LoadOptions { load_in_8bit: settings.load_in_8bit, device: settings.device, ..LoadOptions::default() };
-    let engine = LocalModel::load_with(&path, options)?;
+    let mut engine = LocalModel::load_with(&path, options)?;
     spinner.finish_and_clear();
+    let adapter = match &settings.adapter {
+        AdapterChoice::Off => None,
+        AdapterChoice::Path(adapter) => Some(adapter.clone()),
+        AdapterChoice::BuiltIn => match built_in_adapter(&path) {
+            // The built-in adapters run on the native backend; elsewhere the base runs alone.
+            Some(_) if !engine.backend().starts_with("native") => {
+                eprintln!("note: the built-in adapter runs on the native backend, not on {}; running the base model alone", engine.backend());
+                None
+            }
+            Some(adapter) => Some(
+                adapter
+                    .install(&settings.cache_dir)
+                    .with_context(|| format!("installing the built-in adapter {} into {}", adapter.name, settings.cache_dir.display()))?,
+            ),
+            None => None,
+        },
+    };
+    if let Some(adapter_path) = adapter {
+        let adapter = engine.load_adapter(&adapter_path)?;
+        check_base(&adapter.base, &adapter_path, &path)?;
+        eprintln!(
+            "adapter: {} (LoRA rank {} on {} blocks; --no-adapter runs the base alone)",
+            adapter_path.display(),
+            adapter.rank,
+            adapter.blocks.len() - adapter.first_block()
+        );
+    }
     Ok(engine)
+}
+
+/// The adapter that ships for the model file `path`, when it is a built-in model's.
+pub fn built_in_adapter(path: &Path) -> Option<&'static ibert_catalog::BuiltinAdapter> {
+    let file = path.file_name()?.to_str()?;
+    let model = ibert_catalog::BUILTIN_MODELS.iter().find(|m| m.file.file_name == file)?;
+    ibert_catalog::builtin_adapter(model.name)
+}
+
+/// Refuses an adapter trained on another file than `model` (by the sha256 its folder records).
+fn check_base(base: &ibert_model::adapter::BaseModel, adapter: &Path, model: &Path) -> anyhow::Result<()> {
+    let Some(expected) = base.sha256.as_ref().filter(|_| model.is_file()) else { return Ok(()) };
+    let found = model_sha256(model)?;
+    if &found != expected {
+        bail!(
+            "the adapter {} was trained on another base ({}, sha256 {expected}); {} has the sha256 {found}\nhint: pass that base with --model-path or --model-name, or run without the adapter (--no-adapter)",
+            adapter.display(),
+            base.name,
+            model.display()
+        );
+    }
+    Ok(())
+}
+
+/// A model file's sha256: the built-in models' are known, others are computed (for a folder:
+/// none, and the check is skipped).
+fn model_sha256(model: &Path) -> anyhow::Result<String> {
+    let file = model.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(known) = ibert_catalog::BUILTIN_MODELS.iter().find(|m| m.file.file_name == file) {
+        // The cache keeps only files whose sha256 matched when they were fetched.
+        if model.starts_with(cache_dir()) {
+            return Ok(known.file.sha256.to_string());
+        }
+    }
+    Ok(ibert_fetch::sha256_file(model)?)
 }
 
 /// The file or folder a `--model-path`/`--model-name` choice names (the default model when

@@ -48,7 +48,7 @@ fn rows_in_gguf_order(shape: &Shape) -> bool {
 
 /// Writes `adapter` (made for a network of `shape`) as a PEFT folder at `dir`, replacing a folder
 /// there; `extra` files (a card, training records) go in with it.
-pub fn write_peft(adapter: &LoraAdapter, shape: &Shape, dir: &Path, precision: Precision, extra: &[(&str, String)]) -> Result<(), AdapterError> {
+pub fn write_peft(adapter: &LoraAdapter, shape: &Shape, dir: &Path, precision: Precision, extra: &[(&str, Vec<u8>)]) -> Result<(), AdapterError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -91,10 +91,10 @@ pub fn write_peft(adapter: &LoraAdapter, shape: &Shape, dir: &Path, precision: P
     });
     let identity = Identity { architecture: adapter.architecture.name().to_string(), base: adapter.base.clone(), blocks: adapter.blocks.len() };
     let mut files = vec![
-        (CONFIG_FILE, serde_json::to_string_pretty(&config).expect("json") + "\n"),
-        (IDENTITY_FILE, serde_json::to_string_pretty(&identity).expect("json") + "\n"),
+        (CONFIG_FILE, (serde_json::to_string_pretty(&config).expect("json") + "\n").into_bytes()),
+        (IDENTITY_FILE, (serde_json::to_string_pretty(&identity).expect("json") + "\n").into_bytes()),
     ];
-    files.extend(extra.iter().map(|(name, text)| (*name, text.clone())));
+    files.extend(extra.iter().map(|(name, bytes)| (*name, bytes.clone())));
     for (name, text) in files {
         let path = staging.path().join(name);
         std::fs::write(&path, text).map_err(io("writing", &path))?;

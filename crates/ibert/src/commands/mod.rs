@@ -13,6 +13,7 @@ mod schema_input;
 mod summary;
 mod tasks;
 mod to_sql;
+mod train;
 mod verification_run;
 
 use std::process::ExitCode;
@@ -34,8 +35,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),
         Command::Eval(args) => eval::run(&args, &interrupt_flag()),
+        Command::Train(args) => train::run(
+            &args,
+            &interrupt_flag_saying("\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit now; a re-run resumes)"),
+        ),
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
         Command::Model(ModelCommand::Convert(args)) => model_info::convert(&args),
+        Command::Model(ModelCommand::ConvertAdapter(args)) => model_info::convert_adapter(&args),
         Command::Complete(args) => tasks::complete(&args),
         Command::Fix(args) => tasks::fix(&args),
         Command::Qa(args) => tasks::qa(&args),
@@ -49,6 +55,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Set by Ctrl-C: long commands stop after the examples in flight and write nothing partial.
 fn interrupt_flag() -> Arc<AtomicBool> {
+    interrupt_flag_saying("\ninterrupted: finishing the examples in flight, nothing will be written (Ctrl-C again to quit now)")
+}
+
+/// The flag, with `message` printed on the first Ctrl-C.
+fn interrupt_flag_saying(message: &'static str) -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = Arc::clone(&flag);
     let _ = ctrlc::set_handler(move || {
@@ -57,7 +68,7 @@ fn interrupt_flag() -> Arc<AtomicBool> {
             // workers see their input close and exit.
             std::process::exit(i32::from(crate::exit::INTERRUPTED));
         }
-        eprintln!("\ninterrupted: finishing the examples in flight, nothing will be written (Ctrl-C again to quit now)");
+        eprintln!("{message}");
     });
     flag
 }

@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use ibert_model::native::{DecoderWeights, quant};
 use ibert_model::{ChatMessage, ChatTemplate, Gguf};
 
-use crate::cli::{ModelConvertArgs, ModelInfoArgs};
+use crate::cli::{ConvertAdapterArgs, ModelChoice, ModelConvertArgs, ModelInfoArgs};
 use crate::{model_config, ui};
 
 pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
@@ -38,6 +40,35 @@ pub fn run(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
         }
         None => println!("chat template     none (prompts are sent as plain text)"),
     }
+    match model_config::built_in_adapter(&path) {
+        Some(adapter) => println!("built-in adapter  {} (LoRA; the task commands apply it unless --no-adapter)", adapter.name),
+        None => println!("built-in adapter  none"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ibert model convert-adapter`: a PEFT folder as a GGUF LoRA file.
+pub fn convert_adapter(args: &ConvertAdapterArgs) -> anyhow::Result<ExitCode> {
+    let choice = if args.choice.model_path.is_some() || args.choice.model_name.is_some() {
+        args.choice.clone()
+    } else {
+        // The base the folder names, when it is a built-in model.
+        let config = args.adapter.join(ibert_model::adapter::peft::CONFIG_FILE);
+        let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", config.display()))?;
+        let name = value["base_model_name_or_path"].as_str().unwrap_or_default().to_string();
+        if ibert_catalog::builtin_model(&name).is_none() && !std::path::Path::new(&name).is_file() {
+            anyhow::bail!("{}: the base `{name}` is not a built-in model; pass it with --model-path or --model-name", config.display());
+        }
+        let is_file = std::path::Path::new(&name).is_file();
+        ModelChoice { model_path: is_file.then(|| name.clone().into()), model_name: (!is_file).then_some(name) }
+    };
+    let path = model_config::chosen_model(&choice)?;
+    let header = Gguf::open(&path)?;
+    let (architecture, shape) = ibert_model::Shape::from_gguf(&header)?;
+    let adapter = ibert_model::read_adapter(&args.adapter, architecture, &shape)?;
+    ibert_model::adapter::gguf_lora::write_gguf_lora(&adapter, &shape, &args.to)?;
+    println!("wrote {} ({} blocks, rank {}, alpha {}) for {}", args.to.display(), adapter.blocks.len(), adapter.rank, adapter.alpha, path.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,4 +5,5 @@ mod basics;
 mod common;
 mod data_pipeline;
 mod tasks;
+mod train;
 mod transpile;
