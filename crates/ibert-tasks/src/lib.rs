@@ -11,6 +11,7 @@
 pub mod answer;
 pub mod check;
 pub mod eval;
+pub mod goal;
 pub mod prompt;
 pub mod retry;
 pub mod shots;

@@ -247,6 +247,11 @@ pub struct TrainArgs {
 pub struct CompleteArgs {
     /// A file holding the start of an Ibis program [default: standard input].
     pub file: Option<PathBuf>,
+    /// The SQL whose result the program must return: answers are then checked by execution
+    /// against it, and tried until one matches [default: a leading comment that holds a query,
+    /// `# SELECT ...`].
+    #[arg(long, value_name = "SQL")]
+    pub goal_sql: Option<String>,
     #[command(flatten)]
     pub check: CheckOptions,
     #[command(flatten)]
@@ -263,6 +268,10 @@ pub struct FixArgs {
     /// What the program is meant to do.
     #[arg(long)]
     pub context: Option<String>,
+    /// The SQL whose result the fixed program must return: answers are then checked by
+    /// execution against it [default: a leading comment that holds a query].
+    #[arg(long, value_name = "SQL")]
+    pub goal_sql: Option<String>,
     #[command(flatten)]
     pub check: CheckOptions,
     #[command(flatten)]

@@ -12,6 +12,7 @@ use ibert_oracle::WorkerPool;
 use ibert_oracle::protocol::TableSchemas;
 use ibert_records::{DocStyle, Example, read_jsonl};
 use ibert_tasks::check::{Checker, compile_to};
+use ibert_tasks::goal::goal_sql;
 use ibert_tasks::prompt::Shot;
 use ibert_tasks::retry::{Outcome, RetryOptions, answer_until_accepted};
 use ibert_tasks::shots::ShotIndex;
@@ -32,28 +33,43 @@ pub fn complete(args: &CompleteArgs) -> anyhow::Result<ExitCode> {
     let tables = tables(&args.check.schema)?;
     let input = TaskInput::CodeCompletion { partial_code: &prefix };
     let read = |text: &str| answer::completions(&prefix, text);
-    checked_answer(&args.model, &input, &tables, args.check.attempts, &read)
+    let goal = args.goal_sql.clone().or_else(|| goal_sql(&prefix));
+    checked_answer(&args.model, &input, &tables, args.check.attempts, goal.as_deref(), &read)
 }
 
 pub fn fix(args: &FixArgs) -> anyhow::Result<ExitCode> {
     let broken = schema_input::read_input(args.file.as_deref(), "broken Ibis program")?;
     let tables = tables(&args.check.schema)?;
+    let goal = args.goal_sql.clone().or_else(|| goal_sql(&broken));
     let error = match &args.error {
         Some(error) => error.clone(),
         None => {
             let pool = start_oracle()?;
-            match compile_to(&pool, &broken, &tables, "duckdb")? {
-                Ok(_) => {
+            match (compile_to(&pool, &broken, &tables, "duckdb")?, &goal) {
+                (Err(error), _) => error,
+                // It compiles: with a goal, it is broken when it does not return the goal's result.
+                (Ok(_), Some(goal)) => {
+                    let fixtures = fixtures_for_seed(0);
+                    let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
+                    match checker.program_matches_sql(goal, &broken, &tables)?.as_feedback() {
+                        Ok(_) => {
+                            println!("{}", broken.trim_end());
+                            eprintln!("the program already returns the goal SQL's result; nothing to fix");
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                        Err(why) => format!("It runs but {why}"),
+                    }
+                }
+                (Ok(_), None) => {
                     println!("{}", broken.trim_end());
-                    eprintln!("the program already compiles with real Ibis; nothing to fix");
+                    eprintln!("the program already compiles with real Ibis; nothing to fix (--goal-sql checks it against a query)");
                     return Ok(ExitCode::SUCCESS);
                 }
-                Err(error) => error,
             }
         }
     };
     let input = TaskInput::ErrorResolution { broken_code: &broken, error: &error, context: args.context.as_deref() };
-    checked_answer(&args.model, &input, &tables, args.check.attempts, &|text: &str| vec![answer::code_block(text)])
+    checked_answer(&args.model, &input, &tables, args.check.attempts, goal.as_deref(), &|text: &str| vec![answer::code_block(text)])
 }
 
 pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
@@ -100,16 +116,20 @@ fn worked_examples(data_dir: &Path, input: &TaskInput, tables: &TableSchemas) ->
     Ok(shots)
 }
 
-/// Generates, checks each answer by execution (it compiles, and Ibis runs it on the fixtures),
-/// and on failure asks again with the real error, up to `attempts` answers. Prints the last
-/// program and what the check found.
+/// Generates, checks each answer by execution (it compiles, and Ibis runs it on the fixtures;
+/// with a `goal` SQL, it returns that query's result there), and on failure asks again with the
+/// real error, up to `attempts` answers. Prints the last program and what the check found.
 fn checked_answer(
     model: &ModelOptions,
     input: &TaskInput,
     tables: &TableSchemas,
     attempts: u32,
+    goal: Option<&str>,
     read: &dyn Fn(&str) -> Vec<String>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(goal) = goal {
+        eprintln!("goal: the answer must return the result of {}", goal.lines().next().unwrap_or(goal));
+    }
     let settings = model_config::settings(model)?;
     let prompt = prompt(model, &settings, input, tables)?;
     let mut engine = model_config::load_engine(&settings)?;
@@ -118,7 +138,10 @@ fn checked_answer(
     let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
     let mut last = None;
     let outcome = run_with_feedback(&mut engine, &settings, prompt, attempts, true, read, &mut |program| {
-        let checked = checker.program_runs(program, tables)?;
+        let checked = match goal {
+            Some(goal) => checker.program_matches_sql(goal, program, tables)?,
+            None => checker.program_runs(program, tables)?,
+        };
         let feedback = checked.as_feedback();
         last = Some(checked.verdict);
         Ok(feedback)
@@ -126,7 +149,12 @@ fn checked_answer(
     println!("{}", outcome.program.trim_end());
     match (outcome.accepted, last) {
         (Some(_), _) => {
-            eprintln!("verified: compiles with real Ibis {} and runs through Ibis on the fixture databases (answer {})", pool.hello().ibis, outcome.attempt);
+            let check = if goal.is_some() {
+                "returns the goal SQL's result, executed through Ibis on the fixture databases"
+            } else {
+                "runs through Ibis on the fixture databases"
+            };
+            eprintln!("verified: compiles with real Ibis {} and {check} (answer {})", pool.hello().ibis, outcome.attempt);
             Ok(ExitCode::SUCCESS)
         }
         (None, Some(Verdict::Rejected(reject))) => {

@@ -43,6 +43,30 @@ fn fix_leaves_a_program_that_compiles_alone() {
 }
 
 #[test]
+fn a_goal_in_a_leading_comment_checks_fix_against_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let right = "# SELECT * FROM orders WHERE amount > 10\nexpr = orders.filter(orders.amount > 10)\n";
+    let output = ibert_with_stdin(dir.path(), &["fix", "--schema", SCHEMA], right);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("already returns the goal SQL's result"), "{}", stderr(&output));
+    // It compiles, but returns other rows than the goal's: it is broken, and answers are checked
+    // against the goal.
+    let wrong = "expr = orders.filter(orders.amount < 10)\n";
+    let output = ibert_with_stdin(
+        dir.path(),
+        &["fix", "--schema", SCHEMA, "--goal-sql", "SELECT * FROM orders WHERE amount > 10", "--max-tokens", "48", "--attempts", "1"],
+        wrong,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("goal: the answer must return the result of SELECT * FROM orders WHERE amount > 10"), "{err}");
+    match output.status.code() {
+        Some(0) => assert!(err.contains("returns the goal SQL's result"), "{err}"),
+        Some(2 | 3) => assert!(err.contains("NOT verified"), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
+    }
+}
+
+#[test]
 fn bad_models_and_configs_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.gguf"), "GGUF").unwrap();
