@@ -36,6 +36,9 @@ pub struct EvalOptions<'a> {
     pub generation: &'a GenerationOptions,
     /// Answers per record; after the first, each is asked with the previous one's failure.
     pub attempts: u32,
+    /// `error_resolution`: try the repairs the error proposes ([`crate::repair`]) before the
+    /// model, as `ibert fix` does.
+    pub error_repairs: bool,
 }
 
 /// A record's answer and its score.
@@ -65,6 +68,28 @@ pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Exampl
     let tables = example.context.schemas();
     let input = TaskInput::of(example);
     let prompt = Prompt::render(&input, &tables, shots);
+    if options.error_repairs
+        && let Payload::ErrorResolution { input, .. } = &example.payload
+        && let Some((program, repairs)) = crate::repair::repair_and_check(checker, &input.broken_code, &input.error, &tables, None)?
+    {
+        let (correct, detail, scored) = score(checker, example, &program)?;
+        let detail = format!("{detail} (repaired from the error: {}; no model answer)", repairs.join(", "));
+        let (prompt_tokens, generated_tokens) = (0, 0);
+        let outcome = EvalOutcome {
+            id: example.id.clone(),
+            task: example.task().to_string(),
+            correct,
+            detail,
+            answer: scored,
+            attempts: 0,
+            latency: 0.0,
+            prompt_tokens,
+            generated_tokens,
+            generation_seconds: 0.0,
+            prompt_seconds: 0.0,
+        };
+        return Ok(outcome);
+    }
     let read = |text: &str| -> Vec<String> {
         match &example.payload {
             Payload::CodeCompletion { input, .. } => answer::completions(&input.partial_code, text),

@@ -13,6 +13,7 @@ pub mod check;
 pub mod eval;
 pub mod goal;
 pub mod prompt;
+pub mod repair;
 pub mod retry;
 pub mod shots;
 

@@ -141,6 +141,10 @@ pub struct EvalArgs {
     /// one ran (never with the reference).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=5))]
     pub attempts: u32,
+    /// error_resolution: ask the model straight away, without first trying the repairs the
+    /// error proposes (as `ibert fix` does), to measure the model alone.
+    #[arg(long)]
+    pub no_repairs: bool,
     /// Folder for the per-record results (`results.jsonl`, appended: an interrupted run resumes)
     /// and `summary.json` [default: <data>/eval/<model file name>].
     #[arg(short, long, value_name = "DIR")]

@@ -48,7 +48,7 @@ pub fn run(args: &EvalArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
     let pool = oracle_setup::start_pool(&args.verify, &[])?;
     let fixtures = fixtures_for_seed(args.verify.seed);
     let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
-    let options = EvalOptions { generation: &settings.generation, attempts: args.attempts };
+    let options = EvalOptions { generation: &settings.generation, attempts: args.attempts, error_repairs: !args.no_repairs };
     let indexes: BTreeMap<Task, ShotIndex> = Task::ALL.iter().map(|task| (*task, ShotIndex::new(*task, &train))).collect();
 
     let mut outcomes: Vec<EvalOutcome> = done.values().cloned().collect();
@@ -112,13 +112,18 @@ fn select(records: Vec<Example>, tasks: &[String], limit: Option<usize>) -> Vec<
 /// What makes two runs the same: the model, how it samples, the split, shots and attempts, and
 /// how answers are scored.
 fn signature(model: &str, args: &EvalArgs, generation: &ibert_model::GenerationOptions) -> String {
-    let text = format!("{model}|{}|{}|{}|{generation:?}|{}|scoring {SCORING_VERSION}", args.split, args.shots, args.attempts, args.verify.seed);
+    let repairs = if args.no_repairs { "|no repairs" } else { "" };
+    let text = format!("{model}|{}|{}|{}|{generation:?}|{}|scoring {SCORING_VERSION}{repairs}", args.split, args.shots, args.attempts, args.verify.seed);
     Sha256::digest(text.as_bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn file_stem(description: &str) -> String {
-    let name = description.split_whitespace().next().unwrap_or("model");
-    let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let stem_of = |name: &str| Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let mut stem = stem_of(description.split_whitespace().next().unwrap_or("model"));
+    // Results with an adapter go apart from the base's.
+    if let Some(adapter) = description.split(" + adapter ").nth(1).and_then(|rest| rest.split_whitespace().next()) {
+        stem = format!("{stem}+{}", stem_of(adapter));
+    }
     stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 

@@ -68,8 +68,34 @@ pub fn fix(args: &FixArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    {
+        let pool = start_oracle()?;
+        if let Some((program, repairs)) = repair_from_errors(&pool, &broken, &error, &tables, goal.as_deref())? {
+            println!("{}", program.trim_end());
+            let check = if goal.is_some() { "returns the goal SQL's result" } else { "runs through Ibis on the fixture databases" };
+            eprintln!(
+                "verified: compiles with real Ibis {} and {check} (repaired from the error: {}; no model answer needed)",
+                pool.hello().ibis,
+                repairs.join(", ")
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let input = TaskInput::ErrorResolution { broken_code: &broken, error: &error, context: args.context.as_deref() };
     checked_answer(&args.model, &input, &tables, args.check.attempts, goal.as_deref(), &|text: &str| vec![answer::code_block(text)])
+}
+
+/// The repairs the errors themselves propose, each run through the checks.
+fn repair_from_errors(
+    pool: &WorkerPool,
+    broken: &str,
+    error: &str,
+    tables: &TableSchemas,
+    goal: Option<&str>,
+) -> anyhow::Result<Option<(String, Vec<String>)>> {
+    let fixtures = fixtures_for_seed(0);
+    let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
+    Ok(ibert_tasks::repair::repair_and_check(&mut checker, broken, error, tables, goal)?)
 }
 
 pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {

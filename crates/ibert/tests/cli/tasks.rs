@@ -43,6 +43,17 @@ fn fix_leaves_a_program_that_compiles_alone() {
 }
 
 #[test]
+fn fix_makes_the_repairs_the_errors_propose_before_asking_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["fix", "--schema", SCHEMA], "expr = order.sort_values(\"amout\")\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "expr = orders.order_by(\"amount\")");
+    let err = stderr(&output);
+    assert!(err.contains("`order` -> `orders`, `sort_values` -> `order_by`, `amout` -> `amount`; no model answer needed"), "{err}");
+    assert!(!err.contains("answers of"), "no model ran: {err}");
+}
+
+#[test]
 fn a_goal_in_a_leading_comment_checks_fix_against_the_query() {
     let dir = tempfile::tempdir().unwrap();
     let right = "# SELECT * FROM orders WHERE amount > 10\nexpr = orders.filter(orders.amount > 10)\n";
