@@ -17,8 +17,25 @@ pub struct BuiltinAdapter {
     pub files: &'static [(&'static str, &'static [u8])],
 }
 
-/// The adapters that ship. Chosen by `ibert eval` (docs/training.md has the tables).
-pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] = &[];
+macro_rules! adapter_file {
+    ($folder:literal, $name:literal) => {
+        ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../adapters/", $folder, "/", $name)) as &[u8])
+    };
+}
+
+/// The adapters that ship, each kept where `ibert eval` measured it better than its base on
+/// every checked task (docs/training.md has the tables and the card in its folder says how it
+/// was trained).
+pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] = &[BuiltinAdapter {
+    name: "smollm2-135m-ibert",
+    model: "smollm2-135m",
+    files: &[
+        adapter_file!("smollm2-135m-ibert", "adapter_config.json"),
+        adapter_file!("smollm2-135m-ibert", "adapter_model.safetensors"),
+        adapter_file!("smollm2-135m-ibert", "ibert_adapter.json"),
+        adapter_file!("smollm2-135m-ibert", "README.md"),
+    ],
+}];
 
 /// The adapter that ships for the built-in model `model`, if any.
 pub fn builtin_adapter(model: &str) -> Option<&'static BuiltinAdapter> {
@@ -62,6 +79,18 @@ impl BuiltinAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_adapter_names_its_built_in_model_and_that_file_s_sha256() {
+        for adapter in BUILTIN_ADAPTERS {
+            let model = crate::builtin_model(adapter.model).expect("a built-in model");
+            let identity = adapter.files.iter().find(|(name, _)| *name == "ibert_adapter.json").expect("an identity file").1;
+            let identity: serde_json::Value = serde_json::from_slice(identity).unwrap();
+            assert_eq!(identity["base"]["sha256"], model.file.sha256, "{}", adapter.name);
+            assert!(adapter.files.iter().any(|(name, bytes)| *name == "adapter_model.safetensors" && bytes.len() < 20_000_000));
+        }
+        assert!(builtin_adapter("smollm2-135m").is_some() && builtin_adapter("qwen2.5-coder-1.5b").is_none());
+    }
 
     #[test]
     fn an_adapter_is_written_once_and_a_changed_one_gets_its_own_folder() {

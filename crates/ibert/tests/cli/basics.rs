@@ -201,6 +201,7 @@ fn model_info_describes_the_default_model_and_refuses_a_foreign_file() {
     assert!(stdout.contains("architecture      llama"), "{stdout}");
     assert!(stdout.contains("context length    8192 tokens"), "{stdout}");
     assert!(stdout.contains("<|im_start|>assistant"), "{stdout}");
+    assert!(stdout.contains("built-in adapter  smollm2-135m-ibert"), "{stdout}");
 
     std::fs::write(dir.path().join("notes.gguf"), "not a model").unwrap();
     let output = ibert(dir.path(), &["model", "info", "--model-path", "notes.gguf"]);

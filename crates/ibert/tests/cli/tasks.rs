@@ -12,6 +12,10 @@ fn qa_and_doc_stream_an_answer_and_say_it_is_not_checked() {
     assert!(!stdout(&output).trim().is_empty());
     assert!(stderr(&output).contains("not checked"), "{}", stderr(&output));
     assert!(stderr(&output).contains("tok/s"), "{}", stderr(&output));
+    // The small model's built-in adapter applies unless --no-adapter.
+    assert!(stderr(&output).contains("adapter: ") && stderr(&output).contains("smollm2-135m-ibert"), "{}", stderr(&output));
+    let base = ibert_with_stdin(dir.path(), &["qa", "--max-tokens", "4", "--no-adapter"], "How do I sort an Ibis table by a column?");
+    assert!(base.status.success() && !stderr(&base).contains("adapter: "), "{}", stderr(&base));
 
     let output = ibert_with_stdin(dir.path(), &["doc", "--style", "numpy", "--max-tokens", "16"], "def total(t):\n    return t.amount.sum()\n");
     assert!(output.status.success(), "{}", stderr(&output));
