@@ -293,6 +293,11 @@ pub fn train(inputs: &Inputs, settings: &Settings, run_dir: &Path, limits: &Limi
             checkpoints.save(&adapter, &optimizer, state.clone())?;
         }
     }
+    // A run stopped early is measured where it stopped, for its card (the run's own log keeps
+    // one line per step).
+    if let Some(last) = records.last_mut().filter(|last| last.validation_loss.is_none()) {
+        last.validation_loss = Some(mean_loss(network, Some(&adapter), validation)?);
+    }
     if checkpoints.steps().first() != Some(&state.step) && state.step > 0 {
         checkpoints.save(&adapter, &optimizer, state.clone())?;
     }
