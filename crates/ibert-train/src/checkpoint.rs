@@ -137,13 +137,19 @@ impl Checkpoints {
         Ok(target)
     }
 
+    /// The `state.json` of the checkpoint of `step` (its settings, before its tensors are read).
+    pub fn state(&self, step: u64) -> Result<CheckpointState, CheckpointError> {
+        let dir = self.step_dir(step);
+        let state_path = dir.join(STATE);
+        let text = std::fs::read_to_string(&state_path).map_err(io("reading", &state_path))?;
+        serde_json::from_str(&text).map_err(|error| CheckpointError::Damaged { path: dir.clone(), detail: format!("{STATE}: {error}") })
+    }
+
     /// Reads the checkpoint of `step` into `adapter` and `optimizer` (shaped as the run's).
     pub fn load(&self, step: u64, adapter: &mut LoraAdapter, optimizer: &mut AdamW) -> Result<CheckpointState, CheckpointError> {
         let dir = self.step_dir(step);
         let damaged = |detail: String| CheckpointError::Damaged { path: dir.clone(), detail };
-        let state_path = dir.join(STATE);
-        let text = std::fs::read_to_string(&state_path).map_err(io("reading", &state_path))?;
-        let state: CheckpointState = serde_json::from_str(&text).map_err(|error| damaged(format!("{STATE}: {error}")))?;
+        let state = self.state(step)?;
         let tensors_path = dir.join(TENSORS);
         let found = sha256_of(&tensors_path)?;
         if found != state.tensors_sha256 {

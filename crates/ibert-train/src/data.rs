@@ -71,6 +71,9 @@ pub fn encode(model: &LocalModel, example: &Example) -> Result<Encoded, String> 
     let tokenize = |text: &str| model.tokenizer().encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| e.to_string());
     let mut tokens = tokenize(&prompt)?;
     let answer_at = tokens.len();
+    if answer_at == 0 {
+        return Err("the prompt renders to no tokens".to_string());
+    }
     let mut rest = tokenize(&rest)?;
     let end_tokens = model.end_tokens();
     match rest.iter().position(|t| end_tokens.contains(t)) {
@@ -152,7 +155,12 @@ impl Schedule {
         Schedule { tasks, seed, passes, draws: 0 }
     }
 
-    /// The next example's index.
+    /// Whether any task has examples and a weight above zero (else no step can be drawn).
+    pub fn has_tasks(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// The next example's index (of a schedule that [`Schedule::has_tasks`]).
     pub fn next_example(&mut self) -> usize {
         self.draws += 1;
         let total: f64 = self.tasks.iter().map(|(w, _)| w).sum();

@@ -108,6 +108,8 @@ pub enum TrainError {
         "the loss diverged at step {step} ({what}); the last good checkpoint is {checkpoint}\nhint: lower --learning-rate or raise --warmup-steps, and run again (it resumes from that checkpoint)"
     )]
     Diverged { step: u64, what: String, checkpoint: String },
+    #[error("every task of the training records has the weight 0\nhint: give one a weight above 0 with --task-weight TASK=W")]
+    NoTasks,
     #[error("training failed: {0}")]
     Network(#[from] ibert_model::EngineError),
 }
@@ -192,15 +194,18 @@ pub fn train(inputs: &Inputs, settings: &Settings, run_dir: &Path, limits: &Limi
     let mut state = CheckpointState { step: 0, tokens: 0, seconds: 0.0, settings: settings_json.clone(), tensors_sha256: String::new() };
     let mut resumed_from = None;
     for step in checkpoints.steps() {
-        match checkpoints.load(step, &mut adapter, &mut optimizer) {
+        // The settings first: a checkpoint of other settings (another rank) is another run, to
+        // be refused, not a damaged one to pass over (which would start this one over it).
+        if let Ok(recorded) = checkpoints.state(step) {
             // Compared as settings, not as JSON text: an f32 read back from JSON is the same
             // f32, though its f64 spelling may differ in the last digit.
-            Ok(loaded) if serde_json::from_value::<Settings>(loaded.settings.clone()).ok().as_ref() != Some(settings) => {
-                let old = serde_json::from_value::<Settings>(loaded.settings.clone())
-                    .ok()
-                    .map_or(loaded.settings, |s| serde_json::to_value(s).expect("settings are JSON"));
+            let parsed = serde_json::from_value::<Settings>(recorded.settings.clone()).ok();
+            if parsed.as_ref() != Some(settings) {
+                let old = parsed.map_or(recorded.settings, |s| serde_json::to_value(s).expect("settings are JSON"));
                 return Err(TrainError::OtherRun { dir: run_dir.to_path_buf(), difference: difference(&old, &settings_json) });
             }
+        }
+        match checkpoints.load(step, &mut adapter, &mut optimizer) {
             Ok(loaded) => {
                 state = loaded;
                 resumed_from = Some(step);
@@ -222,6 +227,9 @@ pub fn train(inputs: &Inputs, settings: &Settings, run_dir: &Path, limits: &Limi
         .map(|task| (*task, settings.task_weights.get(task.as_str()).copied().unwrap_or_else(|| crate::data::default_weight(*task))))
         .collect();
     let mut schedule = Schedule::new(corpus, &weights, settings.seed);
+    if !schedule.has_tasks() {
+        return Err(TrainError::NoTasks);
+    }
     // The steps already taken: their draws replayed, so the next step gets what it would have.
     for _ in 0..state.step {
         schedule.next_step(settings.batch_examples);

@@ -101,10 +101,16 @@ fn a_killed_run_resumes_to_the_adapter_an_uninterrupted_run_ends_with() {
     assert_eq!(steps(&dir.path().join("killed")), whole_steps);
 
     // Other settings in the same run folder are refused, naming the difference.
-    let mut other = train_args("killed");
+    // (a rank changes the tensors' shapes too: still refused as other settings, never restarted over)
+    let mut other: Vec<String> = train_args("killed").into_iter().map(|a| if a == "4" { "8".to_string() } else { a }).collect();
     other.extend(["--dropout".to_string(), "0.2".to_string()]);
     let refused = ibert().args(&other).current_dir(dir.path()).output().unwrap();
-    assert!(!refused.status.success() && stderr(&refused).contains("other settings") && stderr(&refused).contains("dropout"), "{}", stderr(&refused));
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("other settings") && stderr(&refused).contains("dropout") && stderr(&refused).contains("rank"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(steps(&dir.path().join("killed.run")).len(), 6, "the refused run left the run's log alone");
 
     // The adapter applies at inference, and says so.
     let answered = ibert_with_stdin(dir.path(), &["qa", "--adapter", "whole", "--max-tokens", "4", "--no-examples"], "How do I sort a table?");
