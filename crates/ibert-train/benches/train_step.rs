@@ -42,17 +42,7 @@ fn main() {
     for (i, (_, _, f)) in adapter.iter_mut().enumerate() {
         f.a.iter_mut().enumerate().for_each(|(j, v)| *v = ((split_mix((i as u64) << 32 ^ j as u64) >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.02);
     }
-    let settings = Hyperparameters {
-        learning_rate: 1e-4,
-        warmup_steps: 1,
-        total_steps: 100,
-        final_fraction: 0.1,
-        weight_decay: 0.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        clip_norm: 1.0,
-    };
+    let settings = Hyperparameters::new(1e-4, 1, 100);
     let mut optimizer = AdamW::new(&adapter);
     let tokens: Vec<u32> = (0..SEQUENCES * LENGTH).map(|i| (split_mix(i as u64) % vocabulary) as u32).collect();
     let sequences = (0..SEQUENCES).map(|s| s * LENGTH..(s + 1) * LENGTH).collect();

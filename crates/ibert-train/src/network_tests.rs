@@ -3,6 +3,7 @@ use ibert_model::architecture::Projection;
 use ibert_model::native::NativeDecoder;
 
 use super::*;
+use crate::optimizer::zeros_like;
 use crate::synthetic::{self, VOCABULARY};
 
 /// Two sequences packed into one batch, the loss on most of their rows.
@@ -11,15 +12,6 @@ fn batch() -> Batch {
     let sequences = vec![0..6, 6..13];
     let targets = sequences.iter().flat_map(|s| (s.start + 1..s.end - 1).map(|row| (row, tokens[row + 1]))).collect();
     Batch { tokens, sequences, targets }
-}
-
-fn zeros_like(adapter: &LoraAdapter) -> LoraAdapter {
-    let mut zeros = adapter.clone();
-    zeros.iter_mut().for_each(|(_, _, f)| {
-        f.a.fill(0.0);
-        f.b.fill(0.0);
-    });
-    zeros
 }
 
 fn gradients(network: &Network, adapter: &LoraAdapter, dropout: Option<Dropout>) -> (f64, LoraAdapter) {

@@ -21,6 +21,22 @@ pub struct Hyperparameters {
 }
 
 impl Hyperparameters {
+    /// AdamW's usual betas and epsilon, decay to 10% of the peak, no weight decay, clipping at
+    /// norm 1, over `total_steps` after `warmup_steps`.
+    pub fn new(learning_rate: f32, warmup_steps: u64, total_steps: u64) -> Hyperparameters {
+        Hyperparameters {
+            learning_rate,
+            warmup_steps,
+            total_steps,
+            final_fraction: 0.1,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            clip_norm: 1.0,
+        }
+    }
+
     /// The learning rate of step `step` (counted from 1).
     pub fn rate(&self, step: u64) -> f32 {
         if step <= self.warmup_steps {
@@ -98,17 +114,7 @@ mod tests {
     use super::*;
 
     fn settings() -> Hyperparameters {
-        Hyperparameters {
-            learning_rate: 0.1,
-            warmup_steps: 10,
-            total_steps: 110,
-            final_fraction: 0.1,
-            weight_decay: 0.0,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            clip_norm: 1.0,
-        }
+        Hyperparameters::new(0.1, 10, 110)
     }
 
     #[test]

@@ -78,15 +78,9 @@ pub fn run(args: &TrainArgs, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Ex
         targets: targets.iter().map(|p| p.module().to_string()).collect(),
         first_block: args.first_block,
         optimizer: Hyperparameters {
-            learning_rate: args.learning_rate,
-            warmup_steps: args.warmup_steps.unwrap_or((total_steps / 20).max(1)),
-            total_steps,
-            final_fraction: 0.1,
             weight_decay: args.weight_decay,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
             clip_norm: args.clip_norm,
+            ..Hyperparameters::new(args.learning_rate, args.warmup_steps.unwrap_or((total_steps / 20).max(1)), total_steps)
         },
         batch_examples: args.batch_size as usize,
         micro_batch_tokens: args.micro_batch_tokens as usize,
