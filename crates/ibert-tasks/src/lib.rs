@@ -16,6 +16,7 @@ pub mod prompt;
 pub mod repair;
 pub mod retry;
 pub mod shots;
+pub mod snippet;
 
 pub use ibert_records::Task;
 pub use prompt::{Prompt, TaskInput};

@@ -290,6 +290,8 @@ pub struct QaArgs {
     #[arg(long)]
     pub context: Option<String>,
     #[command(flatten)]
+    pub check: CheckOptions,
+    #[command(flatten)]
     pub model: ModelOptions,
 }
 
@@ -305,6 +307,8 @@ pub struct DocArgs {
     pub file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "google")]
     pub style: DocStyle,
+    #[command(flatten)]
+    pub check: CheckOptions,
     #[command(flatten)]
     pub model: ModelOptions,
 }

@@ -1,6 +1,7 @@
 //! The model-backed task commands: `complete` and `fix` (answers checked by execution: they must
 //! compile and run through Ibis on the fixtures; retried with the real error fed back), `qa` and
-//! `doc` (answers streamed; no check exists for them). Prompts, answer reading and checks come
+//! `doc` (the code of their answers, and a docstring's examples, compiled with real Ibis against
+//! tables inferred from it; retried the same way). Prompts, answer reading and checks come
 //! from the task library (`ibert-tasks`), as for `ibert eval` and the dataset's records.
 
 use std::io::Write;
@@ -16,6 +17,7 @@ use ibert_tasks::goal::goal_sql;
 use ibert_tasks::prompt::Shot;
 use ibert_tasks::retry::{Outcome, RetryOptions, answer_until_accepted};
 use ibert_tasks::shots::ShotIndex;
+use ibert_tasks::snippet;
 use ibert_tasks::{Prompt, TaskInput, answer};
 use ibert_verify::{Verdict, Verifier};
 
@@ -104,7 +106,8 @@ pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
         Some(context) => format!("{context}\n\n{}", question.trim()),
         None => question.trim().to_string(),
     };
-    streamed_answer(&args.model, &TaskInput::Qa { question: &question }, "not checked: answers to questions have no check")
+    let tables = tables(&args.check.schema)?;
+    code_checked_answer(&args.model, &TaskInput::Qa { question: &question }, &tables, args.check.attempts, &snippet::python_blocks)
 }
 
 pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
@@ -113,7 +116,12 @@ pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
         CliDocStyle::Google => DocStyle::Google,
         CliDocStyle::Numpy => DocStyle::Numpy,
     };
-    streamed_answer(&args.model, &TaskInput::Documentation { code: &code, style }, "not checked: docstrings have no check")
+    let tables = tables(&args.check.schema)?;
+    // The docstring's examples run after the documented code, which defines what they call.
+    let examples = |answer: &str| -> Vec<String> {
+        snippet::doctest_code(&answer::docstring(answer)).map(|examples| format!("{}\n{examples}", code.trim_end())).into_iter().collect()
+    };
+    code_checked_answer(&args.model, &TaskInput::Documentation { code: &code, style }, &tables, args.check.attempts, &examples)
 }
 
 fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
@@ -231,18 +239,43 @@ pub(super) fn run_with_feedback(
     Ok(outcome)
 }
 
-fn streamed_answer(model: &ModelOptions, input: &TaskInput, note: &str) -> anyhow::Result<ExitCode> {
+/// An answer in prose (`qa`, `doc`) whose code, where it holds any (`code_of`), must compile
+/// with real Ibis against the tables `snippet` infers from it (starting from `tables`); an
+/// answer whose code fails is asked again with the error, up to `attempts` answers. The last
+/// answer is printed either way, since prose helps even where its code does not run, and the
+/// output says which check it passed.
+fn code_checked_answer(
+    model: &ModelOptions,
+    input: &TaskInput,
+    tables: &TableSchemas,
+    attempts: u32,
+    code_of: &dyn Fn(&str) -> Vec<String>,
+) -> anyhow::Result<ExitCode> {
     let settings = model_config::settings(model)?;
-    let prompt = prompt(model, &settings, input, &TableSchemas::new())?;
+    let prompt = prompt(model, &settings, input, tables)?;
     let mut engine = model_config::load_engine(&settings)?;
-    let chat = engine.chat_prompt(&prompt.messages)?;
-    let generation = engine.generate(&chat, &settings.generation, &mut |text| {
-        print!("{text}");
-        let _ = std::io::stdout().flush();
+    let pool = start_oracle()?;
+    let whole_answer = |text: &str| vec![text.trim().to_string()];
+    let outcome = run_with_feedback(&mut engine, &settings, prompt, attempts, true, &whole_answer, &mut |answer| {
+        let blocks = code_of(answer);
+        if blocks.is_empty() {
+            return Ok(Ok("not checked: the answer holds no code to run".to_string()));
+        }
+        let mut inferred = Vec::new();
+        for block in &blocks {
+            let run = snippet::run_snippet(&pool, block, tables)?;
+            if let Err(error) = &run.compiled {
+                return Ok(Err(format!("has code that real Ibis rejects ({}): {error}", run.describe_tables())));
+            }
+            inferred.push(run.describe_tables());
+        }
+        Ok(Ok(format!("verified: its code ({} block(s)) compiles with real Ibis {} against {}", blocks.len(), pool.hello().ibis, inferred.join("; "))))
     })?;
-    println!();
-    report_speed(&generation);
-    eprintln!("{note}");
+    println!("{}", outcome.program.trim_end());
+    match outcome.accepted {
+        Some(report) => eprintln!("{report} (answer {})", outcome.attempt),
+        None => eprintln!("NOT verified: no answer of {attempts} has code that runs (last: {})", outcome.last_error),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

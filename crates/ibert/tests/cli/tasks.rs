@@ -5,21 +5,28 @@ use crate::common::{ibert, ibert_with_stdin, run_with_stdin, stderr, stdout};
 const SCHEMA: &str = r#"{"orders": {"id": "int64", "status": "string", "amount": "float64"}}"#;
 
 #[test]
-fn qa_and_doc_stream_an_answer_and_say_it_is_not_checked() {
+fn qa_and_doc_print_an_answer_and_say_which_check_its_code_passed() {
     let dir = tempfile::tempdir().unwrap();
-    let output = ibert_with_stdin(dir.path(), &["qa", "--max-tokens", "16"], "How do I sort an Ibis table by a column?");
+    let output = ibert_with_stdin(dir.path(), &["qa", "--max-tokens", "16", "--attempts", "2"], "How do I sort an Ibis table by a column?");
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stdout(&output).trim().is_empty());
-    assert!(stderr(&output).contains("not checked"), "{}", stderr(&output));
+    let says_its_check = |err: &str| {
+        ["verified: its code (", "not checked: the answer holds no code", "NOT verified: no answer of 2 has code that runs"]
+            .iter()
+            .any(|said| err.contains(said))
+    };
+    assert!(says_its_check(&stderr(&output)), "{}", stderr(&output));
     assert!(stderr(&output).contains("tok/s"), "{}", stderr(&output));
     // The small model's built-in adapter applies unless --no-adapter.
     assert!(stderr(&output).contains("adapter: ") && stderr(&output).contains("smollm2-135m-ibert"), "{}", stderr(&output));
     let base = ibert_with_stdin(dir.path(), &["qa", "--max-tokens", "4", "--no-adapter"], "How do I sort an Ibis table by a column?");
     assert!(base.status.success() && !stderr(&base).contains("adapter: "), "{}", stderr(&base));
 
-    let output = ibert_with_stdin(dir.path(), &["doc", "--style", "numpy", "--max-tokens", "16"], "def total(t):\n    return t.amount.sum()\n");
+    let output =
+        ibert_with_stdin(dir.path(), &["doc", "--style", "numpy", "--max-tokens", "16", "--attempts", "2"], "def total(t):\n    return t.amount.sum()\n");
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stdout(&output).trim().is_empty());
+    assert!(says_its_check(&stderr(&output)), "{}", stderr(&output));
 }
 
 #[test]
