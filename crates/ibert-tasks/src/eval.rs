@@ -63,10 +63,27 @@ pub struct EvalOutcome {
     pub prompt_seconds: f64,
 }
 
-/// Answers `example` with `engine` and scores the answer.
-pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Example, shots: &[Shot], options: &EvalOptions) -> Result<EvalOutcome, RetryError> {
+/// Answers `example` with `engine` and scores the answer. With a `goal` (a `code_completion`
+/// record's query), the partial program states it in a leading comment and the candidates of an
+/// answer are checked against it, as `ibert complete` does with such a comment.
+pub fn evaluate(
+    engine: &mut dyn Engine,
+    checker: &mut Checker,
+    example: &Example,
+    shots: &[Shot],
+    options: &EvalOptions,
+    goal: Option<&str>,
+) -> Result<EvalOutcome, RetryError> {
     let tables = example.context.schemas();
-    let input = TaskInput::of(example);
+    let goal = goal.filter(|_| matches!(example.payload, Payload::CodeCompletion { .. }));
+    let stated_partial = match (&example.payload, goal) {
+        (Payload::CodeCompletion { input, .. }, Some(goal)) => Some(format!("{}{}", crate::goal::as_comment(goal), input.partial_code)),
+        _ => None,
+    };
+    let input = match &stated_partial {
+        Some(partial_code) => TaskInput::CodeCompletion { partial_code },
+        None => TaskInput::of(example),
+    };
     let prompt = Prompt::render(&input, &tables, shots);
     if options.error_repairs
         && let Payload::ErrorResolution { input, .. } = &example.payload
@@ -92,7 +109,7 @@ pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Exampl
     }
     let read = |text: &str| -> Vec<String> {
         match &example.payload {
-            Payload::CodeCompletion { input, .. } => answer::completions(&input.partial_code, text),
+            Payload::CodeCompletion { input, .. } => answer::completions(stated_partial.as_deref().unwrap_or(&input.partial_code), text),
             Payload::Qa { .. } => vec![text.trim().to_string()],
             Payload::Documentation { .. } => vec![answer::docstring(text)],
             _ => vec![answer::code_block(text)],
@@ -103,6 +120,9 @@ pub fn evaluate(engine: &mut dyn Engine, checker: &mut Checker, example: &Exampl
     let mut feedback = |program: &str| -> Result<Result<String, String>, OracleError> {
         if !checks_code {
             return Ok(Ok(String::new()));
+        }
+        if let Some(goal) = goal {
+            return Ok(checker.program_matches_sql(goal, program, &tables)?.as_feedback().map(|_| String::new()));
         }
         let checked = checker.program_runs(program, &tables)?;
         Ok(match &checked.verdict {

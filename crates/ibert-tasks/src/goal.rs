@@ -27,6 +27,12 @@ pub fn goal_sql(program: &str) -> Option<String> {
     (first == "SELECT" || first == "WITH").then(|| text.trim_end_matches(';').trim().to_string())
 }
 
+/// `sql` as the leading comment [`goal_sql`] reads back (`# Goal: SELECT ...`, a line each).
+pub fn as_comment(sql: &str) -> String {
+    let lines: Vec<String> = sql.trim().lines().enumerate().map(|(i, line)| if i == 0 { format!("# Goal: {line}") } else { format!("# {line}") }).collect();
+    lines.join("\n") + "\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,6 +42,14 @@ mod tests {
         let program = "# Goal: SELECT name, SUM(amount) AS total\n#   FROM orders GROUP BY name;\nexpr = orders.group_by('name')";
         assert_eq!(goal_sql(program).as_deref(), Some("SELECT name, SUM(amount) AS total\nFROM orders GROUP BY name"));
         assert_eq!(goal_sql("\n# with t as (select 1) select * from t\nexpr = t").as_deref(), Some("with t as (select 1) select * from t"));
+    }
+
+    #[test]
+    fn a_goal_written_as_a_comment_reads_back() {
+        let sql = "SELECT name,\n       SUM(amount) AS total\nFROM orders\nGROUP BY name";
+        let program = format!("{}expr = orders.group_by('name')", as_comment(sql));
+        assert!(program.starts_with("# Goal: SELECT name,\n#        SUM(amount) AS total\n# FROM orders\n"), "{program}");
+        assert_eq!(goal_sql(&program).as_deref(), Some("SELECT name,\nSUM(amount) AS total\nFROM orders\nGROUP BY name"));
     }
 
     #[test]

@@ -145,6 +145,11 @@ pub struct EvalArgs {
     /// error proposes (as `ibert fix` does), to measure the model alone.
     #[arg(long)]
     pub no_repairs: bool,
+    /// code_completion: state each partial program's goal in a leading `# Goal: SELECT ...`
+    /// comment (the query of the verified pair it was derived from) and check the candidates of
+    /// an answer against it, as `ibert complete` does with such a comment.
+    #[arg(long)]
+    pub goal_comments: bool,
     /// Folder for the per-record results (`results.jsonl`, appended: an interrupted run resumes)
     /// and `summary.json` [default: <data>/eval/<model file name>].
     #[arg(short, long, value_name = "DIR")]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use ibert_model::Engine;
-use ibert_records::{Example, Task, read_jsonl};
+use ibert_records::{Example, Payload, Task, read_jsonl};
 use ibert_tasks::TaskInput;
 use ibert_tasks::check::Checker;
 use ibert_tasks::eval::{EvalOptions, EvalOutcome, SCORING_VERSION, evaluate};
@@ -29,7 +29,16 @@ pub fn run(args: &EvalArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
     if !split_path.exists() {
         bail!("{} does not exist\nhint: `ibert data all -o {}` writes the splits", split_path.display(), args.data.display());
     }
-    let records = select(read_jsonl(&split_path)?, &args.task, args.limit);
+    let split: Vec<Example> = read_jsonl(&split_path)?;
+    // The queries of the split's translations, for the goals of the records derived from them.
+    let queries: BTreeMap<String, String> = split
+        .iter()
+        .filter_map(|record| match &record.payload {
+            Payload::SqlToIbis { input, .. } => Some((record.id.clone(), input.sql.clone())),
+            _ => None,
+        })
+        .collect();
+    let records = select(split, &args.task, args.limit);
     if records.is_empty() {
         bail!("{} has no records of the tasks asked for", split_path.display());
     }
@@ -62,6 +71,11 @@ pub fn run(args: &EvalArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
         args.attempts,
         engine.describe()
     );
+    if args.goal_comments {
+        let completions: Vec<&Example> = records.iter().filter(|record| matches!(record.payload, Payload::CodeCompletion { .. })).collect();
+        let stated = completions.iter().filter(|record| goal_of(record, &queries).is_some()).count();
+        eprintln!("goal comments: {stated} of {} code_completion records state the query they were derived from", completions.len());
+    }
     let bar = ui::progress_bar(todo.len() as u64, "evaluating");
     let mut appender = ResultsFile::open(&results_path)?;
     for record in todo {
@@ -72,7 +86,8 @@ pub fn run(args: &EvalArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
         }
         let input = TaskInput::of(record);
         let shots = if args.shots > 0 { indexes[&record.task()].nearest(&input, &record.context.schemas(), args.shots, Some(&record.id)) } else { Vec::new() };
-        let outcome = evaluate(&mut engine, &mut checker, record, &shots, &options).with_context(|| format!("evaluating record `{}`", record.id))?;
+        let goal = if args.goal_comments { goal_of(record, &queries) } else { None };
+        let outcome = evaluate(&mut engine, &mut checker, record, &shots, &options, goal).with_context(|| format!("evaluating record `{}`", record.id))?;
         appender.append(&signature, &outcome)?;
         outcomes.push(outcome);
         bar.inc(1);
@@ -113,8 +128,15 @@ fn select(records: Vec<Example>, tasks: &[String], limit: Option<usize>) -> Vec<
 /// how answers are scored.
 fn signature(model: &str, args: &EvalArgs, generation: &ibert_model::GenerationOptions) -> String {
     let repairs = if args.no_repairs { "|no repairs" } else { "" };
-    let text = format!("{model}|{}|{}|{}|{generation:?}|{}|scoring {SCORING_VERSION}{repairs}", args.split, args.shots, args.attempts, args.verify.seed);
+    let goals = if args.goal_comments { "|goal comments" } else { "" };
+    let text = format!("{model}|{}|{}|{}|{generation:?}|{}|scoring {SCORING_VERSION}{repairs}{goals}", args.split, args.shots, args.attempts, args.verify.seed);
     Sha256::digest(text.as_bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The query a `code_completion` record was derived from (its `derived_from` translation).
+fn goal_of<'q>(record: &Example, queries: &'q BTreeMap<String, String>) -> Option<&'q str> {
+    let derived_from = record.meta.derived_from.as_ref()?;
+    matches!(record.payload, Payload::CodeCompletion { .. }).then(|| queries.get(derived_from).map(String::as_str)).flatten()
 }
 
 fn file_stem(description: &str) -> String {
