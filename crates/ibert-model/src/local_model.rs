@@ -242,6 +242,11 @@ impl LocalModel {
         &self.backend
     }
 
+    /// The name of the adapter applied, if any.
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
+    }
+
     /// Empties the key/value cache, so that the next prompt runs in full (benchmarks measure
     /// prompt processing this way, as llama.cpp's `reset` does).
     pub fn forget_cached_prompt(&mut self) {

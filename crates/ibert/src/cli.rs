@@ -88,7 +88,8 @@ pub struct ModelOptions {
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
     /// Leave out the worked examples (by default, up to two records of the train split most
-    /// like the request, when `data/splits/train.jsonl` exists).
+    /// like the request, when `data/splits/train.jsonl` exists and no adapter runs: adapters
+    /// answer better without them).
     #[arg(long)]
     pub no_examples: bool,
 }

@@ -147,8 +147,8 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
     let tables = catalog.schemas();
     let settings = model_config::settings(&args.model)?;
     let input = TaskInput::SqlToIbis { sql };
-    let prompt = tasks::prompt(&args.model, &settings, &input, &tables)?;
     let mut engine = model_config::load_engine(&settings)?;
+    let prompt = tasks::prompt(&args.model, &settings, &engine, &input, &tables)?;
     if args.no_verify {
         let chat = engine.chat_prompt(&prompt.messages)?;
         let generation = engine.generate(&chat, &settings.generation, &mut |_| {})?;

@@ -79,8 +79,8 @@ fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileReque
     eprintln!("asking the local model to repair it (--no-model forbids this)");
     let settings = model_config::settings(&args.model)?;
     let input = TaskInput::ErrorResolution { broken_code: &request.code, error, context: None };
-    let prompt = tasks::prompt(&args.model, &settings, &input, &request.tables)?;
     let mut engine = model_config::load_engine(&settings)?;
+    let prompt = tasks::prompt(&args.model, &settings, &engine, &input, &request.tables)?;
     let mut compiled = None;
     let read = |text: &str| vec![answer::code_block(text)];
     let outcome = tasks::run_with_feedback(&mut engine, &settings, prompt, args.attempts, false, &read, &mut |program| {
