@@ -17,6 +17,22 @@ pub struct BuiltinAdapter {
     pub files: &'static [(&'static str, &'static [u8])],
 }
 
+/// A shipped adapter: the four files of its folder in `adapters/`, compiled in.
+macro_rules! shipped_adapter {
+    ($folder:literal, $model:literal) => {
+        BuiltinAdapter {
+            name: $folder,
+            model: $model,
+            files: &[
+                adapter_file!($folder, "adapter_config.json"),
+                adapter_file!($folder, "adapter_model.safetensors"),
+                adapter_file!($folder, "ibert_adapter.json"),
+                adapter_file!($folder, "README.md"),
+            ],
+        }
+    };
+}
+
 macro_rules! adapter_file {
     ($folder:literal, $name:literal) => {
         ($name, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../adapters/", $folder, "/", $name)) as &[u8])
@@ -26,28 +42,8 @@ macro_rules! adapter_file {
 /// The adapters that ship, each kept where `ibert eval` measured it better than its base on
 /// every checked task (docs/training.md has the tables and the card in its folder says how it
 /// was trained).
-pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] = &[
-    BuiltinAdapter {
-        name: "qwen2.5-coder-0.5b-ibert",
-        model: "qwen2.5-coder-0.5b",
-        files: &[
-            adapter_file!("qwen2.5-coder-0.5b-ibert", "adapter_config.json"),
-            adapter_file!("qwen2.5-coder-0.5b-ibert", "adapter_model.safetensors"),
-            adapter_file!("qwen2.5-coder-0.5b-ibert", "ibert_adapter.json"),
-            adapter_file!("qwen2.5-coder-0.5b-ibert", "README.md"),
-        ],
-    },
-    BuiltinAdapter {
-        name: "smollm2-135m-ibert",
-        model: "smollm2-135m",
-        files: &[
-            adapter_file!("smollm2-135m-ibert", "adapter_config.json"),
-            adapter_file!("smollm2-135m-ibert", "adapter_model.safetensors"),
-            adapter_file!("smollm2-135m-ibert", "ibert_adapter.json"),
-            adapter_file!("smollm2-135m-ibert", "README.md"),
-        ],
-    },
-];
+pub const BUILTIN_ADAPTERS: &[BuiltinAdapter] =
+    &[shipped_adapter!("qwen2.5-coder-0.5b-ibert", "qwen2.5-coder-0.5b"), shipped_adapter!("smollm2-135m-ibert", "smollm2-135m")];
 
 /// The adapter that ships for the built-in model `model`, if any.
 pub fn builtin_adapter(model: &str) -> Option<&'static BuiltinAdapter> {
