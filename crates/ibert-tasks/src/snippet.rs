@@ -96,7 +96,8 @@ fn infer_from_error(code: &str, error: &str, known: &TableSchemas, tables: &mut 
 /// [`infer_from_error`] on the `inferred` tables; `all` holds every table, known ones too.
 fn infer_into(code: &str, error: &str, all: &TableSchemas, tables: &mut TableSchemas) -> bool {
     if let Some(name) = quoted_after(error, "name `", '`').or_else(|| quoted_after(error, "NameError: name '", '\'')) {
-        if !is_identifier(&name) || all.contains_key(&name) {
+        // Dunder names (`__builtins__`, `__import__`) are Python's own, never a table to bind.
+        if !is_identifier(&name) || name.starts_with("__") || all.contains_key(&name) {
             return false;
         }
         tables.insert(name, serde_json::Map::new());
@@ -321,6 +322,9 @@ mod tests {
         assert!(!infer_from_error(code, "AttributeError: 'Table' object has no attribute 'desc'", &TableSchemas::new(), &mut tables));
         assert!(!infer_from_error(code, "SyntaxError: invalid syntax", &TableSchemas::new(), &mut tables));
         assert!(!infer_from_error(code, "SandboxViolation: name `t` is not allowed", &TableSchemas::new(), &mut tables), "a table is added once");
+        for name in ["__builtins__", "__import__"] {
+            assert!(!infer_from_error(code, &format!("SandboxViolation: name `{name}` is not allowed"), &TableSchemas::new(), &mut tables), "{name}");
+        }
         assert!(!infer_from_error(
             "t.x.frobnicate()",
             "AttributeError: 'IntegerColumn' object has no attribute 'frobnicate'",
