@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ibert_oracle::PythonEnv;
 use ibert_transpile::corpus::{Corpus, CorpusError};
-use ibert_transpile::{RESULT_NAME, SqlDialect, TranspileError, transpile};
+use ibert_transpile::{RESULT_NAME, TranspileError, transpile};
 
 use crate::expand::Candidate;
 
@@ -29,7 +29,7 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
     let mut result = TranspiledCorpus { candidates: Vec::new(), refused: Vec::new(), latencies: Vec::new() };
     for query in &corpus.queries {
         let start = Instant::now();
-        let translated = transpile(&query.sql, &corpus.catalog, SqlDialect::DuckDb);
+        let translated = transpile(&query.sql, &corpus.catalog, corpus.dialect);
         result.latencies.push(start.elapsed());
         match translated {
             Ok(translation) => result.candidates.push(Candidate {

@@ -3,6 +3,7 @@
 //! before parsing, so the SQL keeps its positions, and the join whose table starts where the
 //! keyword pointed is translated as Ibis's `asof_join`.
 
+use crate::sql_text::blank_at;
 use sqlparser::dialect::Dialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Location, Token, Tokenizer};
@@ -43,18 +44,8 @@ pub(crate) fn blank_keywords<'s>(sql: &'s str, dialect: &dyn Dialect) -> (Cow<'s
     if blanked.is_empty() {
         return (Cow::Borrowed(sql), Vec::new());
     }
-    let mut out = String::with_capacity(sql.len());
-    for (number, line) in sql.split_inclusive('\n').enumerate() {
-        let mut chars: Vec<char> = line.chars().collect();
-        for at in blanked.iter().filter(|at| at.line == number as u64 + 1) {
-            let start = at.column as usize - 1;
-            for c in chars.iter_mut().skip(start).take("ASOF".len()) {
-                *c = ' ';
-            }
-        }
-        out.extend(chars);
-    }
-    (Cow::Owned(out), tables)
+    let spans: Vec<(Location, usize)> = blanked.into_iter().map(|at| (at, "ASOF".len())).collect();
+    (Cow::Owned(blank_at(sql, &spans)), tables)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Query corpora: YAML files of table schemas and SQL queries (`corpus/sql/*.yaml`), and the
 //! TPC-H / TPC-DS query folders (one `NN.sql` per query).
 
+use crate::SqlDialect;
 use crate::catalog::Catalog;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -13,17 +14,22 @@ pub struct CorpusQuery {
     pub sql: String,
 }
 
-/// One corpus file: the schemas its queries read and the queries.
+/// One corpus file: the schemas its queries read, the dialect they are written in, and the
+/// queries.
 #[derive(Debug, Clone)]
 pub struct Corpus {
     pub name: String,
     pub catalog: Catalog,
+    pub dialect: SqlDialect,
     pub queries: Vec<CorpusQuery>,
 }
 
 #[derive(Debug, Deserialize)]
 struct CorpusFile {
     tables: serde_json::Value,
+    /// `duckdb` (the default) or `postgres`.
+    #[serde(default)]
+    dialect: Option<String>,
     #[serde(default)]
     queries: Vec<CorpusQuery>,
 }
@@ -49,8 +55,12 @@ impl Corpus {
                 return Err(invalid(format!("the query id `{}` is used twice", query.id)));
             }
         }
+        let dialect = match file.dialect.as_deref() {
+            None => SqlDialect::DuckDb,
+            Some(name) => SqlDialect::from_name(name).ok_or_else(|| invalid(format!("the dialect `{name}` is not one of {}", SqlDialect::NAMES.join(", "))))?,
+        };
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("corpus").to_string();
-        Ok(Corpus { name, catalog, queries: file.queries })
+        Ok(Corpus { name, catalog, dialect, queries: file.queries })
     }
 
     /// Every `*.yaml` corpus of a folder, by file name.
@@ -84,6 +94,6 @@ impl Corpus {
             let sql = sql.trim().trim_end_matches(';').trim().to_string();
             queries.push(CorpusQuery { id: format!("{name}_q{number:02}"), features: vec![name.to_string()], sql });
         }
-        Ok(Corpus { name: name.to_string(), catalog: schema.catalog, queries })
+        Ok(Corpus { name: name.to_string(), catalog: schema.catalog, dialect: SqlDialect::DuckDb, queries })
     }
 }

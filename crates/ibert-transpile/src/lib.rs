@@ -12,8 +12,10 @@ mod catalog;
 mod chain;
 mod comparison_arguments;
 pub mod corpus;
+mod dialect_hints;
 mod error;
 mod expr;
+mod field_parentheses;
 mod functions;
 mod named_windows;
 mod order_by_all;
@@ -21,6 +23,8 @@ mod pivot_statement;
 mod python;
 mod query;
 mod scope;
+mod sql_text;
+mod types;
 
 pub use catalog::{Catalog, CatalogError, TableDef};
 pub use error::TranspileError;
@@ -73,11 +77,20 @@ pub struct Translation {
 
 /// Translates one SQL query into an Ibis program over the tables of `catalog`.
 pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Translation, TranspileError> {
+    let generic = dialect == SqlDialect::Generic;
     let dialect = dialect.parser_dialect();
+    if !generic && let Some(refusal) = dialect_hints::foreign_quotes(sql, dialect.as_ref()) {
+        return Err(refusal);
+    }
     let (sql, asof_tables) = asof_join::blank_keywords(sql, dialect.as_ref());
     let statements = match pivot_statement::parse(&sql, dialect.as_ref()) {
         Some(query) => vec![Statement::Query(Box::new(query?))],
-        None => Parser::parse_sql(dialect.as_ref(), &sql).map_err(|error| TranspileError::Parse(error.to_string()))?,
+        None => match Parser::parse_sql(dialect.as_ref(), &sql) {
+            Ok(statements) => statements,
+            Err(error) => field_parentheses::unwrap_field_parentheses(&sql, dialect.as_ref())
+                .and_then(|unwrapped| Parser::parse_sql(dialect.as_ref(), &unwrapped).ok())
+                .ok_or_else(|| TranspileError::Parse(with_hint(error.to_string(), dialect_hints::parse_hint(&sql))))?,
+        },
     };
     let statement = match statements.as_slice() {
         [one] => one,
@@ -93,6 +106,14 @@ pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Tr
     order_by_all::expand(&mut query);
     comparison_arguments::restore(&mut query);
     query::translate(&query, catalog, asof_tables)
+}
+
+/// The message with a rewrite appended, where one is known.
+fn with_hint(message: String, hint: Option<String>) -> String {
+    match hint {
+        Some(hint) => format!("{message} (hint: {hint})"),
+        None => message,
+    }
 }
 
 fn statement_keyword(statement: &Statement) -> String {

@@ -8,8 +8,20 @@ use std::collections::HashMap;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Column {
     pub name: String,
-    /// The Ibis type where it is known (table columns and columns passed through unchanged).
+    /// The Ibis type where it is known (table columns, columns passed through unchanged, and
+    /// what `expr::ibis_type` can tell of computed ones).
     pub ty: Option<String>,
+    /// The type DuckDB computes the values in, where it is known; it differs from Ibis's for
+    /// decimals (a product has the sum of the scales, a mean is a double), and a cast to less
+    /// than it would round them.
+    pub value_ty: Option<String>,
+}
+
+impl Column {
+    /// A column whose values have the type Ibis gives them.
+    pub fn typed(name: String, ty: Option<String>) -> Column {
+        Column { name, value_ty: ty.clone(), ty }
+    }
 }
 
 /// One relation of a FROM clause.
@@ -57,6 +69,7 @@ pub struct Resolved {
     pub source: usize,
     pub column: String,
     pub ty: Option<String>,
+    pub value_ty: Option<String>,
 }
 
 impl<'p> Scope<'p> {
@@ -69,7 +82,7 @@ impl<'p> Scope<'p> {
         let mut depth = 0;
         while let Some(current) = scope {
             if let Some((source, column)) = current.find(qualifier, name, span)? {
-                return Ok(Resolved { depth, source, column: column.name.clone(), ty: column.ty.clone() });
+                return Ok(Resolved { depth, source, column: column.name.clone(), ty: column.ty.clone(), value_ty: column.value_ty.clone() });
             }
             scope = current.parent;
             depth += 1;

@@ -37,6 +37,13 @@ impl Translator<'_> {
             return self.distinct_aggregate(call, extra, cx);
         }
         match name {
+            // `COUNT(*) FILTER (WHERE c)` over filtered or joined rows counts the condition where
+            // it holds: there Ibis's `t.count(where=c)` refers to the rows before the filter or
+            // join (Ibis 12 does not rebind it), which DuckDB then cannot find.
+            "count" if (star || args.is_empty()) && filter.is_some() && self.aggregating_built_rows => {
+                let condition = self.expr(filter.expect("matched"), cx)?;
+                Ok(condition.method("count", &[format!("where={}", condition.code)]))
+            }
             "count" if star || args.is_empty() => Ok(Py::atom(format!("_.count({})", extra.join(", ")))),
             "count" if distinct => {
                 arity(1)?;

@@ -19,6 +19,38 @@ pub(super) fn literal(value: &Value, expr: &Expr) -> Result<Py, TranspileError> 
 }
 
 pub(super) fn interval_literal(interval: &Interval, expr: &Expr) -> Result<Py, TranspileError> {
+    let parts: Vec<String> = interval_parts(interval, expr)?.iter().map(|(keyword, amount)| format!("{keyword}={amount}")).collect();
+    Ok(Py::atom(format!("ibis.interval({})", parts.join(", "))))
+}
+
+/// An interval literal of fixed-length units (weeks, days, hours, minutes, seconds) in seconds,
+/// as DuckDB compares it with a timestamp difference; `None` for months and years, whose
+/// length varies.
+pub(super) fn interval_seconds(interval: &Interval, expr: &Expr) -> Option<i64> {
+    let mut total = 0i64;
+    for (keyword, amount) in interval_parts(interval, expr).ok()? {
+        let unit = match keyword {
+            "weeks" => 7 * 86_400,
+            "days" => 86_400,
+            "hours" => 3_600,
+            "minutes" => 60,
+            "seconds" => 1,
+            _ => return None,
+        };
+        total = total.checked_add(amount.checked_mul(unit)?)?;
+    }
+    Some(total)
+}
+
+/// Whether an interval literal counts hours, minutes or seconds, which Ibis adds to timestamps
+/// only (DuckDB adds them to a date as to its midnight).
+pub(super) fn has_time_units(interval: &Interval, expr: &Expr) -> bool {
+    interval_parts(interval, expr).is_ok_and(|parts| parts.iter().any(|(keyword, _)| matches!(*keyword, "hours" | "minutes" | "seconds")))
+}
+
+/// The (Ibis keyword, amount) pairs of an interval literal: `INTERVAL '1 day 2 hours'`,
+/// `INTERVAL 3 DAY`, `INTERVAL '7' DAY`.
+fn interval_parts(interval: &Interval, expr: &Expr) -> Result<Vec<(&'static str, i64)>, TranspileError> {
     if interval.last_field.is_some() {
         return Err(TranspileError::unsupported_at("intervals with two fields (YEAR TO MONTH)", expr));
     }
@@ -36,7 +68,7 @@ pub(super) fn interval_literal(interval: &Interval, expr: &Expr) -> Result<Py, T
             let unit = field_name(field);
             let keyword = functions::interval_keyword(&unit).ok_or_else(|| TranspileError::unsupported_at(&format!("{unit} intervals"), expr))?;
             let amount: i64 = text.trim().parse().map_err(|_| TranspileError::unsupported_at("an interval amount that is not a whole number", expr))?;
-            parts.push(format!("{keyword}={amount}"));
+            parts.push((keyword, amount));
         }
         None => {
             let words: Vec<&str> = text.split_whitespace().collect();
@@ -47,11 +79,11 @@ pub(super) fn interval_literal(interval: &Interval, expr: &Expr) -> Result<Py, T
                 let amount: i64 = pair[0].parse().map_err(|_| TranspileError::unsupported_at(&format!("the interval '{text}'"), expr))?;
                 let keyword = functions::interval_keyword(&pair[1].to_ascii_lowercase())
                     .ok_or_else(|| TranspileError::unsupported_at(&format!("the interval '{text}'"), expr))?;
-                parts.push(format!("{keyword}={amount}"));
+                parts.push((keyword, amount));
             }
         }
     }
-    Ok(Py::atom(format!("ibis.interval({})", parts.join(", "))))
+    Ok(parts)
 }
 
 pub(super) fn field_name(field: &DateTimeField) -> String {

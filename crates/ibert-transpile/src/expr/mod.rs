@@ -5,22 +5,27 @@
 mod aggregate;
 mod deferred;
 mod function;
+mod inference;
 mod literal;
 mod py;
 mod scalar;
+mod structs;
 mod subquery;
 mod window;
 
 pub(crate) use deferred::deferred_safe;
+pub(crate) use inference::{ibis_type, value_type};
 pub(crate) use py::Py;
+pub(crate) use structs::field_access;
 
 use crate::ast::{contains_aggregate, plain_column, quoted_string, same_column};
 use crate::error::TranspileError;
 use crate::functions;
 use crate::python;
 use crate::query::Translator;
-use crate::scope::{Resolved, Scope};
-use literal::{extract, field_name, interval_literal, like_regex, literal};
+use crate::scope::Scope;
+use crate::types;
+use literal::{extract, field_name, has_time_units, interval_literal, interval_seconds, like_regex, literal};
 use py::{ADDITIVE, AND, COMPARISON, MULTIPLICATIVE, OR, POWER, UNARY, not};
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind, CeilFloorKind, DateTimeField, Expr, GroupByExpr, InTarget, Query, SelectItem, SetExpr, Spanned, Subscript,
@@ -66,10 +71,15 @@ impl Translator<'_> {
         }
         match expr {
             Expr::Identifier(ident) => self.column(None, &ident.value, expr, cx),
-            Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-                [.., qualifier, column] => self.column(Some(&qualifier.value), &column.value, expr, cx),
-                _ => Err(TranspileError::unsupported_at("this identifier", expr)),
-            },
+            Expr::CompoundIdentifier(parts) => {
+                if let Some(access) = field_access(expr, cx.scope) {
+                    return self.struct_field(&access, expr, cx);
+                }
+                match parts.as_slice() {
+                    [.., qualifier, column] => self.column(Some(&qualifier.value), &column.value, expr, cx),
+                    _ => Err(TranspileError::unsupported_at("this identifier", expr)),
+                }
+            }
             Expr::Value(value) => literal(&value.value, expr),
             Expr::Nested(inner) => self.expr(inner, cx),
             Expr::TypedString(typed) => {
@@ -134,6 +144,23 @@ impl Translator<'_> {
                 let negated = matches!(expr, Expr::AllOp { .. });
                 self.expr(&Expr::In { expr: left.clone(), target: InTarget::Subquery(query.clone()), negated, global: false }, cx)
             }
+            // Over an array literal they are IN / NOT IN a list.
+            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } | Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right }
+                if let Expr::Array(array) = strip_nested(right) =>
+            {
+                let negated = matches!(expr, Expr::AllOp { .. });
+                self.expr(&Expr::In { expr: left.clone(), target: InTarget::List(array.elem.clone()), negated, global: false }, cx)
+            }
+            // `x = ANY (list)` is the list containing x: the same rows in a filter; where SQL
+            // would say NULL (no match, and a NULL element) Ibis says false.
+            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } => {
+                let value = self.expr(left, cx)?;
+                Ok(self.expr(right, cx)?.method("contains", &[value.code]))
+            }
+            Expr::AllOp { compare_op: BinaryOperator::NotEq, .. } => Err(TranspileError::unsupported_at(
+                "`<> ALL (list)` (a NULL element makes it NULL, which Ibis's contains() does not say; if NULL elements do not matter, write `NOT list_contains(list, x)`)",
+                expr,
+            )),
             Expr::In { expr: inner, target, negated, global: false } => {
                 let value = self.expr(inner, cx)?;
                 match target {
@@ -198,12 +225,17 @@ impl Translator<'_> {
                 if method == "cast" && value.literal && (ty == "date" || ty == "timestamp") {
                     return Ok(Py::atom(format!("ibis.{ty}({})", value.code)));
                 }
+                // Ibis drops a cast to the type it already gives a value; but for a decimal it
+                // computes (a product, a mean) DuckDB's type has another scale, and the cast
+                // rounds. Through a wider decimal first, the rounding stays.
+                let computed = plain_column(inner, cx.scope).is_none() && !value.literal;
+                if computed && types::decimal_parts(&ty).is_some() && ibis_type(inner, cx).is_some_and(|own| types::same(&own, &ty)) {
+                    let wider = if types::same(&ty, ROUNDING_DECIMAL) { "decimal(38, 12)" } else { ROUNDING_DECIMAL };
+                    return Ok(value.method(method, &[python::string(wider)]).method(method, &[python::string(&ty)]));
+                }
                 Ok(value.method(method, &[python::string(&ty)]))
             }
-            Expr::Extract { field, expr: inner, .. } => {
-                let value = self.expr(inner, cx)?;
-                extract(field_name(field).as_str(), value, expr)
-            }
+            Expr::Extract { field, expr: inner, .. } => self.extract_field(&field_name(field), inner, expr, cx),
             Expr::Ceil { expr: inner, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => Ok(self.expr(inner, cx)?.method("ceil", &[])),
             Expr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => Ok(self.expr(inner, cx)?.method("floor", &[])),
             Expr::Position { expr: needle, r#in } => {
@@ -232,17 +264,24 @@ impl Translator<'_> {
                 Ok(self.expr(inner, cx)?.method(method, &[]))
             }
             Expr::Case { operand, conditions, else_result, .. } => {
+                let mut results: Vec<Expr> = conditions.iter().map(|when| when.result.clone()).collect();
+                results.extend(else_result.as_deref().cloned());
+                let mut values = Vec::new();
+                for result in &results {
+                    values.push(self.expr(result, cx)?);
+                }
+                let mut values = common_decimals(&results, values, cx).into_iter();
                 let mut branches = Vec::new();
                 for when in conditions {
                     let condition = self.expr(&when.condition, cx)?.code;
-                    let result = self.expr(&when.result, cx)?.code;
+                    let result = values.next().expect("a value per result").code;
                     branches.push(format!("({condition}, {result})"));
                 }
-                if let Some(default) = else_result {
-                    let default = self.expr(default, cx)?;
-                    if !(default.literal && default.code == "None") && default.code != "ibis.null()" {
-                        branches.push(format!("else_={}", default.code));
-                    }
+                if let Some(default) = values.next()
+                    && !(default.literal && default.code == "None")
+                    && default.code != "ibis.null()"
+                {
+                    branches.push(format!("else_={}", default.code));
                 }
                 match operand {
                     Some(operand) => Ok(self.expr(operand, cx)?.method("cases", &branches)),
@@ -261,13 +300,17 @@ impl Translator<'_> {
                 Ok(Py::atom(format!("ibis.array([{}])", elements.join(", "))))
             }
             Expr::CompoundFieldAccess { root, access_chain } => {
+                if let Some(access) = field_access(expr, cx.scope) {
+                    return self.struct_field(&access, expr, cx);
+                }
                 let mut value = self.expr(root, cx)?;
                 for access in access_chain {
-                    let index = match access {
-                        AccessExpr::Subscript(Subscript::Index { index }) => index,
-                        _ => return Err(TranspileError::unsupported_at("field access and slices", expr)),
+                    let subscript = match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => array_index(index)?,
+                        AccessExpr::Dot(Expr::Identifier(field)) => python::string(&field.value),
+                        _ => return Err(TranspileError::unsupported_at("list slices", expr)),
                     };
-                    value = Py::atom(format!("{}[{}]", value.receiver(), array_index(index)?));
+                    value = Py::atom(format!("{}[{subscript}]", value.receiver()));
                 }
                 Ok(value)
             }
@@ -329,6 +372,37 @@ impl Translator<'_> {
         Ok(Py::atom(cx.scope.reference(&resolved)))
     }
 
+    /// `EXTRACT(unit FROM value)`; from a timestamp difference only the epoch (its seconds,
+    /// fractions included, from the exact difference in microseconds).
+    pub(super) fn extract_field(&mut self, unit: &str, inner: &Expr, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if ibis_type(inner, cx).is_some_and(|ty| types::is_interval(&ty)) {
+            let Expr::BinaryOp { left, op: BinaryOperator::Minus, right } = strip_nested(inner) else {
+                return Err(TranspileError::unsupported_at("extracting from an interval that is not a difference of two timestamps", expr));
+            };
+            if unit != "epoch" {
+                return Err(TranspileError::unsupported_at(
+                    &format!("extracting {unit} from an interval (EXTRACT(EPOCH FROM ...) gives its length in seconds: divide by 86400 for days)"),
+                    expr,
+                ));
+            }
+            let (later, earlier) = (self.expr(left, cx)?, self.expr(right, cx)?);
+            let micros = later.method("delta", &[earlier.code, "unit=\"microsecond\"".into()]);
+            return Ok(Py::op(format!("{} / 1_000_000", micros.code), MULTIPLICATIVE));
+        }
+        let value = self.expr(inner, cx)?;
+        extract(unit, value, expr)
+    }
+
+    /// A struct column's field, which after a GROUP BY is reachable only as a key.
+    fn struct_field(&mut self, access: &structs::FieldAccess, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
+        if let Phase::Aggregated(_) = cx.phase
+            && access.column.depth == 1
+        {
+            return Err(TranspileError::resolve_at(format!("the field `{expr}` must appear in GROUP BY or be used in an aggregate function"), expr));
+        }
+        Ok(Py::atom(access.code(cx.scope)))
+    }
+
     fn binary(&mut self, left: &Expr, op: &BinaryOperator, right: &Expr, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
         let (l, r) = (self.expr(left, cx)?, self.expr(right, cx)?);
         let (symbol, prec) = match op {
@@ -350,19 +424,49 @@ impl Translator<'_> {
             BinaryOperator::PGExp => ("**", POWER),
             _ => return Err(TranspileError::unsupported_at(&format!("the operator {op}"), expr)),
         };
+        let (lt, rt) = (ibis_type(left, cx), ibis_type(right, cx));
         // Date arithmetic by whole days, which Ibis spells with intervals and `delta`.
         if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) {
-            let (lt, rt) = (static_type(left, cx), static_type(right, cx));
             let is_date = |t: &Option<String>| t.as_deref() == Some("date");
-            let is_integer = |t: &Option<String>| t.as_deref().is_some_and(|t| t.starts_with("int"));
+            let is_integer = |t: &Option<String>| t.as_deref().is_some_and(types::is_integer);
             if is_date(&lt) && is_integer(&rt) {
                 return Ok(Py::op(format!("{} {symbol} ibis.interval(days={})", l.operand(ADDITIVE), r.code), ADDITIVE));
             }
             if is_date(&lt) && is_date(&rt) && *op == BinaryOperator::Minus {
                 return Ok(l.method("delta", &[r.code, "unit=\"day\"".into()]));
             }
+            if is_date(&lt) && as_interval_literal(right).is_some_and(|interval| has_time_units(interval, right)) {
+                let timestamp = l.method("cast", &[python::string("timestamp")]);
+                return Ok(Py::op(format!("{} {symbol} {}", timestamp.code, r.operand(ADDITIVE + 1)), ADDITIVE));
+            }
         }
-        let mut l = l;
+        let (mut l, mut r) = (l, r);
+        // Ibis computes no common type for two decimals of another precision or scale.
+        if let (Some(a), Some(b)) = (&lt, &rt) {
+            let common = match op {
+                BinaryOperator::Multiply => types::product_operands(a, b),
+                _ if prec == COMPARISON || matches!(op, BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Modulo) => types::common_decimal(a, b),
+                _ => None,
+            };
+            if let Some(common) = common {
+                l = cast_unless(l, a, &common);
+                r = cast_unless(r, b, &common);
+            }
+        }
+        if prec == COMPARISON {
+            // A timestamp difference is in seconds for Ibis, which compares no other unit with it.
+            let is_difference = |t: &Option<String>| t.as_deref() == Some(types::TIMESTAMP_DIFFERENCE);
+            if is_difference(&lt)
+                && let Some(seconds) = as_interval_literal(right).and_then(|i| interval_seconds(i, right))
+            {
+                r = Py::atom(format!("ibis.interval(seconds={seconds})"));
+            }
+            if is_difference(&rt)
+                && let Some(seconds) = as_interval_literal(left).and_then(|i| interval_seconds(i, left))
+            {
+                l = Py::atom(format!("ibis.interval(seconds={seconds})"));
+            }
+        }
         if l.literal && r.literal {
             l = Py::atom(l.value());
         }
@@ -416,25 +520,50 @@ pub(super) fn array_index(index: &Expr) -> Result<String, TranspileError> {
     }
 }
 
-/// The Ibis type of a column reference, typed literal or cast, where it is known without
-/// inference.
-pub(super) fn static_type(expr: &Expr, cx: &Cx) -> Option<String> {
-    match expr {
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-            let scope = match cx.phase {
-                Phase::Source => cx.scope,
-                Phase::Aggregated(_) => return None,
-            };
-            plain_column(expr, scope).and_then(|r: Resolved| r.ty)
-        }
-        Expr::Nested(inner) => static_type(inner, cx),
-        Expr::TypedString(typed) => functions::ibis_type(&typed.data_type.to_string()),
-        Expr::Cast { data_type, .. } => functions::ibis_type(&data_type.to_string()),
-        Expr::Value(v) => match &v.value {
-            Value::Number(n, _) if n.parse::<i64>().is_ok() => Some("int64".into()),
-            _ => None,
-        },
+/// The decimal a computed value passes through on its way to a cast that Ibis would drop: room
+/// for 28 integer digits and more decimals than any product or mean of the catalog's columns.
+const ROUNDING_DECIMAL: &str = "decimal(38, 10)";
+
+/// The values of one result (COALESCE's arguments, CASE's branches) with every decimal of them
+/// cast to the decimal that holds them all, where they differ (Ibis computes no common type
+/// for them); the others as they are.
+pub(super) fn common_decimals(exprs: &[Expr], values: Vec<Py>, cx: &Cx) -> Vec<Py> {
+    let decimals: Vec<Option<String>> = exprs.iter().map(|e| ibis_type(e, cx).filter(|ty| types::decimal_parts(ty).is_some())).collect();
+    let mut common: Option<String> = None;
+    for ty in decimals.iter().flatten() {
+        common = Some(match common {
+            None => ty.clone(),
+            Some(current) => types::common_decimal(&current, ty).unwrap_or(current),
+        });
+    }
+    let Some(common) = common else { return values };
+    values
+        .into_iter()
+        .zip(&decimals)
+        .map(|(value, ty)| match ty {
+            Some(ty) => cast_unless(value, ty, &common),
+            None => value,
+        })
+        .collect()
+}
+
+/// `value.cast(target)` unless the value already has that type.
+pub(super) fn cast_unless(value: Py, ty: &str, target: &str) -> Py {
+    if types::same(ty, target) { value } else { value.method("cast", &[python::string(target)]) }
+}
+
+/// The interval literal `expr` is, parentheses aside.
+fn as_interval_literal(expr: &Expr) -> Option<&sqlparser::ast::Interval> {
+    match strip_nested(expr) {
+        Expr::Interval(interval) if matches!(interval.value.as_ref(), Expr::Value(_)) => Some(interval),
         _ => None,
+    }
+}
+
+fn strip_nested(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => strip_nested(inner),
+        other => other,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::literal::extract;
 use super::py::{ADDITIVE, ATOM, MULTIPLICATIVE, POWER, Py, UNARY};
-use super::{Cx, array_index, static_type};
+use super::{Cx, array_index, common_decimals, ibis_type};
 use crate::ast::{positional, quoted_string};
 use crate::error::TranspileError;
 use crate::functions;
@@ -34,6 +34,13 @@ impl Translator<'_> {
                 _ => None,
             }
         };
+        if name == "array_length" && values.len() == 2 {
+            // PostgreSQL's form names the dimension; a list has one.
+            if positional(&args[1]) != Some(1) {
+                return Err(TranspileError::unsupported_at("array_length() of a dimension other than 1", &args[1]));
+            }
+            return Ok(values[0].method("length", &[]));
+        }
         if let Some((method, arity)) = functions::scalar_method(name) {
             need(arity)?;
             let rest: Vec<String> = values[1..].iter().map(|v| v.code.clone()).collect();
@@ -54,7 +61,7 @@ impl Translator<'_> {
             "last_day" => {
                 need(1)?;
                 // The month's first day, a month on, a day back; DuckDB's last_day is a date.
-                let date = if static_type(&args[0], cx).as_deref() == Some("timestamp") { values[0].method("date", &[]) } else { values.remove(0) };
+                let date = if ibis_type(&args[0], cx).as_deref() == Some("timestamp") { values[0].method("date", &[]) } else { values.remove(0) };
                 let first = date.method("truncate", &[python::string("M")]);
                 Ok(Py::op(format!("{} + ibis.interval(months=1) - ibis.interval(days=1)", first.code), ADDITIVE))
             }
@@ -113,9 +120,13 @@ impl Translator<'_> {
                 if values.len() < 2 {
                     return Err(TranspileError::resolve_at(format!("{name}() takes at least 2 arguments"), expr));
                 }
+                let values = common_decimals(args, values, cx);
                 Ok(Py::atom(format!("ibis.coalesce({})", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", "))))
             }
-            "greatest" | "least" => Ok(Py::atom(format!("ibis.{name}({})", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", ")))),
+            "greatest" | "least" => {
+                let values = common_decimals(args, values, cx);
+                Ok(Py::atom(format!("ibis.{name}({})", values.iter().map(|v| v.code.clone()).collect::<Vec<_>>().join(", "))))
+            }
             "if" | "iff" => {
                 need(3)?;
                 Ok(Py::atom(format!("ibis.ifelse({}, {}, {})", values[0].code, values[1].code, values[2].code)))
@@ -189,6 +200,9 @@ impl Translator<'_> {
             "date_part" | "datepart" => {
                 need(2)?;
                 let unit = unit_of(&args[0]).ok_or_else(|| TranspileError::unsupported_at("a date_part unit that is not a literal", &args[0]))?;
+                if ibis_type(&args[1], cx).is_some_and(|ty| crate::types::is_interval(&ty)) {
+                    return self.extract_field(&unit, &args[1], expr, cx);
+                }
                 extract(&unit, values.remove(1), expr)
             }
             "date_diff" | "datediff" | "date_sub" => {
@@ -200,7 +214,7 @@ impl Translator<'_> {
             "date_add" => {
                 need(2)?;
                 // DuckDB adds a whole number of days to a date; Ibis needs the interval.
-                let days = static_type(&args[1], cx).is_some_and(|t| t.starts_with("int"));
+                let days = ibis_type(&args[1], cx).is_some_and(|t| t.starts_with("int"));
                 let amount = if days { format!("ibis.interval(days={})", values[1].code) } else { values[1].operand(ADDITIVE + 1) };
                 Ok(Py::op(format!("{} + {amount}", values[0].operand(ADDITIVE)), ADDITIVE))
             }
@@ -209,7 +223,10 @@ impl Translator<'_> {
                 Ok(Py::atom(format!("ibis.date({}, {}, {})", values[0].code, values[1].code, values[2].code)))
             }
             "to_date" | "date" if values.len() == 1 => Ok(values[0].method("cast", &[python::string("date")])),
-            _ => Err(TranspileError::unsupported_at(&format!("the function {name}()"), expr)),
+            _ => {
+                let hint = crate::dialect_hints::function_rewrite(name).map(|rewrite| format!(" ({rewrite})")).unwrap_or_default();
+                Err(TranspileError::unsupported_at(&format!("the function {name}(){hint}"), expr))
+            }
         }
     }
 

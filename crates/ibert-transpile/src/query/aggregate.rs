@@ -8,12 +8,11 @@ use super::order::sorts_after_windows;
 use super::select::{Block, Item, Output, named_arguments, select_arguments};
 use super::set_operation::null_type;
 use crate::ast::{
-    column_name_of, contains_aggregate, contains_window, is_aggregate_call, is_constant, order_by_exprs, plain_column, positional, refers_outside_aggregates,
-    visit,
+    column_name_of, contains_aggregate, contains_window, is_aggregate_call, is_constant, order_by_exprs, positional, refers_outside_aggregates, visit,
 };
 use crate::chain::Chain;
 use crate::error::TranspileError;
-use crate::expr::{Aggregation, Cx, Phase, deferred_safe};
+use crate::expr::{Aggregation, Cx, Phase, deferred_safe, ibis_type, value_type};
 use crate::python;
 use crate::scope::{Column, Scope};
 use sqlparser::ast::{Expr, GroupByExpr, InTarget, Select};
@@ -83,7 +82,10 @@ impl Translator<'_> {
     /// aggregation per set, united (see [`Translator::grouping_set_union`]).
     pub(super) fn aggregate_block(&mut self, chain: &mut Chain, block: &Block, grouping: Grouping) -> Result<Vec<Column>, TranspileError> {
         let Block { select, scope, items, order_by, distinct } = *block;
-        let Metrics { mut aggregation, keys: key_args, metrics: metric_args, mut taken } = self.metrics(block, &grouping.keys)?;
+        self.aggregating_built_rows = !chain.is_plain();
+        let metrics = self.metrics(block, &grouping.keys);
+        self.aggregating_built_rows = false;
+        let Metrics { mut aggregation, keys: key_args, metrics: metric_args, mut taken } = metrics?;
         if key_args.is_empty() && metric_args.is_empty() {
             return Err(TranspileError::unsupported_at("an aggregation without keys or aggregates", select));
         }
@@ -138,14 +140,9 @@ impl Translator<'_> {
             let py = self.expr(&item.expr, &cx)?;
             let passthrough = py.code == python::attribute("_", &item.name);
             values.push(Output { name: item.name.clone(), code: py.value(), source_column: passthrough.then(|| item.name.clone()) });
-            let ty = aggregation
-                .keys
-                .iter()
-                .find(|(e, _)| e == &item.expr)
-                .and_then(|(e, _)| plain_column(e, scope))
-                .and_then(|r| r.ty)
-                .or_else(|| null_type(&item.expr));
-            columns.push(Column { name: item.name.clone(), ty });
+            let null = null_type(&item.expr);
+            let (ty, value_ty) = (null.clone().or_else(|| ibis_type(&item.expr, &cx)), null.or_else(|| value_type(&item.expr, &cx)));
+            columns.push(Column { name: item.name.clone(), ty, value_ty });
         }
         let same_names = produced.len() == items.len() && produced.iter().zip(items).all(|(name, item)| **name == item.name);
         if let (Some(order_by), true) = (order_by, sort_after_windows) {

@@ -99,7 +99,7 @@ impl Translator<'_> {
                     if !self.tables.contains(&table.name) {
                         self.tables.push(table.name.clone());
                     }
-                    let columns = table.columns.iter().map(|(c, t)| Column { name: c.clone(), ty: Some(t.clone()) }).collect();
+                    let columns = table.columns.iter().map(|(c, t)| Column::typed(c.clone(), Some(t.clone()))).collect();
                     (format!("table:{}", table.name), table.name.clone(), columns)
                 } else {
                     return Err(TranspileError::resolve_at(format!("unknown table `{table_name}`; declare it with --schema"), factor));

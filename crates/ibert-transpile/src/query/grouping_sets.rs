@@ -6,6 +6,7 @@ use super::select::{Output, named_arguments, select_arguments};
 use crate::ast::{function_name, plain_column, same_column, visit};
 use crate::chain::Chain;
 use crate::error::TranspileError;
+use crate::expr::{Cx, Phase, ibis_type};
 use crate::python;
 use crate::scope::{Resolved, Scope};
 use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByWithModifier, InTarget, Select};
@@ -31,10 +32,11 @@ impl Translator<'_> {
         let rows = if sets.len() > 1 && !input.is_plain() { Chain::new(self.bind("grouped_rows", input)) } else { input.clone() };
         let order: Vec<String> =
             key_args.iter().chain(metric_args).map(|output| &output.name).chain(flags.iter().map(|(_, name)| name)).map(|name| python::string(name)).collect();
-        let mut branches = Vec::new();
+        let in_set = |set: &[Expr], key: &Expr| set.iter().any(|e| e == key || same_column(e, key, scope));
+        // Each set's aggregation, before the keys it leaves out are added as NULLs.
+        let mut bases = Vec::new();
         for set in sets {
-            let in_set = |key: &Expr| set.iter().any(|e| e == key || same_column(e, key, scope));
-            let present: Vec<Output> = key_args.iter().zip(keys).filter(|(_, (key, _))| in_set(key)).map(|(arg, _)| arg.clone()).collect();
+            let present: Vec<Output> = key_args.iter().zip(keys).filter(|(_, (key, _))| in_set(set, key)).map(|(arg, _)| arg.clone()).collect();
             let mut branch = rows.clone();
             if metric_args.is_empty() && present.is_empty() {
                 return Err(TranspileError::unsupported_at("an empty grouping set without aggregates", &keys[0].0));
@@ -48,24 +50,46 @@ impl Translator<'_> {
                 }
                 branch.call("aggregate", &named_arguments(metric_args));
             }
+            bases.push(branch);
+        }
+        // The type of each key's NULLs: the column's or the expression's where it is known, else
+        // read off the grouped rows (a column computed upstream) or off an aggregation that
+        // groups by the key (bound to a name for that).
+        let source_cx = Cx { scope, phase: Phase::Source, aliases: &[], prefer_alias: false };
+        let mut null_types = Vec::new();
+        for (key, name) in keys {
+            let ty = match plain_column(key, scope) {
+                Some(Resolved { ty: Some(ty), .. }) => Some(python::string(&ty)),
+                Some(resolved) if scope.sources.len() == 1 && rows.is_plain() => {
+                    Some(format!("{}.type()", python::attribute(&rows.inline(), &resolved.column)))
+                }
+                _ => ibis_type(key, &source_cx).map(|ty| python::string(&ty)),
+            };
+            null_types.push((name, ty));
+        }
+        let left_out = |index: usize| sets.iter().any(|set| !in_set(set, &keys[index].0));
+        if null_types.iter().enumerate().any(|(index, (_, ty))| ty.is_none() && left_out(index)) {
+            for base in &mut bases {
+                *base = Chain::new(self.bind("grouping_set", base));
+            }
+            for (index, (name, ty)) in null_types.iter_mut().enumerate() {
+                if ty.is_none() && left_out(index) {
+                    let grouped = sets.iter().position(|set| in_set(set, &keys[index].0)).unwrap_or(0);
+                    *ty = Some(format!("{}.type()", python::attribute(&bases[grouped].inline(), name)));
+                }
+            }
+        }
+        let mut branches = Vec::new();
+        for (set, mut branch) in sets.iter().zip(bases) {
             let mut constants = Vec::new();
-            for (Output { name, .. }, (key, _)) in key_args.iter().zip(keys).filter(|(_, (key, _))| !in_set(key)) {
-                // The type of the NULL: the column's, from the catalog or, for a column computed
-                // upstream (a derived table's), read off the grouped rows.
-                let ty = match plain_column(key, scope) {
-                    Some(Resolved { ty: Some(ty), .. }) => python::string(&ty),
-                    Some(resolved) if scope.sources.len() == 1 && rows.is_plain() => format!("{}.type()", python::attribute(&rows.inline(), &resolved.column)),
-                    _ => {
-                        return Err(TranspileError::unsupported_at(
-                            "ROLLUP, CUBE or GROUPING SETS over a computed key (group by a column, or compute the key in a subquery first)",
-                            key,
-                        ));
-                    }
-                };
-                constants.push(Output::computed(name.clone(), format!("ibis.null({ty})")));
+            for ((Output { name, .. }, (key, _)), (_, ty)) in key_args.iter().zip(keys).zip(&null_types) {
+                if !in_set(set, key) {
+                    let ty = ty.as_deref().expect("every key's NULL type is known by now");
+                    constants.push(Output::computed(name.clone(), format!("ibis.null({ty})")));
+                }
             }
             for (call, name) in flags {
-                let mask = grouping_mask(call, &in_set)?;
+                let mask = grouping_mask(call, &|key: &Expr| in_set(set, key))?;
                 constants.push(Output::computed(name.clone(), format!("ibis.literal({mask})")));
             }
             if !constants.is_empty() {

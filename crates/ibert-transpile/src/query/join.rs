@@ -53,8 +53,8 @@ impl Translator<'_> {
                     let left = (0..right)
                         .find(|i| scope.sources[*i].columns.iter().any(|c| c.name.eq_ignore_ascii_case(&column)))
                         .ok_or_else(|| TranspileError::resolve_at(format!("no table before the join has the USING column `{column}`"), name))?;
-                    let left_ref = Resolved { depth: 0, source: left, column: exact_column(scope, left, &column), ty: None };
-                    let right_ref = Resolved { depth: 0, source: right, column: exact_column(scope, right, &column), ty: None };
+                    let left_ref = Resolved { depth: 0, source: left, column: exact_column(scope, left, &column), ty: None, value_ty: None };
+                    let right_ref = Resolved { depth: 0, source: right, column: exact_column(scope, right, &column), ty: None, value_ty: None };
                     predicates.push(format!("{} == {}", scope.reference(&left_ref), scope.reference(&right_ref)));
                     equalities.push(((left, left_ref.column.clone()), (right, right_ref.column.clone())));
                     if how != "outer" {

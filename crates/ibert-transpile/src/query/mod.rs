@@ -47,6 +47,9 @@ pub(crate) struct Translator<'c> {
     ctes: Vec<CteDef>,
     /// Where the tables of DuckDB `ASOF` joins start in the SQL, and whether each was met.
     asof_tables: Vec<(Location, bool)>,
+    /// The rows an aggregation reads are a filter or join of a table rather than the table (or
+    /// a variable) itself: `t.count(where=...)` then refers to rows Ibis 12 does not rebind.
+    pub(crate) aggregating_built_rows: bool,
 }
 
 pub(crate) fn translate(query: &Query, catalog: &Catalog, asof_tables: Vec<Location>) -> Result<Translation, TranspileError> {
@@ -57,6 +60,7 @@ pub(crate) fn translate(query: &Query, catalog: &Catalog, asof_tables: Vec<Locat
         tables: Vec::new(),
         ctes: Vec::new(),
         asof_tables: asof_tables.into_iter().map(|at| (at, false)).collect(),
+        aggregating_built_rows: false,
     };
     translator.variables.insert(RESULT_NAME.to_string());
     let root = Scope::default();
@@ -141,7 +145,7 @@ pub(super) fn rename_columns(rel: Rel, names: &[String], at: &Ident) -> Result<R
     if values.iter().any(|v| v.source_column.is_none()) {
         chain.call("select", &select_arguments(&values));
     }
-    let columns = names.iter().zip(rel.columns).map(|(n, c)| Column { name: n.clone(), ty: c.ty }).collect();
+    let columns = names.iter().zip(rel.columns).map(|(n, c)| Column { name: n.clone(), ..c }).collect();
     Ok(Rel { chain, columns })
 }
 

@@ -70,7 +70,7 @@ impl Translator<'_> {
         let mut chain = Chain::new(source.var.clone());
         chain.call("pivot_wider", &args);
         let mut columns: Vec<Column> = source.columns.iter().filter(|c| c.name != names_from && c.name != values_from).cloned().collect();
-        columns.extend(names.iter().map(|name| Column { name: name.clone(), ty: None }));
+        columns.extend(names.iter().map(|name| Column::typed(name.clone(), None)));
         let qualifier = pivot.alias.map(|a| a.name.value.clone()).unwrap_or_else(|| source.qualifier.clone());
         if let Some(alias) = pivot.alias
             && !alias.columns.is_empty()

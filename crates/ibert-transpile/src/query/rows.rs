@@ -64,7 +64,7 @@ impl Translator<'_> {
             chain.call("unpack", &[python::string(ROW_FIELD)]);
             chain
         };
-        Ok(Rel { chain, columns: names.into_iter().map(|name| Column { name, ty: None }).collect() })
+        Ok(Rel { chain, columns: names.into_iter().map(|name| Column::typed(name, None)).collect() })
     }
 
     /// `SELECT 42`, `SELECT (SELECT count(*) FROM a) AS n, (SELECT count(*) FROM b) AS m`: one
@@ -94,7 +94,7 @@ impl Translator<'_> {
         let mut columns = Vec::new();
         for item in &items {
             values.push(self.expr(&item.expr, &cx)?);
-            columns.push(Column { name: item.name.clone(), ty: null_type(&item.expr) });
+            columns.push(Column::typed(item.name.clone(), null_type(&item.expr)));
         }
         let first = items.iter().position(|i| contains_unnest(&i.expr)).unwrap_or(0);
         let mut chain = Chain::new(format!("{}.name({}).as_table()", values[first].receiver(), python::string(&items[first].name)));
@@ -132,12 +132,24 @@ impl Translator<'_> {
         };
         let column = column.unwrap_or(name).to_string();
         let chain = Chain::new(format!("{array}.unnest().name({}).as_table()", python::string(&column)));
-        Ok(Rel { chain, columns: vec![Column { name: column, ty: None }] })
+        let temporal = name != "unnest" && exprs.get(2).is_some_and(|step| interval_step(step).is_some());
+        Ok(Rel { chain, columns: vec![Column::typed(column, temporal.then(|| "timestamp".to_string()))] })
     }
 
     /// `ibis.range(start, stop[, step])`, the stop moved one step on for `generate_series`,
     /// which includes it: by one, up or down by the sign of the step.
     fn series_call(&mut self, name: &str, start: &str, stop: &str, stop_expr: &Expr, step: Option<(&String, &Expr)>) -> Result<String, TranspileError> {
+        if let Some((step, step_expr)) = step
+            && let Some(descending) = interval_step(step_expr)
+        {
+            // Over dates or timestamps DuckDB makes timestamps; the stop is included one
+            // microsecond (the timestamps' resolution) on.
+            let (start, mut stop) = (as_timestamp(start), as_timestamp(stop));
+            if name == "generate_series" {
+                stop = format!("{stop} {} ibis.interval(microseconds=1)", if descending { "-" } else { "+" });
+            }
+            return Ok(format!("ibis.range({start}, {stop}, {step})"));
+        }
         let descending = match step {
             None => false,
             Some((_, step)) => match signed_integer(step) {
@@ -159,6 +171,24 @@ impl Translator<'_> {
         }
         Ok(format!("ibis.range({})", args.join(", ")))
     }
+}
+
+/// For an interval step of a series (`INTERVAL '1 day'`), whether it goes down; `None` for any
+/// other step.
+fn interval_step(step: &Expr) -> Option<bool> {
+    match step {
+        Expr::Nested(inner) => interval_step(inner),
+        Expr::Interval(interval) => Some(interval.value.to_string().trim_matches('\'').trim_start().starts_with('-')),
+        _ => None,
+    }
+}
+
+/// A date or timestamp value's code as a timestamp.
+fn as_timestamp(code: &str) -> String {
+    if let Some(rest) = code.strip_prefix("ibis.date(").filter(|rest| rest.starts_with('"')) {
+        return format!("ibis.timestamp({rest}");
+    }
+    if code.starts_with("ibis.timestamp(") { code.to_string() } else { format!("({code}).cast(\"timestamp\")") }
 }
 
 /// Whether `expr` calls `unnest`, which makes rows.

@@ -7,12 +7,12 @@ use super::order::sorts_after_windows;
 use super::set_operation::null_type;
 use super::{Rel, Translator};
 use crate::ast::{
-    column_name_of, contains_aggregate, contains_subquery, contains_window, counts_rows_conditionally, first_column_name, order_by_exprs, plain_column,
-    qualified_expr, select_item_expr, split_conjuncts,
+    column_name_of, contains_aggregate, contains_subquery, contains_window, counts_rows_conditionally, first_column_name, order_by_exprs, qualified_expr,
+    select_item_expr, split_conjuncts,
 };
 use crate::chain::Chain;
 use crate::error::TranspileError;
-use crate::expr::{Cx, Phase, deferred_safe};
+use crate::expr::{Cx, Phase, deferred_safe, field_access, ibis_type, value_type};
 use crate::python;
 use crate::scope::{Column, Scope};
 use sqlparser::ast::{
@@ -156,9 +156,10 @@ impl Translator<'_> {
         let mut columns = Vec::new();
         for item in items {
             let py = self.expr(&item.expr, &cx)?;
-            let ty = plain_column(&item.expr, scope).and_then(|r| r.ty).or_else(|| null_type(&item.expr));
+            let null = null_type(&item.expr);
+            let (ty, value_ty) = (null.clone().or_else(|| ibis_type(&item.expr, &cx)), null.or_else(|| value_type(&item.expr, &cx)));
             values.push(Output { name: item.name.clone(), code: py.value(), source_column: column_name_of(&item.expr, scope) });
-            columns.push(Column { name: item.name.clone(), ty });
+            columns.push(Column { name: item.name.clone(), ty, value_ty });
         }
         let source_columns: Vec<String> = match scope.sources.as_slice() {
             [only] => only.columns.iter().map(|c| c.name.clone()).collect(),
@@ -194,7 +195,9 @@ impl Translator<'_> {
         for (index, item) in projection.iter().enumerate() {
             match item {
                 SelectItem::UnnamedExpr(expr) => {
-                    let name = column_name_of(expr, scope).unwrap_or_else(|| generated_name(expr, index));
+                    let name = column_name_of(expr, scope)
+                        .or_else(|| field_access(expr, scope).map(|access| access.name().to_string()))
+                        .unwrap_or_else(|| generated_name(expr, index));
                     items.push(Item { name, expr: expr.clone() });
                 }
                 SelectItem::ExprWithAlias { expr, alias } => items.push(Item { name: alias.value.clone(), expr: expr.clone() }),
@@ -287,7 +290,7 @@ fn is_reserved_keyword(name: &str) -> bool {
 
 fn reject_select_extras(select: &Select) -> Result<(), TranspileError> {
     let extra = if select.top.is_some() {
-        Some("TOP")
+        Some("TOP (SQL Server's; end the query with LIMIT n)")
     } else if select.into.is_some() {
         Some("SELECT INTO")
     } else if !select.lateral_views.is_empty() {

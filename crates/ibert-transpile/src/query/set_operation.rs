@@ -7,6 +7,7 @@ use crate::chain::Chain;
 use crate::error::TranspileError;
 use crate::python;
 use crate::scope::{Column, Scope};
+use crate::types;
 use sqlparser::ast::{Expr, SetExpr, SetOperator, SetQuantifier, Value};
 
 impl Translator<'_> {
@@ -55,7 +56,8 @@ impl Translator<'_> {
         let pairs: Vec<(Column, Column)> = left.columns.iter().cloned().zip(right.columns.iter().cloned()).collect();
         let is_null = |ty: &Option<String>| ty.as_deref() == Some(NULL_TYPE);
         let needs_rename = pairs.iter().any(|(l, r)| l.name != r.name);
-        let needs_cast = pairs.iter().any(|(l, r)| l.ty != r.ty && (is_null(&l.ty) || is_null(&r.ty) || (l.ty.is_some() && r.ty.is_some())));
+        let needs_cast =
+            pairs.iter().any(|(l, r)| (l.ty != r.ty || l.value_ty != r.value_ty) && (is_null(&l.ty) || is_null(&r.ty) || (l.ty.is_some() && r.ty.is_some())));
         if !needs_rename && !needs_cast {
             return (left, right);
         }
@@ -67,7 +69,7 @@ impl Translator<'_> {
             let mut left_code = python::attribute("_", &l.name);
             let mut right_code = python::attribute("_", &r.name);
             match (&l.ty, &r.ty) {
-                (Some(a), Some(b)) if a == b => {}
+                (Some(_), Some(_)) if same_types(l, r) => {}
                 (Some(a), _) if is_null(&r.ty) && !is_null(&l.ty) => right_code = format!("{right_code}.cast({})", python::string(a)),
                 (None, _) if is_null(&r.ty) => {
                     let var = left_var.get_or_insert_with(|| self.bind("left", &left.chain)).clone();
@@ -78,7 +80,18 @@ impl Translator<'_> {
                     let var = right_var.get_or_insert_with(|| self.bind("right", &right.chain)).clone();
                     left_code = format!("{left_code}.cast({}.type())", python::attribute(&var, &r.name));
                 }
-                (Some(a), Some(_)) => right_code = format!("{right_code}.cast({})", python::string(a)),
+                (Some(a), Some(b)) => {
+                    // Both sides to a type that holds either's values (Ibis unites equal types
+                    // only): a side is cast unless Ibis and DuckDB both have it in that type.
+                    let (values_a, values_b) = (l.value_ty.as_deref().unwrap_or(a), r.value_ty.as_deref().unwrap_or(b));
+                    let common = types::set_operation_type(values_a, values_b);
+                    if !(types::same(a, &common) && types::same(values_a, &common)) {
+                        left_code = format!("{left_code}.cast({})", python::string(&common));
+                    }
+                    if !(types::same(b, &common) && types::same(values_b, &common)) {
+                        right_code = format!("{right_code}.cast({})", python::string(&common));
+                    }
+                }
                 _ => {}
             }
             let left_same = (!left_code.contains(".cast(")).then(|| l.name.clone());
@@ -101,11 +114,32 @@ impl Translator<'_> {
             .columns
             .iter()
             .zip(&right.columns)
-            .map(|(l, r)| Column { name: l.name.clone(), ty: if is_null(&l.ty) { r.ty.clone() } else { l.ty.clone() } })
+            .map(|(l, r)| {
+                if is_null(&l.ty) {
+                    return Column { name: l.name.clone(), ..r.clone() };
+                }
+                match (&l.ty, &r.ty) {
+                    (Some(a), Some(b)) if !is_null(&r.ty) && !same_types(l, r) => {
+                        // Both sides were cast to this one above.
+                        let values = types::set_operation_type(l.value_ty.as_deref().unwrap_or(a), r.value_ty.as_deref().unwrap_or(b));
+                        Column::typed(l.name.clone(), Some(values))
+                    }
+                    _ => l.clone(),
+                }
+            })
             .collect();
         left.columns = columns;
         (left, Rel { chain, columns: right.columns })
     }
+}
+
+/// Two columns that Ibis types alike and whose values DuckDB computes alike.
+fn same_types(l: &Column, r: &Column) -> bool {
+    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => types::same(a, b),
+        (a, b) => a == b,
+    };
+    same(&l.ty, &r.ty) && same(&l.value_ty.clone().or_else(|| l.ty.clone()), &r.value_ty.clone().or_else(|| r.ty.clone()))
 }
 
 /// The type marker of a bare `NULL` column, whose type a set operation takes from the other side.

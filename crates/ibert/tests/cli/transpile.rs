@@ -158,3 +158,32 @@ fn db_verifies_on_the_users_own_data_and_gives_the_schema() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("absent.duckdb: no such file or folder"), "{}", stderr(&output));
 }
+
+#[test]
+fn from_sql_reads_postgres_spellings_over_lists_structs_and_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = r#"{"shipments": {"id": "int64", "tags": "array<string>", "dest": "struct<city: string, country: string>", "fee": "decimal(18, 2)", "rate": "decimal(12, 6)", "shipped_at": "timestamp", "delivered_at": "timestamp"}}"#;
+    let sql = "SELECT (dest).city AS city,\n  COUNT(*) FILTER (WHERE 'fragile' = ANY(tags)) AS fragile,\n  SUM(fee * rate)::numeric(18,2) AS charged,\n  \
+               AVG(EXTRACT(EPOCH FROM delivered_at - shipped_at)) AS seconds\nFROM shipments\nGROUP BY ROLLUP ((dest).city)";
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--schema", schema, "--dialect", "postgres", "--no-model"], sql);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let program = stdout(&output);
+    for piece in ["shipments.dest[\"city\"]", "shipments.tags.contains(\"fragile\")", "unit=\"microsecond\"", "decimal(38, 6)", ".union("] {
+        assert!(program.contains(piece), "{piece}: {program}");
+    }
+    assert!(stderr(&output).contains("verified"), "{}", stderr(&output));
+}
+
+#[test]
+fn from_sql_suggests_the_rewrite_of_another_dialects_construct() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--schema", SCHEMA, "--dialect", "postgres", "--no-model"], "SELECT TOP 5 id FROM orders");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("TOP (SQL Server's; end the query with LIMIT n) is not supported"), "{}", stderr(&output));
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--schema", SCHEMA, "--no-model"], "SELECT `status` FROM orders");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("a backtick-quoted name (MySQL's and BigQuery's quoting; quote names with double quotes: \"order\") is not supported by the transpiler (line 1, column 8)"), "{}", stderr(&output));
+    let output = ibert_with_stdin(dir.path(), &["from-sql", "--schema", SCHEMA, "--no-model"], "SELECT NVL(status, 'none') AS s FROM orders");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("the function nvl() (write COALESCE(x, y))"), "{}", stderr(&output));
+}
