@@ -16,6 +16,7 @@ mod dialect_hints;
 mod error;
 mod expr;
 mod field_parentheses;
+mod filter_context;
 mod functions;
 mod named_windows;
 mod order_by_all;

@@ -151,16 +151,19 @@ impl Translator<'_> {
                 let negated = matches!(expr, Expr::AllOp { .. });
                 self.expr(&Expr::In { expr: left.clone(), target: InTarget::List(array.elem.clone()), negated, global: false }, cx)
             }
-            // `x = ANY (list)` is the list containing x: the same rows in a filter; where SQL
-            // would say NULL (no match, and a NULL element) Ibis says false.
+            // `x = ANY (list)`: the list contains x where that decides a filter (see
+            // `filter_context`), else SQL's three-valued answer; `x <> ALL (list)` is its negation.
             Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } => {
-                let value = self.expr(left, cx)?;
-                Ok(self.expr(right, cx)?.method("contains", &[value.code]))
+                let (list, value) = (self.expr(right, cx)?, self.expr(left, cx)?);
+                if self.filtering_any.contains(&expr.span().start) {
+                    return Ok(list.method("contains", &[value.code]));
+                }
+                Ok(self.any_equal(&list, &value))
             }
-            Expr::AllOp { compare_op: BinaryOperator::NotEq, .. } => Err(TranspileError::unsupported_at(
-                "`<> ALL (list)` (a NULL element makes it NULL, which Ibis's contains() does not say; if NULL elements do not matter, write `NOT list_contains(list, x)`)",
-                expr,
-            )),
+            Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right } => {
+                let (list, value) = (self.expr(right, cx)?, self.expr(left, cx)?);
+                Ok(not(self.any_equal(&list, &value)))
+            }
             Expr::In { expr: inner, target, negated, global: false } => {
                 let value = self.expr(inner, cx)?;
                 match target {
@@ -391,6 +394,20 @@ impl Translator<'_> {
         }
         let value = self.expr(inner, cx)?;
         extract(unit, value, expr)
+    }
+
+    /// `x = ANY (list)` as DuckDB answers it: false for a NULL or empty list, true if an
+    /// element equals x, NULL if none does but one comparison is NULL (a NULL element, or x).
+    fn any_equal(&mut self, list: &Py, value: &Py) -> Py {
+        let mut element = "element".to_string();
+        while self.is_variable(&element) {
+            element.push('_');
+        }
+        let list = list.receiver();
+        let equal = format!("{element} == {}", value.operand(COMPARISON + 1));
+        Py::atom(format!(
+            "ibis.cases(({list}.isnull(), False), ({list}.map(lambda {element}: {equal}).anys(), True), ({list}.map(lambda {element}: ({equal}).isnull()).anys(), ibis.null(\"boolean\")), else_=False)"
+        ))
     }
 
     /// A struct column's field, which after a GROUP BY is reachable only as a key.
