@@ -109,7 +109,9 @@ pub(crate) fn function_name(function: &Function) -> String {
 /// A call of an aggregate function without OVER.
 pub(crate) fn is_aggregate_call(expr: &Expr) -> bool {
     match expr {
-        Expr::Function(function) => function.over.is_none() && functions::is_aggregate(&function_name(function)),
+        // An ordered-set aggregate (`percentile_disc(q) WITHIN GROUP (ORDER BY x)`) is one
+        // whatever its name.
+        Expr::Function(function) => function.over.is_none() && (functions::is_aggregate(&function_name(function)) || !function.within_group.is_empty()),
         _ => false,
     }
 }

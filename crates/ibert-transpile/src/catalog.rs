@@ -1,5 +1,6 @@
 //! Table schemas that SQL names are resolved against.
 
+use crate::types::split_top_level;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -117,24 +118,6 @@ fn normalize_type(text: &str) -> String {
         "datetime" => "timestamp".into(),
         _ => lower,
     }
-}
-
-fn split_top_level(text: &str) -> Vec<&str> {
-    let mut items = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (index, c) in text.char_indices() {
-        match c {
-            '(' | '<' | '[' | '{' => depth += 1,
-            ')' | '>' | ']' | '}' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(text[start..index].trim());
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(text[start..].trim());
-    items.into_iter().filter(|item| !item.is_empty()).collect()
 }
 
 #[cfg(test)]

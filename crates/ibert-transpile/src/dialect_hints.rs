@@ -8,6 +8,9 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 /// Backtick-quoted names in a dialect that has none (DuckDB, PostgreSQL): refused where they
 /// stand, before the parser reads them as something else.
 pub(crate) fn foreign_quotes(sql: &str, dialect: &dyn Dialect) -> Option<TranspileError> {
+    if !sql.contains('`') {
+        return None;
+    }
     let tokens = Tokenizer::new(dialect, sql).tokenize_with_location().ok()?;
     let backtick = tokens.iter().find(|t| match &t.token {
         Token::Char('`') => true,

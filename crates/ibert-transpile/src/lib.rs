@@ -18,6 +18,7 @@ mod expr;
 mod field_parentheses;
 mod filter_context;
 mod functions;
+mod lateral_unnest;
 mod named_windows;
 mod order_by_all;
 mod pivot_statement;
@@ -105,6 +106,7 @@ pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Tr
     };
     let mut query = query.clone();
     order_by_all::expand(&mut query);
+    lateral_unnest::fold_into_sources(&mut query, dialect.as_ref());
     comparison_arguments::restore(&mut query);
     query::translate(&query, catalog, asof_tables)
 }

@@ -98,14 +98,15 @@ pub fn struct_field(ty: &str, field: &str) -> Option<String> {
     })
 }
 
-/// Splits at the commas that are not inside `<...>` or `(...)`.
-fn split_top_level(text: &str) -> Vec<&str> {
+/// Splits at the commas that are not inside brackets of any kind (`<...>`, `(...)`, `[...]`,
+/// `{...}`), trimmed, empty parts dropped.
+pub(crate) fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0i32, 0usize);
     for (index, c) in text.char_indices() {
         match c {
-            '<' | '(' => depth += 1,
-            '>' | ')' => depth -= 1,
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' | ')' | ']' | '}' => depth -= 1,
             ',' if depth == 0 => {
                 parts.push(text[start..index].trim());
                 start = index + 1;

@@ -164,6 +164,10 @@ impl Translator<'_> {
             }
             TableFactor::NestedJoin { .. } => Err(TranspileError::unsupported_at("parenthesized joins", factor)),
             TableFactor::Derived { lateral: true, .. } => Err(TranspileError::unsupported_at("LATERAL subqueries", factor)),
+            TableFactor::Function { lateral: true, .. } => Err(TranspileError::unsupported_at(
+                "this LATERAL table function (`CROSS JOIN LATERAL unnest(t.list) AS u(x)` and `JOIN LATERAL ... ON true` are translated; a LEFT JOIN LATERAL is not)",
+                factor,
+            )),
             TableFactor::Table { sample: Some(_), .. } | TableFactor::Derived { sample: Some(_), .. } => {
                 Err(TranspileError::unsupported_at("TABLESAMPLE (a random sample gives other rows on every run)", factor))
             }

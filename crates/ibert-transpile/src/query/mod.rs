@@ -104,6 +104,8 @@ impl<'c> Translator<'c> {
     }
 
     pub(crate) fn query(&mut self, query: &Query, outer: &Scope) -> Result<Rel, TranspileError> {
+        let as_limit = fetch_as_limit(query);
+        let query = as_limit.as_ref().unwrap_or(query);
         if query.fetch.is_some() || !query.locks.is_empty() || query.for_clause.is_some() || !query.pipe_operators.is_empty() {
             return Err(TranspileError::unsupported_at("FETCH, FOR, locking or pipe clauses", query));
         }
@@ -155,4 +157,24 @@ pub(super) fn rename_columns(rel: Rel, names: &[String], at: &Ident) -> Result<R
 /// A relation used as an argument: a bare variable, or its chain inline.
 pub(crate) fn inline_relation(chain: &Chain) -> String {
     chain.inline()
+}
+
+/// `FETCH FIRST n ROWS ONLY` (standard SQL, and PostgreSQL's) as the `LIMIT n` it means, after
+/// any `OFFSET`; `None` when the query has no such clause (`WITH TIES` and `PERCENT` stay
+/// refused).
+fn fetch_as_limit(query: &Query) -> Option<Query> {
+    let fetch = query.fetch.as_ref()?;
+    if fetch.with_ties || fetch.percent {
+        return None;
+    }
+    let quantity = fetch.quantity.clone()?;
+    let offset = match &query.limit_clause {
+        None => None,
+        Some(sqlparser::ast::LimitClause::LimitOffset { limit: None, offset, limit_by }) if limit_by.is_empty() => offset.clone(),
+        Some(_) => return None,
+    };
+    let mut rewritten = query.clone();
+    rewritten.fetch = None;
+    rewritten.limit_clause = Some(sqlparser::ast::LimitClause::LimitOffset { limit: Some(quantity), offset, limit_by: Vec::new() });
+    Some(rewritten)
 }
