@@ -1,6 +1,7 @@
 //! What to write instead of a construct from another SQL dialect (SQL Server's `TOP`, MySQL's
 //! backticks, Oracle's `NVL`), added to the parse error or refusal it causes.
 
+use crate::SqlDialect;
 use crate::error::TranspileError;
 use sqlparser::dialect::{Dialect, GenericDialect};
 use sqlparser::tokenizer::{Token, Tokenizer};
@@ -25,8 +26,9 @@ pub(crate) fn foreign_quotes(sql: &str, dialect: &dyn Dialect) -> Option<Transpi
     })
 }
 
-/// A rewrite for the first construct of another dialect in `sql`, if it has one.
-pub(crate) fn parse_hint(sql: &str) -> Option<String> {
+/// A rewrite for the first construct of another dialect in `sql`, if it has one; read as
+/// PostgreSQL, DuckDB's own clauses get `--dialect duckdb`.
+pub(crate) fn parse_hint(sql: &str, dialect: SqlDialect) -> Option<String> {
     if sql.contains('`') {
         return Some("backtick-quoted names are MySQL's and BigQuery's; quote names with double quotes (\"order\")".into());
     }
@@ -41,6 +43,14 @@ pub(crate) fn parse_hint(sql: &str) -> Option<String> {
         .collect();
     for (index, word) in words.iter().enumerate() {
         let next = words.get(index + 1).map(String::as_str);
+        let duckdb_only = match (word.as_str(), next) {
+            ("QUALIFY" | "EXCLUDE" | "PIVOT" | "UNPIVOT" | "ASOF", _) => Some(word.clone()),
+            ("BY", Some("ALL")) => Some("GROUP BY ALL / ORDER BY ALL".into()),
+            _ => None,
+        };
+        if let (Some(clause), SqlDialect::Postgres) = (duckdb_only, dialect) {
+            return Some(format!("{clause} is DuckDB's, not PostgreSQL's: pass --dialect duckdb"));
+        }
         match (word.as_str(), next) {
             ("SELECT", Some("TOP")) => return Some("SELECT TOP n is SQL Server's; end the query with LIMIT n".into()),
             ("ROWNUM", _) => return Some("ROWNUM is Oracle's; end the query with LIMIT n".into()),
@@ -81,10 +91,13 @@ mod tests {
 
     #[test]
     fn constructs_of_other_dialects_get_their_rewrite() {
-        assert!(parse_hint("SELECT TOP 5 name FROM t").unwrap().contains("LIMIT n"));
-        assert!(parse_hint("SELECT `order` FROM t").unwrap().contains("double quotes"));
-        assert!(parse_hint("SELECT [name] FROM t").unwrap().contains("SQL Server"));
-        assert!(parse_hint("SELECT NVL(a, 0) FROM t").unwrap().contains("COALESCE"));
-        assert_eq!(parse_hint("SELECT a, b FROM t WHERE a IN (1, 2) ORDER BY a LIMIT 3"), None);
+        assert!(parse_hint("SELECT TOP 5 name FROM t", SqlDialect::DuckDb).unwrap().contains("LIMIT n"));
+        assert!(parse_hint("SELECT `order` FROM t", SqlDialect::DuckDb).unwrap().contains("double quotes"));
+        assert!(parse_hint("SELECT [name] FROM t", SqlDialect::DuckDb).unwrap().contains("SQL Server"));
+        assert!(parse_hint("SELECT NVL(a, 0) FROM t", SqlDialect::Postgres).unwrap().contains("COALESCE"));
+        assert_eq!(parse_hint("SELECT a, b FROM t WHERE a IN (1, 2) ORDER BY a LIMIT 3", SqlDialect::Postgres), None);
+        let qualify = "SELECT a FROM t QUALIFY row_number() OVER (ORDER BY a) = 1";
+        assert!(parse_hint(qualify, SqlDialect::Postgres).unwrap().contains("--dialect duckdb"));
+        assert_eq!(parse_hint(qualify, SqlDialect::DuckDb), None);
     }
 }

@@ -79,7 +79,7 @@ pub struct Translation {
 
 /// Translates one SQL query into an Ibis program over the tables of `catalog`.
 pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Translation, TranspileError> {
-    let generic = dialect == SqlDialect::Generic;
+    let (named, generic) = (dialect, dialect == SqlDialect::Generic);
     let dialect = dialect.parser_dialect();
     if !generic && let Some(refusal) = dialect_hints::foreign_quotes(sql, dialect.as_ref()) {
         return Err(refusal);
@@ -91,7 +91,7 @@ pub fn transpile(sql: &str, catalog: &Catalog, dialect: SqlDialect) -> Result<Tr
             Ok(statements) => statements,
             Err(error) => field_parentheses::unwrap_field_parentheses(&sql, dialect.as_ref())
                 .and_then(|unwrapped| Parser::parse_sql(dialect.as_ref(), &unwrapped).ok())
-                .ok_or_else(|| TranspileError::Parse(with_hint(error.to_string(), dialect_hints::parse_hint(&sql))))?,
+                .ok_or_else(|| TranspileError::Parse(with_hint(error.to_string(), dialect_hints::parse_hint(&sql, named))))?,
         },
     };
     let statement = match statements.as_slice() {
