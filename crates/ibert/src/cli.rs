@@ -380,6 +380,9 @@ pub enum DataCommand {
     Concat(ConcatArgs),
     /// Count a dataset's records per task, source, feature, difficulty and verification level.
     Stats(StatsArgs),
+    /// Write the splits in the formats trainers read: Parquet in the Hugging Face layout with a
+    /// dataset card, or chat-messages / prompt-completion JSONL (TRL, Axolotl).
+    Export(ExportArgs),
     /// The whole pipeline with the embedded defaults: templates, the transpiled SQL corpus,
     /// augmentation, mining the installed Ibis package, multi-task derivation, concatenation and
     /// statistics, with a summary at the end.
@@ -437,6 +440,21 @@ pub struct ConcatArgs {
     pub inputs: Vec<PathBuf>,
     #[arg(short, long, value_name = "FILE", default_value = "data/train_complete.jsonl")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The dataset folder of `ibert data all` (its splits are read from `splits/`).
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data: PathBuf,
+    /// Where to write [default: <data>/export/<format>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// `parquet` (data/{split}-00000-of-00001.parquet, zstd, and README.md, the dataset card),
+    /// `messages` ({"messages": [...]} per line) or `prompt-completion` ({"prompt": [...],
+    /// "completion": [...]} per line).
+    #[arg(long, default_value = "parquet", value_parser = clap::builder::PossibleValuesParser::new(ibert_datagen::dataset::export::Format::NAMES))]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! Whole datasets: [`concat`] merges sources and removes duplicates, [`split`] assigns train,
-//! validation and test by structure, [`stats`] counts what a dataset holds.
+//! validation and test by structure, [`stats`] counts what a dataset holds, [`export`] writes the
+//! splits in the formats trainers read.
 
 pub mod concat;
+pub mod export;
 pub mod split;
 pub mod stats;

@@ -1,6 +1,7 @@
 mod data_all;
 mod data_augment;
 mod data_concat;
+mod data_export;
 mod data_generate;
 mod data_mine;
 mod data_multitask;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::Mine(args)) => data_mine::run(&args, &interrupt_flag()),
         Command::Data(DataCommand::Concat(args)) => data_concat::run(&args),
         Command::Data(DataCommand::Stats(args)) => data_stats::run(&args),
+        Command::Data(DataCommand::Export(args)) => data_export::run(&args),
         Command::Data(DataCommand::All(args)) => data_all::run(&args, &interrupt_flag()),
         Command::FromSql(args) => from_sql::run(&args),
         Command::ToSql(args) => to_sql::run(&args),

@@ -185,3 +185,65 @@ fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
         assert_eq!(record.system_prompt.as_deref(), Some(messages[0].content.as_str()));
     }
 }
+
+/// A verified ibis_to_sql record as `data all` writes it, under `id`.
+fn ibis_to_sql_record(id: &str, with_messages: bool) -> String {
+    let system = "You write Python code with the Ibis dataframe library. Translate Ibis programs into the SQL they compile to.";
+    let program = "import ibis\nt = ibis.table(dict(a=\"int\", b=\"string\"), name=\"t\")";
+    let mut record = serde_json::json!({
+        "id": id, "task": "ibis_to_sql", "input": {"ibis": program, "dialect": "duckdb"}, "target": {"sql": "SELECT\n  *\nFROM \"t\""},
+        "dialect": "duckdb", "backend": "duckdb", "ibis_version": "12.0.0", "system_prompt": system,
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": format!("Write the duckdb SQL of this Ibis program.\n```python\n{program}\n```")}],
+        "context": {"tables": {}}, "meta": {"source": "mined", "features": ["mined"]},
+        "verification": {"level": "compiled", "ibis_version": "12.0.0", "duckdb_version": "", "fixture_seeds": [], "fixture_rows": []}
+    });
+    if !with_messages {
+        record.as_object_mut().unwrap().remove("messages");
+    }
+    record.to_string()
+}
+
+#[test]
+fn export_writes_parquet_that_pyarrow_reads_and_the_chat_formats_trainers_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let splits = dir.path().join("data/splits");
+    std::fs::create_dir_all(&splits).unwrap();
+    std::fs::write(splits.join("train.jsonl"), format!("{}\n{}\n", ibis_to_sql_record("a", true), ibis_to_sql_record("b", true))).unwrap();
+    std::fs::write(splits.join("test.jsonl"), format!("{}\n", ibis_to_sql_record("c", true))).unwrap();
+
+    let out = ibert_with_stdin(dir.path(), &["data", "export"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("train 2, test 1"), "{}", stdout(&out));
+    let parquet = dir.path().join("data/export/parquet");
+    let card = std::fs::read_to_string(parquet.join("README.md")).unwrap();
+    assert!(card.contains("- split: train\n    path: data/train-*.parquet") && card.contains("| test | 1 |"), "{card}");
+    // Read back by pyarrow, as the `datasets` library reads it.
+    let env = ibert_oracle::PythonEnv::ensure(&|_| {}).expect("the Python environment");
+    let script = "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nrow = t.to_pylist()[0]\n\
+                  print(t.num_rows, ','.join(t.column_names), row['messages'][0]['role'], row['task'], repr(row['completion']))";
+    let read =
+        std::process::Command::new(env.python()).args(["-c", script, parquet.join("data/train-00000-of-00001.parquet").to_str().unwrap()]).output().unwrap();
+    let printed = String::from_utf8_lossy(&read.stdout);
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    assert!(printed.starts_with("2 id,task,messages,completion,source,features,difficulty,dialect,verification_level,record system ibis_to_sql"), "{printed}");
+    assert!(printed.contains("FROM \"t\""), "the answer is the assistant's message: {printed}");
+
+    let out = ibert_with_stdin(dir.path(), &["data", "export", "--format", "prompt-completion"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = records(&dir.path().join("data/export/prompt-completion/train.jsonl"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["prompt"].as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["completion"][0]["role"], "assistant");
+    let out = ibert_with_stdin(dir.path(), &["data", "export", "--format", "messages"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows = records(&dir.path().join("data/export/messages/test.jsonl"));
+    let roles: Vec<&str> = rows[0]["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant"]);
+
+    // A record without its prompt: a clear error, and no file where the export goes.
+    std::fs::write(splits.join("validation.jsonl"), format!("{}\n", ibis_to_sql_record("d", false))).unwrap();
+    let out = ibert_with_stdin(dir.path(), &["data", "export", "-o", "fresh"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("validation.jsonl: record d has no stored prompt"), "{}", stderr(&out));
+    assert!(!dir.path().join("fresh").exists(), "nothing of a failed export is written");
+}
