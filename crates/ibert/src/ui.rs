@@ -1,9 +1,14 @@
-//! Terminal output: progress on stderr (hidden when stderr is not a terminal), tables on stdout.
+//! Terminal output: progress on stderr, tables on stdout. Off a terminal (a log file, CI) the
+//! bars are not drawn; each prints a line every few seconds instead.
 
-use std::time::Duration;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use ibert_datagen::progress::{Counter, Progress};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a bar off a terminal prints its line.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub fn spinner(message: &str) -> ProgressBar {
     let spinner = ProgressBar::new_spinner();
@@ -18,7 +23,39 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     let template = format!("{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {{msg}} ({{per_sec}}, eta {{eta}})");
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
     bar.enable_steady_tick(Duration::from_millis(200));
+    logged(bar, what)
+}
+
+/// Off a terminal, the bar draws nothing and a thread prints `what: pos/len (rate/s, about N
+/// left)` every [`LOG_EVERY`] until the bar finishes or is dropped.
+fn logged(bar: ProgressBar, what: &str) -> ProgressBar {
+    if std::io::stderr().is_terminal() {
+        return bar;
+    }
+    bar.set_draw_target(ProgressDrawTarget::hidden());
+    let weak = bar.downgrade();
+    let what = what.to_string();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(LOG_EVERY);
+            let Some(bar) = weak.upgrade() else { break };
+            if bar.is_finished() {
+                break;
+            }
+            eprintln!("{}", log_line(&what, bar.position(), bar.length(), started.elapsed()));
+        }
+    });
     bar
+}
+
+/// `evaluating: 40/100 (2.0/s, about 30s left)`.
+fn log_line(what: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let Some(total) = total else { return format!("{what}: {done} ({rate:.1}/s)") };
+    let left =
+        if done == 0 { String::new() } else { format!(", about {} left", HumanDuration(elapsed.mul_f64(total.saturating_sub(done) as f64 / done as f64))) };
+    format!("{what}: {done}/{total} ({rate:.1}/s{left})")
 }
 
 /// A bar for a download of `total` bytes.
@@ -27,7 +64,7 @@ pub fn byte_bar(total: u64, what: &str) -> ProgressBar {
     let template = format!("{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{msg}} ({{bytes_per_sec}}, eta {{eta}})");
     bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
     bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+    logged(bar, what)
 }
 
 /// Plain text tables, as the library's summaries draw them.
@@ -86,5 +123,17 @@ impl ibert_catalog::FetchObserver for FetchBar {
         if let Some(bar) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_say_how_far_how_fast_and_how_long_is_left() {
+        assert_eq!(log_line("evaluating", 40, Some(100), Duration::from_secs(20)), "evaluating: 40/100 (2.0/s, about 30 seconds left)");
+        assert_eq!(log_line("verifying", 0, Some(10), Duration::from_secs(5)), "verifying: 0/10 (0.0/s)");
+        assert_eq!(log_line("mining", 7, None, Duration::from_secs(7)), "mining: 7 (1.0/s)");
     }
 }
