@@ -1,11 +1,13 @@
 //! What a dataset holds: records per task, source, feature, difficulty and verification level,
 //! as a terminal table and as JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::path::Path;
 
-use ibert_records::{Example, VerificationLevel};
+use ibert_records::{Example, Task, VerificationLevel};
+
+use super::split;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -21,6 +23,48 @@ pub struct Stats {
     pub by_task_and_level: BTreeMap<String, BTreeMap<String, usize>>,
     /// Task -> split (`train`, `validation`, `test`, or `none`) -> records.
     pub by_task_and_split: BTreeMap<String, BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub diversity: Diversity,
+}
+
+/// How varied a dataset is, beyond its size: a million literal swaps of a few hundred queries
+/// would have many records and few structures.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Diversity {
+    /// Distinct SQL shapes (names and literals abstracted, as the splits compare them).
+    pub sql_structures: usize,
+    /// Distinct Ibis shapes (method chains, names and literals abstracted).
+    pub ibis_structures: usize,
+    /// Distinct features named by the records.
+    pub features: usize,
+    /// Distinct token trigrams over all trigrams of the sql_to_ibis records' SQL shapes (1.0: no
+    /// trigram repeats; literal swaps of one query repeat all of them).
+    pub sql_distinct_trigrams: f64,
+}
+
+impl Diversity {
+    fn of(examples: &[Example], features: usize) -> Diversity {
+        let (mut sql, mut ibis) = (HashSet::new(), HashSet::new());
+        let (mut trigrams, mut total) = (HashSet::new(), 0usize);
+        for example in examples {
+            for key in split::structure_keys(example) {
+                if let Some(shape) = key.strip_prefix("sql:") {
+                    sql.insert(shape.to_string());
+                    if example.task() == Task::SqlToIbis {
+                        let tokens: Vec<&str> = shape.split(' ').collect();
+                        for window in tokens.windows(3) {
+                            total += 1;
+                            trigrams.insert(window.join(" "));
+                        }
+                    }
+                } else if let Some(shape) = key.strip_prefix("ibis:") {
+                    ibis.insert(shape.to_string());
+                }
+            }
+        }
+        let ratio = if total == 0 { 0.0 } else { trigrams.len() as f64 / total as f64 };
+        Diversity { sql_structures: sql.len(), ibis_structures: ibis.len(), features, sql_distinct_trigrams: (ratio * 1e4).round() / 1e4 }
+    }
 }
 
 impl Stats {
@@ -45,6 +89,7 @@ impl Stats {
             let split = example.meta.split.clone().unwrap_or_else(|| "none".into());
             *stats.by_task_and_split.entry(task).or_default().entry(split).or_default() += 1;
         }
+        stats.diversity = Diversity::of(examples, stats.by_feature.len());
         stats
     }
 
@@ -66,6 +111,12 @@ impl Stats {
         let mut out = String::new();
         let levels = ["executed", "compiled", "parsed", "unverified"];
         let _ = writeln!(out, "{} records", self.total);
+        let diversity = &self.diversity;
+        let _ = writeln!(
+            out,
+            "{} distinct SQL structures, {} distinct Ibis structures, {} features; distinct SQL trigrams {:.3}",
+            diversity.sql_structures, diversity.ibis_structures, diversity.features, diversity.sql_distinct_trigrams
+        );
         let _ = writeln!(out, "\n{:<20} {:>8} {:>9} {:>9} {:>7} {:>10}", "task", "records", "executed", "compiled", "parsed", "unverified");
         for (task, count) in &self.by_task {
             let per_level = &self.by_task_and_level[task];
@@ -123,6 +174,26 @@ mod tests {
                 fixture_profile: None,
             }),
         }
+    }
+
+    fn pair(sql: &str, ibis: &str) -> Example {
+        let payload = Payload::SqlToIbis {
+            input: ibert_records::SqlToIbisInput { sql: sql.into() },
+            target: ibert_records::SqlToIbisTarget { ibis: ibis.into(), expr_name: "expr".into() },
+        };
+        Example { payload, meta: Meta { source: "transpiler".into(), ..Meta::default() }, ..qa("transpiler", None) }
+    }
+
+    #[test]
+    fn diversity_counts_structures_not_literal_swaps() {
+        let swaps = [pair("SELECT a FROM t WHERE a > 1", "expr = t.filter(t.a > 1)"), pair("SELECT b FROM u WHERE b > 7", "expr = u.filter(u.b > 7)")];
+        let swapped = Stats::of(&swaps).diversity;
+        assert_eq!((swapped.sql_structures, swapped.ibis_structures), (1, 1));
+        assert_eq!(swapped.sql_distinct_trigrams, 0.5, "the second query repeats every trigram of the first");
+        let different = [swaps[0].clone(), pair("SELECT count(*) FROM t GROUP BY a ORDER BY a", "expr = t.group_by(t.a).aggregate(n=_.count())")];
+        let varied = Stats::of(&different).diversity;
+        assert_eq!((varied.sql_structures, varied.ibis_structures), (2, 2));
+        assert!(varied.sql_distinct_trigrams > 0.9, "{}", varied.sql_distinct_trigrams);
     }
 
     #[test]
