@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import base64
 import collections
+import itertools
 import json
 import platform
 import re
@@ -202,8 +203,16 @@ def _bind_tables(tables: dict) -> dict:
     return bound
 
 
+def _fresh_table_names() -> None:
+    """Ibis names unnamed tables `unbound_table_0`, `_1`, ... from one counter per process, so
+    the SQL of `ibis.table(schema)` would depend on what the worker ran before (and two runs of
+    a pipeline, or two workers, would disagree); each program counts from 0 again."""
+    ibis.expr.api._table_names = (f"unbound_table_{i:d}" for i in itertools.count())
+
+
 def _expression(request: dict):
     """The Ibis expression the request's program leaves, run under the allow-list."""
+    _fresh_table_names()
     tables = _tables(request)
     code = request.get("code", "")
     tree = _parse_checked(code, tables)

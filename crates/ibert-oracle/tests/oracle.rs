@@ -46,6 +46,17 @@ fn result_is_expr_variable_or_last_expression() {
 }
 
 #[test]
+fn unnamed_tables_compile_to_the_same_sql_whatever_the_worker_ran_before() {
+    let pool = pool(1, 10);
+    let program = request("t = ibis.table(dict(a='int64'))\nexpr = t.filter(t.a > 1)");
+    let first = pool.compile(&program).unwrap().unwrap();
+    pool.compile(&request("u = ibis.table(dict(b='string'))\nexpr = u")).unwrap().unwrap();
+    let again = pool.compile(&program).unwrap().unwrap();
+    assert_eq!(first.sql, again.sql);
+    assert!(first.sql.contains("unbound_table_0"), "{}", first.sql);
+}
+
+#[test]
 fn ibis_errors_carry_the_real_exception() {
     let pool = pool(1, 10);
     let failure = pool.compile(&request("events.filter(events.amout > 1)")).unwrap().unwrap_err();
