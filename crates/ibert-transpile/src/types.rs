@@ -63,14 +63,19 @@ pub fn product_operands(a: &str, b: &str) -> Option<String> {
 
 /// The type both columns of a set operation are cast to where their Ibis types differ: two
 /// decimals their common decimal, a float with any number a float, two integers the wider
-/// (int64), an integer with a decimal a decimal with room for the integer's digits; otherwise
-/// the left's type (Ibis unites equal schemas only).
+/// (int64), an integer with a decimal a decimal with room for the integer's digits, a date with
+/// a timestamp a timestamp; otherwise the left's type (Ibis unites equal schemas only).
 pub fn set_operation_type(left: &str, right: &str) -> String {
     if same(left, right) {
         return left.to_string();
     }
     if let Some(common) = common_decimal(left, right) {
         return common;
+    }
+    // A date with a timestamp: DuckDB unites them as timestamps (midnight for the dates).
+    let temporal = |t: &str| matches!(bare(t).as_str(), "date" | "timestamp");
+    if temporal(left) && temporal(right) {
+        return "timestamp".into();
     }
     let numeric = |t: &str| is_integer(t) || is_float(t) || decimal_parts(t).is_some();
     if numeric(left) && numeric(right) {
@@ -136,6 +141,7 @@ mod tests {
         assert_eq!(set_operation_type("int32", "int64"), "int64");
         assert_eq!(set_operation_type("decimal(10,2)", "int64"), "decimal(21, 2)");
         assert_eq!(set_operation_type("string", "int64"), "string");
+        assert_eq!(set_operation_type("date", "!timestamp"), "timestamp");
         assert!(is_integer("!int32") && is_integer("uint8") && !is_integer("interval('s')"));
     }
 
