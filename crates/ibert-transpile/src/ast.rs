@@ -213,6 +213,14 @@ pub(crate) fn argument_order(expr: &Expr) -> Option<&Vec<OrderByExpr>> {
     })
 }
 
+/// The expression inside any parentheses around it.
+pub(crate) fn unparenthesized(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => unparenthesized(inner),
+        other => other,
+    }
+}
+
 /// The column a bare (possibly qualified or parenthesized) column reference resolves to.
 pub(crate) fn plain_column(expr: &Expr, scope: &Scope) -> Option<Resolved> {
     match expr {

@@ -4,7 +4,7 @@
 //! sets, set operations), and a wrong guess would be a wrong cast.
 
 use super::{Cx, Phase};
-use crate::ast::{function_name, plain_column};
+use crate::ast::{function_name, plain_column, unparenthesized};
 use crate::functions;
 use crate::scope::Scope;
 use crate::types::{self, TIMESTAMP_DIFFERENCE};
@@ -129,7 +129,7 @@ fn binary_type(left: &Expr, op: &BinaryOperator, right: &Expr, cx: &Cx, semantic
     if !is_numeric(&lt) || !is_numeric(&rt) {
         return None;
     }
-    let literal = |e: &Expr| matches!(strip(e), Expr::Value(_));
+    let literal = |e: &Expr| matches!(unparenthesized(e), Expr::Value(_));
     match (types::decimal_parts(&lt), types::decimal_parts(&rt)) {
         (Some(_), Some(_)) if *op == Multiply => multiplied(left, right, &lt, &rt, cx, semantics),
         (Some(_), Some(_)) => Some(types::common_decimal(&lt, &rt).unwrap_or(lt)),
@@ -231,7 +231,7 @@ fn common_type(values: &[&Expr], cx: &Cx, semantics: Semantics) -> Option<String
 }
 
 fn as_time_interval(expr: &Expr) -> bool {
-    matches!(strip(expr), Expr::Interval(interval) if super::literal::has_time_units(interval, expr))
+    matches!(unparenthesized(expr), Expr::Interval(interval) if super::literal::has_time_units(interval, expr))
 }
 
 fn is_numeric(ty: &str) -> bool {
@@ -239,14 +239,7 @@ fn is_numeric(ty: &str) -> bool {
 }
 
 fn is_null(expr: &Expr) -> bool {
-    matches!(strip(expr), Expr::Value(v) if matches!(v.value, Value::Null))
-}
-
-fn strip(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Nested(inner) => strip(inner),
-        other => other,
-    }
+    matches!(unparenthesized(expr), Expr::Value(v) if matches!(v.value, Value::Null))
 }
 
 fn arguments(function: &sqlparser::ast::Function) -> Vec<&Expr> {

@@ -18,7 +18,7 @@ pub(crate) use inference::{ibis_type, value_type};
 pub(crate) use py::Py;
 pub(crate) use structs::field_access;
 
-use crate::ast::{contains_aggregate, plain_column, quoted_string, same_column};
+use crate::ast::{contains_aggregate, plain_column, quoted_string, same_column, unparenthesized};
 use crate::error::TranspileError;
 use crate::functions;
 use crate::python;
@@ -146,7 +146,7 @@ impl Translator<'_> {
             }
             // Over an array literal they are IN / NOT IN a list.
             Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } | Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right }
-                if let Expr::Array(array) = strip_nested(right) =>
+                if let Expr::Array(array) = unparenthesized(right) =>
             {
                 let negated = matches!(expr, Expr::AllOp { .. });
                 self.expr(&Expr::In { expr: left.clone(), target: InTarget::List(array.elem.clone()), negated, global: false }, cx)
@@ -379,7 +379,7 @@ impl Translator<'_> {
     /// fractions included, from the exact difference in microseconds).
     pub(super) fn extract_field(&mut self, unit: &str, inner: &Expr, expr: &Expr, cx: &Cx) -> Result<Py, TranspileError> {
         if ibis_type(inner, cx).is_some_and(|ty| types::is_interval(&ty)) {
-            let Expr::BinaryOp { left, op: BinaryOperator::Minus, right } = strip_nested(inner) else {
+            let Expr::BinaryOp { left, op: BinaryOperator::Minus, right } = unparenthesized(inner) else {
                 return Err(TranspileError::unsupported_at("extracting from an interval that is not a difference of two timestamps", expr));
             };
             if unit != "epoch" {
@@ -441,7 +441,10 @@ impl Translator<'_> {
             BinaryOperator::PGExp => ("**", POWER),
             _ => return Err(TranspileError::unsupported_at(&format!("the operator {op}"), expr)),
         };
-        let (lt, rt) = (ibis_type(left, cx), ibis_type(right, cx));
+        // Only arithmetic and comparisons read the operands' types (inferring them walks the
+        // operands again, which a long chain of ANDs would pay at every level).
+        let typed = prec == COMPARISON || matches!(op, BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply | BinaryOperator::Modulo);
+        let (lt, rt) = if typed { (ibis_type(left, cx), ibis_type(right, cx)) } else { (None, None) };
         // Date arithmetic by whole days, which Ibis spells with intervals and `delta`.
         if matches!(op, BinaryOperator::Plus | BinaryOperator::Minus) {
             let is_date = |t: &Option<String>| t.as_deref() == Some("date");
@@ -571,16 +574,9 @@ pub(super) fn cast_unless(value: Py, ty: &str, target: &str) -> Py {
 
 /// The interval literal `expr` is, parentheses aside.
 fn as_interval_literal(expr: &Expr) -> Option<&sqlparser::ast::Interval> {
-    match strip_nested(expr) {
+    match unparenthesized(expr) {
         Expr::Interval(interval) if matches!(interval.value.as_ref(), Expr::Value(_)) => Some(interval),
         _ => None,
-    }
-}
-
-fn strip_nested(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Nested(inner) => strip_nested(inner),
-        other => other,
     }
 }
 

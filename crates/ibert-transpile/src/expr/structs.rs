@@ -2,7 +2,7 @@
 //! `t.col["field"]`. SQL reads `a.b` as column `b` of table `a` first, and as field `b` of a
 //! struct column `a` only where no table is named `a`; so does this.
 
-use crate::ast::plain_column;
+use crate::ast::{plain_column, unparenthesized};
 use crate::scope::{Resolved, Scope};
 use crate::types;
 use sqlparser::ast::{AccessExpr, Expr, Ident};
@@ -37,7 +37,7 @@ pub(crate) fn field_access(expr: &Expr, scope: &Scope) -> Option<FieldAccess> {
     match expr {
         Expr::CompoundIdentifier(parts) => compound(parts, scope),
         Expr::CompoundFieldAccess { root, access_chain } => {
-            let root = strip(root);
+            let root = unparenthesized(root);
             let (column, mut fields) = match root {
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => match plain_column(root, scope) {
                     Some(column) => (column, Vec::new()),
@@ -93,11 +93,4 @@ fn typed(column: Resolved, fields: Vec<String>) -> FieldAccess {
         ty = ty.and_then(|t| types::struct_field(&t, field));
     }
     FieldAccess { column, fields, ty }
-}
-
-fn strip(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Nested(inner) => strip(inner),
-        other => other,
-    }
 }
