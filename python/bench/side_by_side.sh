@@ -15,8 +15,7 @@ model=${1:?usage: side_by_side.sh MODEL.gguf [ALTERNATIONS]}
 alternations=${2:-2}
 python=${LLAMA_PYTHON:-python3}
 "$python" -c "import llama_cpp" 2>/dev/null || { echo "error: $python has no llama_cpp; set LLAMA_PYTHON (see the comment at the top of $0)" >&2; exit 1; }
-bench=$(cargo bench -p ibert-model --bench engine --no-run --message-format=json 2>/dev/null \
-    | "$python" -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == "engine"][-1])')
+bench=$(python/bench/bench_executable.sh ibert-model engine "$python")
 for round in $(seq 1 "$alternations"); do
     echo "== $round: ours"
     RAYON_NUM_THREADS=2 "$bench" --model-path "$model" --backend native --rounds 3 --prompt-tokens 200 --tokens 128 | grep -v '^threads'

@@ -16,8 +16,7 @@ alternations=${2:-2}
 steps=${3:-3}
 python=${PEFT_PYTHON:-python3}
 "$python" -c "import torch, peft, transformers, gguf" 2>/dev/null || { echo "error: $python lacks torch, peft, transformers or gguf; set PEFT_PYTHON (see the comment at the top of $0)" >&2; exit 1; }
-bench=$(cargo bench -p ibert-train --bench train_step --no-run --message-format=json 2>/dev/null \
-    | "$python" -c 'import json, sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m["target"]["name"] == "train_step"][-1])')
+bench=$(python/bench/bench_executable.sh ibert-train train_step "$python")
 for round in $(seq 1 "$alternations"); do
     echo "== $round: ours (quantized base)"
     RAYON_NUM_THREADS=2 "$bench" "$model" quantized "$steps" 2>/dev/null
