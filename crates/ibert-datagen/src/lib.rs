@@ -19,6 +19,7 @@ pub mod python_tokens;
 pub mod records;
 pub mod steps;
 pub mod summary;
+pub mod synth;
 pub mod table;
 pub mod template;
 pub mod transpiled;

@@ -15,7 +15,7 @@ pub mod constraints;
 pub mod fixtures;
 mod literals;
 pub mod result_set;
-mod rng;
+pub mod rng;
 mod sql_text;
 pub mod user_data;
 mod verifier;

@@ -1,11 +1,11 @@
 /// SplitMix64: a tiny generator whose output is fixed by its seed on every platform and in every
 /// version of this crate, which keeps fixture data (and so `--seed` runs) byte-identical.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     /// A generator for one named stream (a table, a column) derived from `seed`.
-    pub(crate) fn for_stream(seed: u64, stream: &str) -> Self {
+    pub fn for_stream(seed: u64, stream: &str) -> Self {
         let mut hash = 0xcbf2_9ce4_8422_2325_u64;
         for byte in stream.bytes() {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
@@ -13,7 +13,7 @@ impl Rng {
         Rng(seed ^ hash)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -22,22 +22,22 @@ impl Rng {
     }
 
     /// Uniform in `low..=high`.
-    pub(crate) fn range(&mut self, low: i64, high: i64) -> i64 {
+    pub fn range(&mut self, low: i64, high: i64) -> i64 {
         let span = (high - low) as u64 + 1;
         low + (self.next_u64() % span) as i64
     }
 
     /// True with probability `percent`/100.
-    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }
 
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }
 
     /// One of `items`, or `None` (drawing nothing) when there are none.
-    pub(crate) fn pick_option<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub fn pick_option<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         (!items.is_empty()).then(|| self.pick(items))
     }
 }

@@ -376,6 +376,12 @@ pub enum DataCommand {
     /// Mine examples from code and documentation: local folders, git repositories (a URL is
     /// cloned when the network allows) and, by default, the installed Ibis package itself.
     Mine(MineArgs),
+    /// Synthesize schemas and SQL queries over them, translate each with the transpiler and
+    /// verify it; sharded (`--shard I/N`) and resumable, chunk by chunk.
+    Synth(SynthArgs),
+    /// Combine the folders of `data synth` runs or shards into one dataset with its splits,
+    /// duplicates removed across them; refuses incomplete or changed shards.
+    Merge(MergeArgs),
     /// Merge dataset files into one, removing exact and near duplicates; provenance is kept.
     Concat(ConcatArgs),
     /// Count a dataset's records per task, source, feature, difficulty and verification level.
@@ -431,6 +437,51 @@ pub struct MineArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub verify: VerifyOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// How many queries to synthesize (over all shards); each verified one is a pair.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// The run's folder: `synth.json`, `chunks/`, and a completion marker per shard.
+    #[arg(short, long, value_name = "DIR", default_value = "data/synth")]
+    pub output: PathBuf,
+    /// This process's part: shard I of N, from 0 (`--shard 2/8`).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard, conflicts_with = "shards")]
+    pub shard: Option<ibert_datagen::synth::run::Shard>,
+    /// How many shards there are, the index coming from the scheduler: `JOB_COMPLETION_INDEX`
+    /// (a Kubernetes Indexed Job) or `SLURM_ARRAY_TASK_ID` (a Slurm array).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shards: Option<u64>,
+    /// Queries per chunk, the unit that is written (and redone after a crash) at once.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_size: u64,
+    /// A YAML spec: feature weights, difficulty, tables per schema (see docs/synthesis.md).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Verified pairs only: do not derive the other five tasks from them.
+    #[arg(long)]
+    pub no_derive: bool,
+    /// Dialects of the derived ibis_to_sql targets.
+    #[arg(long = "dialect", value_name = "NAME", value_delimiter = ',', default_values_t = ibert_datagen::multitask::DEFAULT_DIALECTS.map(String::from))]
+    pub dialects: Vec<String>,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+fn parse_shard(text: &str) -> Result<ibert_datagen::synth::run::Shard, String> {
+    ibert_datagen::synth::run::Shard::parse(text)
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Folders of `ibert data synth` runs or of their shards (each with its synth.json).
+    #[arg(required = true, value_name = "DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write `train_complete.jsonl`, `splits/` and `stats.json`.
+    #[arg(short, long, value_name = "DIR", default_value = "data/merged")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]

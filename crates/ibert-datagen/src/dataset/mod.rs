@@ -4,5 +4,6 @@
 
 pub mod concat;
 pub mod export;
+pub mod merge;
 pub mod split;
 pub mod stats;

@@ -73,16 +73,22 @@ pub fn remove(marker: &Path) -> Result<(), StepError> {
 pub fn write(marker: &Path, made_from: MadeFrom, outputs: &[PathBuf], dir: &Path, report: &StepReport) -> Result<(), StepError> {
     let step = marker.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
     let recorded = Marker { step, made_from, outputs: digests(outputs, dir)?, report: report.clone() };
-    let folder = marker.parent().unwrap_or(dir);
-    let io_error = |action, source| StepError::Io { action, path: marker.to_path_buf(), source };
+    write_json(marker, &recorded)
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file in its folder, so that a
+/// reader finds the old file, the new one, or none, never half of one.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StepError> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io_error = |action, source| StepError::Io { action, path: path.to_path_buf(), source };
     std::fs::create_dir_all(folder).map_err(|e| io_error("creating the folder of", e))?;
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
     let mut temp = builder.tempfile_in(folder).map_err(|e| io_error("creating a temporary file for", e))?;
-    let text = serde_json::to_string_pretty(&recorded).map_err(|e| io_error("writing", std::io::Error::other(e)))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| io_error("writing", std::io::Error::other(e)))?;
     temp.write_all(text.as_bytes()).map_err(|e| io_error("writing", e))?;
-    temp.persist(marker).map_err(|e| io_error("renaming into place", e.error))?;
+    temp.persist(path).map_err(|e| io_error("renaming into place", e.error))?;
     Ok(())
 }
 
@@ -93,12 +99,12 @@ pub fn running_program() -> Result<String, StepError> {
     Ok(format!("{name} {} (sha256 {})", env!("CARGO_PKG_VERSION"), sha256(&exe)?))
 }
 
-fn digests(paths: &[PathBuf], dir: &Path) -> Result<Vec<(String, String)>, StepError> {
+pub(crate) fn digests(paths: &[PathBuf], dir: &Path) -> Result<Vec<(String, String)>, StepError> {
     paths.iter().map(|path| Ok((path.strip_prefix(dir).unwrap_or(path).display().to_string(), sha256(path)?))).collect()
 }
 
 /// The sha256 of a file in hex; `missing` when there is no such file.
-fn sha256(path: &Path) -> Result<String, StepError> {
+pub(crate) fn sha256(path: &Path) -> Result<String, StepError> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok("missing".into()),

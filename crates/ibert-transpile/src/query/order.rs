@@ -61,6 +61,7 @@ impl Translator<'_> {
         };
         let mut keys = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        let mut seen_codes: HashSet<String> = HashSet::new();
         for order in exprs {
             if order.with_fill.is_some() {
                 return Err(TranspileError::unsupported_at("ORDER BY ... WITH FILL", &order.expr));
@@ -81,8 +82,13 @@ impl Translator<'_> {
                 Some(item) => python::attribute("_", &item.name),
                 None => self.expr(expr, cx)?.value(),
             };
-            // Ibis names sort keys and refuses two of one name (`inv.d_moy`, `inv2.d_moy`).
-            if let Some(name) = python::attribute_name(&code) {
+            // A key sorted by already cannot change the order (and Ibis refuses it twice).
+            if !seen_codes.insert(code.clone()) {
+                continue;
+            }
+            // Ibis names sort keys and refuses two of one name (`inv.d_moy`, `inv2.d_moy`, or
+            // the struct fields `a.loc["city"]`, `b.loc["city"]`).
+            if let Some(name) = python::attribute_name(&code).or_else(|| struct_field_name(&code)) {
                 if seen.contains(&name) {
                     let renamed = (2..).map(|n| format!("{name}_{n}")).find(|n| !seen.contains(n)).expect("a free name");
                     code = format!("{code}.name({})", python::string(&renamed));
@@ -152,4 +158,12 @@ pub(crate) fn sort_key(code: String, options: &OrderByOptions) -> String {
 
 pub(crate) fn ascending(options: &OrderByOptions) -> bool {
     !matches!(options.sort, Some(OrderBySort::Desc))
+}
+
+/// The field name of code ending in a struct field access, `x.loc["city"]` -> `city`.
+fn struct_field_name(code: &str) -> Option<String> {
+    let field = code.strip_suffix("\"]")?;
+    let start = field.rfind("[\"")?;
+    let name = &field[start + 2..];
+    (!name.contains(['"', '\\'])).then(|| name.to_string())
 }

@@ -57,9 +57,11 @@ impl Output {
         Output { name, code, source_column: None }
     }
 
-    /// Whether the value is the input column of its own name, which needs no keyword.
+    /// Whether the value is the input column of its own name, which needs no keyword. The code
+    /// must name it too: a column renamed by a join (`joined.currency_right` for `a.currency`)
+    /// keeps the SQL's name only as a keyword.
     fn passes_through(&self) -> bool {
-        self.source_column.as_deref() == Some(self.name.as_str())
+        self.source_column.as_deref() == Some(self.name.as_str()) && python::attribute_name(&self.code).as_deref() == Some(self.name.as_str())
     }
 }
 

@@ -3,9 +3,11 @@ mod data_augment;
 mod data_concat;
 mod data_export;
 mod data_generate;
+mod data_merge;
 mod data_mine;
 mod data_multitask;
 mod data_stats;
+mod data_synth;
 mod data_validate;
 mod eval;
 mod from_sql;
@@ -30,6 +32,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(DataCommand::Augment(args)) => data_augment::run(&args, &interrupt_flag()),
         Command::Data(DataCommand::Multitask(args)) => data_multitask::run(&args, &interrupt_flag()),
         Command::Data(DataCommand::Mine(args)) => data_mine::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Synth(args)) => data_synth::run(&args, &interrupt_flag()),
+        Command::Data(DataCommand::Merge(args)) => data_merge::run(&args),
         Command::Data(DataCommand::Concat(args)) => data_concat::run(&args),
         Command::Data(DataCommand::Stats(args)) => data_stats::run(&args),
         Command::Data(DataCommand::Export(args)) => data_export::run(&args),
