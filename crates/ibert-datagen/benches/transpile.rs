@@ -207,6 +207,7 @@ fn ibis_decompile(env: &PythonEnv, suites: &[Corpus], pool: &WorkerPool, options
             difficulty: None,
             derived_from: None,
             align_types: false,
+            shared_fixtures: None,
         });
     }
     let report = verify_candidates(candidates, pool, options, &|_| {}, &AtomicBool::new(false)).expect("verification");

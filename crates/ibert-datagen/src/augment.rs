@@ -54,6 +54,7 @@ pub fn augment(example: &Example) -> Vec<Candidate> {
                 difficulty: example.meta.difficulty.clone(),
                 derived_from: Some(example.id.clone()),
                 align_types: false,
+                shared_fixtures: None,
             })
         })
         .collect()

@@ -27,6 +27,9 @@ pub struct Candidate {
     /// ([`ibert_verify::Verifier::verify_aligned`]); hand-written and user pairs are checked as
     /// they are.
     pub align_types: bool,
+    /// Default fixtures shared with other candidates over the same schema (synthesized
+    /// queries); `None`: fixtures of its own.
+    pub shared_fixtures: Option<std::sync::Arc<ibert_verify::SharedFixtures>>,
 }
 
 /// Every candidate of one template, in variation order, grid combinations in key order.
@@ -56,6 +59,7 @@ pub fn expand_template(template: &Template) -> Result<Vec<Candidate>, TemplateEr
                 difficulty: template.difficulty.clone(),
                 derived_from: None,
                 align_types: false,
+                shared_fixtures: None,
             });
         }
     }

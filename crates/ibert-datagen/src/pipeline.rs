@@ -79,6 +79,7 @@ pub fn verify_candidates(
             Ok(timed) => &mut timed.verifier,
             Err(error) => return Err(PipelineError::Setup(error.to_string())),
         };
+        verifier.shared = candidate.shared_fixtures.clone();
         let checked = if candidate.align_types {
             verifier.verify_aligned(&candidate.sql, &candidate.ibis, &candidate.tables, Some(&candidate.expr_name))?
         } else {

@@ -73,5 +73,6 @@ pub fn candidate_from_example(example: &Example) -> Option<Candidate> {
         difficulty: example.meta.difficulty.clone(),
         derived_from: example.meta.derived_from.clone(),
         align_types: false,
+        shared_fixtures: None,
     })
 }

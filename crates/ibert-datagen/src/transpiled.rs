@@ -44,6 +44,7 @@ pub fn transpile_corpus(corpus: &Corpus) -> TranspiledCorpus {
                 difficulty: None,
                 derived_from: None,
                 align_types: true,
+                shared_fixtures: None,
             }),
             Err(error) => result.refused.push(Refused { id: query.id.clone(), features: query.features.clone(), error }),
         }

@@ -25,4 +25,4 @@ pub use fixtures::{
     DEFAULT_FIXTURES, DataRequest, FixtureConfig, FixtureError, FixtureSet, FixtureStore, Profile, ReferenceDatabase, TableSchemas, fixtures_for_seed,
 };
 pub use user_data::{UserDataError, UserDatabase, prepare_user_database};
-pub use verifier::{Aligned, Evidence, ReferenceRun, Reject, RejectReason, Timings, Verdict, Verifier, duckdb_version};
+pub use verifier::{Aligned, Evidence, ReferenceRun, Reject, RejectReason, SharedFixtures, Timings, Verdict, Verifier, duckdb_version};

@@ -149,7 +149,28 @@ pub struct Verifier<'p> {
     /// Whether to try fixtures aimed at the query when the default ones do not serve it (on by
     /// default; off only to measure what they add).
     pub aimed_fixtures: bool,
+    /// Default fixtures shared by many queries, set before each verification (see
+    /// [`SharedFixtures`]); `None`: made for each query's own tables and literals.
+    pub shared: Option<std::sync::Arc<SharedFixtures>>,
     pub timings: Timings,
+}
+
+/// Default fixture data made once for a family of queries over one schema (the synthesized
+/// queries of a schema): all its tables, with the literals of every query of the family mixed
+/// in, so that each query's predicates select rows and the data (in DuckDB and in the Ibis
+/// workers) is built once for them all. Fixtures aimed at one query are still its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedFixtures {
+    pub tables: TableSchemas,
+    literals: Literals,
+}
+
+impl SharedFixtures {
+    /// The fixtures for `tables` with the literals of every SQL text of `queries`.
+    pub fn new<'q>(tables: TableSchemas, queries: impl IntoIterator<Item = &'q str>) -> SharedFixtures {
+        let text: Vec<&str> = queries.into_iter().collect();
+        SharedFixtures { tables, literals: Literals::harvest(&text.join(";\n")) }
+    }
 }
 
 /// The reference SQL's results: on each fixture database, and on its twin.
@@ -215,6 +236,7 @@ impl<'p> Verifier<'p> {
             watchdog: Watchdog::new(),
             sql_timeout: Duration::from_secs(10),
             aimed_fixtures: true,
+            shared: None,
             timings: Timings::default(),
         })
     }
@@ -440,9 +462,16 @@ impl<'p> Verifier<'p> {
     fn reference_run_with(&mut self, sql: &str, tables: &TableSchemas, profile: Profile, shape: &QueryShape) -> Result<ReferenceRun, Reject> {
         let reject = |reason, detail: String| Err(Reject { reason, detail, failure: None });
         let started = Instant::now();
-        let literals = Literals::harvest(sql);
-        let request = DataRequest { literals: &literals, profile, shape };
-        let fixtures = match self.store.get(tables, &request, &self.fixtures) {
+        let own_literals;
+        let (data_tables, literals) = match (&self.shared, profile) {
+            (Some(shared), Profile::Default) => (&shared.tables, &shared.literals),
+            _ => {
+                own_literals = Literals::harvest(sql);
+                (tables, &own_literals)
+            }
+        };
+        let request = DataRequest { literals, profile, shape };
+        let fixtures = match self.store.get(data_tables, &request, &self.fixtures) {
             Ok(set) => set,
             Err(error) => return reject(RejectReason::Schema, error.to_string()),
         };

@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool};
-use ibert_verify::{DEFAULT_FIXTURES, RejectReason, TableSchemas, Verdict, Verifier};
+use ibert_verify::{DEFAULT_FIXTURES, RejectReason, SharedFixtures, TableSchemas, Verdict, Verifier};
 
 fn pool() -> &'static WorkerPool {
     static POOL: OnceLock<WorkerPool> = OnceLock::new();
@@ -225,4 +225,22 @@ fn a_logic_error_is_not_hidden_by_alignment() {
         .unwrap();
     assert!(matches!(&aligned.verdict, Verdict::Rejected(reject) if reject.reason == RejectReason::Mismatch), "{:?}", aligned.verdict);
     assert_eq!(aligned.program, None);
+}
+
+#[test]
+fn shared_fixtures_are_made_once_for_a_family_and_hold_each_querys_literals() {
+    let family = ["SELECT id FROM orders WHERE status = 'shipped-late'", "SELECT c.name FROM customers AS c WHERE c.country = 'Narnia'"];
+    let own_tables: TableSchemas = serde_json::from_value(serde_json::json!({"customers": orders()["customers"].clone()})).unwrap();
+    let mut verifier = Verifier::new(pool(), DEFAULT_FIXTURES);
+    verifier.shared = Some(std::sync::Arc::new(SharedFixtures::new(orders(), family)));
+    let first = verifier.reference_run(family[0], &orders()).expect("the first query selects rows");
+    // `reference_run` is an error (vacuous) unless the query selects rows on some fixture.
+    let second = verifier.reference_run(family[1], &own_tables).expect("the second query selects rows");
+    assert!(std::rc::Rc::ptr_eq(&first.fixtures, &second.fixtures), "one data set for the family");
+    let ibis = "expr = customers.filter(customers.country == 'Narnia').select('name')";
+    assert!(matches!(verifier.verify(family[1], ibis, &own_tables, None).unwrap(), Verdict::Verified(_)));
+
+    verifier.shared = None;
+    let own = verifier.reference_run(family[1], &own_tables).expect("rows");
+    assert!(!std::rc::Rc::ptr_eq(&own.fixtures, &second.fixtures), "without sharing, data of the query's own");
 }

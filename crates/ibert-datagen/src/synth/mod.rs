@@ -14,7 +14,10 @@ pub mod run;
 pub mod schema;
 pub mod weights;
 
+use std::sync::Arc;
+
 use ibert_transpile::{RESULT_NAME, SqlDialect, transpile};
+use ibert_verify::SharedFixtures;
 use ibert_verify::rng::Rng;
 
 use crate::Candidate;
@@ -62,7 +65,33 @@ impl Synthesizer {
         format!("synth.s{}.{index:08}", self.seed)
     }
 
-    /// Query `index` translated: a candidate to verify, or what the transpiler refused.
+    /// The default fixtures of the queries of schema block `block` (queries
+    /// `block * queries_per_schema ..`): every table of the schema, with the literals of every
+    /// query of the block, so that the data is made once for the block.
+    pub fn shared_fixtures(&self, block: u64) -> SharedFixtures {
+        let per_schema = self.spec.queries_per_schema;
+        let schema = self.schema(block * per_schema);
+        let queries: Vec<String> = (block * per_schema..(block + 1) * per_schema).map(|index| self.query(index).1.sql).collect();
+        SharedFixtures::new(schema.catalog().schemas(), queries.iter().map(String::as_str))
+    }
+
+    /// Queries `range` translated, each a candidate to verify or what the transpiler refused.
+    pub fn candidates(&self, range: std::ops::Range<u64>) -> Vec<Result<Candidate, Refused>> {
+        let mut shared: Option<(u64, Arc<SharedFixtures>)> = None;
+        range
+            .map(|index| {
+                let block = index / self.spec.queries_per_schema;
+                if shared.as_ref().is_none_or(|(made_for, _)| *made_for != block) {
+                    shared = Some((block, Arc::new(self.shared_fixtures(block))));
+                }
+                let fixtures = shared.as_ref().map(|(_, fixtures)| Arc::clone(fixtures));
+                self.candidate(index).map(|candidate| Candidate { shared_fixtures: fixtures, ..candidate })
+            })
+            .collect()
+    }
+
+    /// Query `index` translated: a candidate to verify (with fixtures of its own), or what the
+    /// transpiler refused.
     pub fn candidate(&self, index: u64) -> Result<Candidate, Refused> {
         let (schema, query) = self.query(index);
         let id = self.id(index);
@@ -80,6 +109,7 @@ impl Synthesizer {
                 difficulty: None,
                 derived_from: None,
                 align_types: true,
+                shared_fixtures: None,
             }),
             Err(error) => Err(Refused { id, sql: query.sql, features: query.features, reason: error.to_string() }),
         }

@@ -343,8 +343,8 @@ fn make_chunk(
     let mut seen = HashSet::new();
     let range = chunk_range(manifest, chunk);
     let queries = range.end - range.start;
-    for index in range {
-        match options.synthesizer.candidate(index) {
+    for made in options.synthesizer.candidates(range) {
+        match made {
             Ok(candidate) => {
                 // The same SQL over the same tables is one pair; the first query keeps it.
                 if seen.insert((candidate.template.clone(), candidate.sql.clone())) {
