@@ -532,6 +532,9 @@ pub struct AllArgs {
     /// Dialects of the ibis_to_sql targets.
     #[arg(long = "dialect", value_name = "NAME", value_delimiter = ',', default_values_t = ibert_datagen::multitask::DEFAULT_DIALECTS.map(String::from))]
     pub dialects: Vec<String>,
+    /// Queries to synthesize over generated schemas (`data synth`'s stage); 0 skips it.
+    #[arg(long, default_value_t = 400)]
+    pub synth_count: u64,
     #[command(flatten)]
     pub verify: VerifyOptions,
 }
@@ -677,4 +680,46 @@ pub struct VersionArgs {}
 /// `ibert --version`: ibert, the Ibis version the lock file pins, and the bundled DuckDB.
 pub fn version_text() -> String {
     format!("{} (ibis-framework {}, duckdb {})", env!("CARGO_PKG_VERSION"), ibert_oracle::PINNED_IBIS_VERSION, ibert_verify::duckdb_version())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn deploy_file(path: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy").join(path)).expect("the deploy file")
+    }
+
+    /// The `ibert ...` command lines of the deploy files parse as this program's options.
+    #[test]
+    fn the_deploy_files_run_commands_that_exist() {
+        let job: serde_yaml_ng::Value = serde_yaml_ng::from_str(&deploy_file("kubernetes/synth-job.yaml")).unwrap();
+        let container = &job["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<String> = serde_yaml_ng::from_value(container["args"].clone()).unwrap();
+        let cli = Cli::try_parse_from(std::iter::once("ibert".to_string()).chain(args)).unwrap_or_else(|e| panic!("synth-job.yaml: {e}"));
+        let Command::Data(DataCommand::Synth(synth)) = cli.command else { panic!("synth-job.yaml runs data synth") };
+        assert_eq!(synth.shards, job["spec"]["completions"].as_u64(), "--shards must equal the Job's completions");
+
+        let merge: serde_yaml_ng::Value = serde_yaml_ng::from_str(&deploy_file("kubernetes/merge-job.yaml")).unwrap();
+        let script: Vec<String> = serde_yaml_ng::from_value(merge["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+        let mut lines: Vec<String> = script[0].split("&&").map(str::to_string).collect();
+        for file in ["slurm/synth-array.sh", "slurm/merge.sh"] {
+            let text = deploy_file(file);
+            let commands = text.lines().filter(|line| !line.starts_with('#')).filter_map(|line| line.split_once("\"${IBERT:-ibert}\" ").map(|(_, rest)| rest));
+            lines.extend(commands.map(|rest| format!("ibert {rest}")));
+        }
+        assert!(lines.len() >= 5, "{lines:?}");
+        for line in lines {
+            // A shell variable stands for its default (`${N:-2}`) or for a folder.
+            let value = |word: &str| match word.trim_matches('"').strip_prefix("${").and_then(|v| v.split_once(":-")) {
+                Some((_, default)) => default.trim_end_matches('}').to_string(),
+                None if word.contains('$') => "shared/folder".to_string(),
+                None => word.trim_matches('"').to_string(),
+            };
+            let words: Vec<String> = line.split_whitespace().map(value).collect();
+            Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ibert_records::{ChatMessage, Example, write_jsonl};
 
-use super::{Step, StepContext, StepError, StepReport, augmentation, mining, multitask, templates, transpilation};
+use super::{Step, StepContext, StepError, StepReport, augmentation, mining, multitask, synthesis, templates, transpilation};
 use crate::dataset::concat::concat_files;
 use crate::dataset::split::{SPLITS, assign_splits};
 
@@ -39,7 +39,16 @@ impl Step for Concatenation<'_> {
     /// was derived from them, what was mined.
     fn inputs(&self, context: &StepContext) -> Vec<PathBuf> {
         let dir = context.dir;
-        vec![templates::outputs(dir).train, transpilation::outputs(dir).train, augmentation::outputs(dir).train, multitask::output(dir), mining::output(dir)]
+        let [synthesized, derived, _] = synthesis::outputs(dir);
+        vec![
+            templates::outputs(dir).train,
+            transpilation::outputs(dir).train,
+            synthesized,
+            augmentation::outputs(dir).train,
+            multitask::output(dir),
+            derived,
+            mining::output(dir),
+        ]
     }
 
     fn outputs(&self, context: &StepContext) -> Vec<PathBuf> {

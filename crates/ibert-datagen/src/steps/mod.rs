@@ -12,6 +12,7 @@
 //! | [`augmentation`] | both `train.jsonl` above | `sql2ibis/train_augmented.jsonl`, `sql2ibis/train_augmented.rejects.jsonl` |
 //! | [`mining`] | the installed Ibis package | `mining/ibis_mined.jsonl` |
 //! | [`multitask`] | both `train.jsonl` above | `multitask/train.jsonl` |
+//! | [`synthesis`] | nothing (seeded) | `synth/train.jsonl`, `synth/derived.jsonl`, `synth/rejects.jsonl` |
 //! | [`concatenation`] | every file above but the rejects | `train_complete.jsonl`, `splits/{train,validation,test}.jsonl` |
 //! | [`statistics`] | `train_complete.jsonl` | `stats.json` |
 
@@ -21,6 +22,7 @@ pub mod marker;
 pub mod mining;
 pub mod multitask;
 pub mod statistics;
+pub mod synthesis;
 pub mod templates;
 pub mod transpilation;
 
@@ -130,6 +132,8 @@ pub enum StepError {
     Corpus(#[from] CorpusError),
     #[error("{action} `{path}`: {source}")]
     Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Synthesis(Box<crate::synth::run::RunError>),
     #[error("Ibis does not compile to {unknown}; it compiles to {known}")]
     UnknownDialects { unknown: String, known: String },
 }

@@ -106,7 +106,7 @@ impl Synthesizer {
                 expr_name: RESULT_NAME.to_string(),
                 tables: catalog.schemas_of(&translation.tables),
                 features: query.features,
-                difficulty: None,
+                difficulty: Some(query.difficulty.to_string()),
                 derived_from: None,
                 align_types: true,
                 shared_fixtures: None,

@@ -20,13 +20,21 @@ use super::weights::{Feature, Weights};
 pub struct SynthQuery {
     pub sql: String,
     pub features: Vec<String>,
+    /// `easy` (difficulty 1-2), `medium` (3) or `hard` (4-5), as the templates rate theirs.
+    pub difficulty: &'static str,
 }
 
 /// One query over `schema`. `difficulty` (1-5) is how many optional parts are combined.
 pub fn synth_query(schema: &SynthSchema, weights: &Weights, difficulty: u8, rng: &mut Rng) -> SynthQuery {
-    let mut drawer = Drawer { weights, difficulty: difficulty.clamp(1, 5), rng, used: BTreeSet::new() };
+    let difficulty = difficulty.clamp(1, 5);
+    let mut drawer = Drawer { weights, difficulty, rng, used: BTreeSet::new() };
     let sql = drawer.query(schema);
-    SynthQuery { sql, features: drawer.used.iter().map(|f| f.name().to_string()).collect() }
+    let label = match difficulty {
+        1 | 2 => "easy",
+        3 => "medium",
+        _ => "hard",
+    };
+    SynthQuery { sql, features: drawer.used.iter().map(|f| f.name().to_string()).collect(), difficulty: label }
 }
 
 struct Drawer<'a> {

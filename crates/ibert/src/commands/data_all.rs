@@ -1,6 +1,7 @@
 //! `ibert data all`: the whole pipeline in one command, with the embedded defaults: the
 //! templates and the transpiled SQL corpus verified, augmented (and re-verified), the installed
-//! Ibis package mined, the other tasks derived, everything merged and counted. The stages are the
+//! Ibis package mined, the other tasks derived, queries synthesized over generated schemas
+//! (verified, with their own derived tasks), everything merged and counted. The stages are the
 //! steps of `ibert_datagen::steps`, listed here in order; each writes its files completely or
 //! not at all, and one whose files are complete from an earlier run is skipped.
 
@@ -16,6 +17,7 @@ use ibert_datagen::steps::concatenation::{self, Concatenation};
 use ibert_datagen::steps::mining::Mining;
 use ibert_datagen::steps::multitask::{MultitaskDerivation, check_dialects};
 use ibert_datagen::steps::statistics::{self, Statistics};
+use ibert_datagen::steps::synthesis::Synthesis;
 use ibert_datagen::steps::templates::Templates;
 use ibert_datagen::steps::transpilation::Transpilation;
 use ibert_datagen::steps::{Step, StepContext, StepRun, marker, run_step};
@@ -38,6 +40,7 @@ pub fn run(args: &AllArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode>
         Box::new(Augmentation),
         Box::new(Mining),
         Box::new(MultitaskDerivation { dialects: args.dialects.clone() }),
+        Box::new(Synthesis { count: args.synth_count, dialects: args.dialects.clone() }),
         Box::new(Concatenation { prompt: &prompt }),
         Box::new(Statistics),
     ];

@@ -152,8 +152,8 @@ fn concat_removes_duplicates_and_stats_counts_by_task_and_level() {
 fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../corpus/sql");
-    let out = ibert(dir.path(), &["data", "all", "--corpus", corpus.to_str().unwrap(), "--dialect", "duckdb,postgres", "-j", "2"]);
-    for stage in ["templates", "transpiled corpus", "augmentation", "mining", "multi-task", "concatenation", "total time"] {
+    let out = ibert(dir.path(), &["data", "all", "--corpus", corpus.to_str().unwrap(), "--dialect", "duckdb,postgres", "--synth-count", "60", "-j", "2"]);
+    for stage in ["templates", "transpiled corpus", "augmentation", "mining", "multi-task", "synthesis", "concatenation", "total time"] {
         assert!(out.contains(stage), "{stage}: {out}");
     }
     // Every query of the SQL corpus translates and verifies by execution.
@@ -165,7 +165,7 @@ fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
     for task in ["sql_to_ibis", "ibis_to_sql", "code_completion", "error_resolution", "qa", "documentation"] {
         assert!(stats["by_task"][task].as_u64().unwrap_or(0) > 0, "{task}: {stats}");
     }
-    for source in ["template", "transpiler", "augmented", "mined"] {
+    for source in ["template", "transpiler", "synth", "augmented", "mined"] {
         assert!(stats["by_source"][source].as_u64().unwrap_or(0) > 0, "{source}: {stats}");
     }
     assert_eq!(records(&dir.path().join("data/train_complete.jsonl")).len() as u64, stats["total"].as_u64().unwrap());
