@@ -18,6 +18,10 @@ pub struct Literals {
     /// (`'M%'` gives `M`, `'^[A-Z]+[0-9]+$'` gives `A0`), so that fixtures fill that column with
     /// values its filters select.
     pub by_column: BTreeMap<String, BTreeSet<String>>,
+    /// Lowercase column name -> the numbers the SQL compares it with (`amount > 500`,
+    /// `qty BETWEEN 2 AND 5`, `x <= -1.5`), as written: fixtures put rows exactly at them, which
+    /// tells `>` from `>=`.
+    pub numbers_by_column: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The longest string kept: longer ones are text, not values a filter selects.
@@ -47,6 +51,9 @@ impl Literals {
             }
         }
         for at in 0..tokens.len() {
+            for (column, number) in compared_numbers(&tokens[at..]) {
+                literals.numbers_by_column.entry(column).or_default().insert(number);
+            }
             for (column, text) in compared_strings(&tokens[at..]) {
                 if text.len() <= LONGEST {
                     literals.strings.insert(text.clone());
@@ -111,6 +118,41 @@ fn compared_strings(tokens: &[Token]) -> Vec<(String, String)> {
         (0, Some(Token::Eq | Token::Neq), Some(text)) => vec![(column, text.to_string())],
         _ => Vec::new(),
     }
+}
+
+/// The (lowercase column, number) pairs of a comparison that starts at the first token:
+/// `column <op> [-]number` for `=`, `<>`, `<`, `<=`, `>`, `>=`, and `column [NOT] BETWEEN
+/// [-]a AND [-]b`.
+fn compared_numbers(tokens: &[Token]) -> Vec<(String, String)> {
+    let number = |at: usize| -> Option<(String, usize)> {
+        match (tokens.get(at), tokens.get(at + 1)) {
+            (Some(Token::Minus), Some(Token::Number(digits, _))) => Some((format!("-{digits}"), at + 2)),
+            (Some(Token::Number(digits, _)), _) => Some((digits.clone(), at + 1)),
+            _ => None,
+        }
+    };
+    let keyword =
+        |at: usize, name: &str| matches!(tokens.get(at), Some(Token::Word(word)) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(name));
+    let Some(Token::Word(first)) = tokens.first() else { return Vec::new() };
+    let Some(column) = column_name(Some(first)) else { return Vec::new() };
+    if matches!(tokens.get(1), Some(Token::Eq | Token::Neq | Token::Lt | Token::LtEq | Token::Gt | Token::GtEq)) {
+        // Not `x > 5 * y` or `x > 5.0 + y`: only a number that is the whole right side.
+        return match number(2) {
+            Some((value, next)) if !matches!(tokens.get(next), Some(Token::Mul | Token::Div | Token::Plus | Token::Minus | Token::Mod | Token::Period)) => {
+                vec![(column, value)]
+            }
+            _ => Vec::new(),
+        };
+    }
+    let negated = usize::from(keyword(1, "not"));
+    if keyword(1 + negated, "between")
+        && let Some((low, next)) = number(2 + negated)
+        && keyword(next, "and")
+        && let Some((high, _)) = number(next + 1)
+    {
+        return vec![(column.clone(), low), (column, high)];
+    }
+    Vec::new()
 }
 
 /// A plain column name (ASCII letters, digits and `_`, not starting with a digit), lowercased.
@@ -264,6 +306,17 @@ mod tests {
         let literals = Literals::harvest("SELECT * FROM t WHERE code LIKE 'SAVE!_%' ESCAPE '!' AND name LIKE 'a_c%'");
         assert!(literals.by_column["code"].contains("SAVE_"), "{:?}", literals.by_column);
         assert!(literals.by_column["name"].contains("axc"), "{:?}", literals.by_column);
+    }
+
+    #[test]
+    fn numbers_compared_with_a_column_are_kept_by_column() {
+        let literals = Literals::harvest("SELECT * FROM t WHERE t.amount > 500 AND qty BETWEEN 2 AND 5 AND x <= -1.5 AND y > 3 * z AND w = 7");
+        let numbers = |column: &str| literals.numbers_by_column.get(column).map(|set| set.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(numbers("amount"), ["500"]);
+        assert_eq!(numbers("qty"), ["2", "5"]);
+        assert_eq!(numbers("x"), ["-1.5"]);
+        assert_eq!(numbers("w"), ["7"]);
+        assert!(numbers("y").is_empty(), "a product is not a literal the column is compared with");
     }
 
     #[test]

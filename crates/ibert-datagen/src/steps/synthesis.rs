@@ -67,7 +67,8 @@ impl Step for Synthesis {
             program: context.program.clone(),
         };
         let run_dir = context.dir.join("synth/run");
-        let report = run_shard(&run_dir, &options, context.pool, context.progress, context.interrupted).map_err(|error| StepError::Synthesis(Box::new(error)))?;
+        let report =
+            run_shard(&run_dir, &options, context.pool, context.progress, context.interrupted).map_err(|error| StepError::Synthesis(Box::new(error)))?;
         if report.interrupted {
             context.progress.note("interrupted: the finished chunks are kept in synth/run and reused by the next run");
             return Ok(None);
