@@ -1,7 +1,9 @@
 //! Merging dataset files: every record kept with its provenance, exact duplicates (the same task,
 //! input and target) and near duplicates (the same tokens: layout, comments, quote style and the
 //! case of SQL keywords and names aside; literals must match exactly) removed, the first
-//! occurrence winning, in the order the sources are given.
+//! occurrence winning, in the order the sources are given. SQL->Ibis pairs are also removed when
+//! they are similar to an earlier pair (token trigrams at least 90% alike, by MinHash: one
+//! literal changed in a long query), so that a corpus is not a pile of literal swaps.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use ibert_records::{Example, Payload, RecordError, read_jsonl};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer};
 
+use crate::dataset::minhash::NearDuplicates;
 use crate::python_tokens::{Kind, string_content, tokenize};
 
 /// One input of a merge: a label (its path) and its records.
@@ -23,14 +26,20 @@ pub struct Merged {
     pub examples: Vec<Example>,
     pub exact_duplicates: usize,
     pub near_duplicates: usize,
+    /// SQL->Ibis pairs similar to an earlier one ([`SIMILARITY`]).
+    pub similar_pairs: usize,
     /// Source label -> (records read, records kept).
     pub per_source: BTreeMap<String, (usize, usize)>,
 }
+
+/// The estimated Jaccard similarity of token trigrams from which a pair is a near duplicate.
+pub const SIMILARITY: f64 = 0.9;
 
 pub fn concat(sources: Vec<Source>) -> Merged {
     let mut merged = Merged::default();
     let mut exact: HashSet<String> = HashSet::new();
     let mut near: HashSet<String> = HashSet::new();
+    let mut similar = NearDuplicates::new(SIMILARITY);
     for source in sources {
         let read = source.examples.len();
         let mut kept = 0;
@@ -40,8 +49,13 @@ pub fn concat(sources: Vec<Source>) -> Merged {
                 merged.exact_duplicates += 1;
                 continue;
             }
-            if !near.insert(near_key(&example.payload)) {
+            let near_key = near_key(&example.payload);
+            if !near.insert(near_key.clone()) {
                 merged.near_duplicates += 1;
+                continue;
+            }
+            if example.task() == ibert_records::Task::SqlToIbis && similar.insert(&near_key.split(' ').collect::<Vec<_>>()) {
+                merged.similar_pairs += 1;
                 continue;
             }
             kept += 1;
@@ -162,6 +176,29 @@ mod tests {
         }]);
         assert_eq!(merged.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "2", "3", "4"]);
         assert_eq!(merged.near_duplicates, 1);
+    }
+
+    #[test]
+    fn a_pair_that_only_changes_a_literal_of_a_long_query_is_similar() {
+        let long = |limit: u32| {
+            let columns: Vec<String> = (0..30).map(|i| format!("c{i}")).collect();
+            (
+                format!("SELECT {} FROM t LIMIT {limit}", columns.join(", ")),
+                format!("expr = t.select({}).limit({limit})", columns.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")),
+            )
+        };
+        let ((sql_a, ibis_a), (sql_b, ibis_b)) = (long(5), long(6));
+        let merged = concat(vec![Source {
+            label: "x".into(),
+            examples: vec![
+                example("1", &sql_a, &ibis_a),
+                example("2", &sql_b, &ibis_b),
+                example("3", "SELECT a FROM t LIMIT 5", "expr = t.select('a').limit(5)"),
+                example("4", "SELECT a FROM t LIMIT 6", "expr = t.select('a').limit(6)"),
+            ],
+        }]);
+        assert_eq!(merged.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "3", "4"], "a short query with another literal is another pair");
+        assert_eq!(merged.similar_pairs, 1);
     }
 
     #[test]

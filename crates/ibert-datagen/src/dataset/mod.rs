@@ -5,5 +5,6 @@
 pub mod concat;
 pub mod export;
 pub mod merge;
+pub mod minhash;
 pub mod split;
 pub mod stats;

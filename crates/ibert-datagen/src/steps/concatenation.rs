@@ -71,10 +71,11 @@ impl Step for Concatenation<'_> {
             write_jsonl(&split_output(context.dir, split), &records)?;
         }
         Ok(Some(StepReport::line(format!(
-            "{} examples ({} exact and {} near duplicates removed), split by structure",
+            "{} examples ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one), split by structure",
             merged.examples.len(),
             merged.exact_duplicates,
-            merged.near_duplicates
+            merged.near_duplicates,
+            merged.similar_pairs
         ))))
     }
 }

@@ -19,6 +19,9 @@ pub fn run(args: &ConcatArgs) -> anyhow::Result<ExitCode> {
 fn render(merged: &Merged) -> String {
     let rows: Vec<Vec<String>> = merged.per_source.iter().map(|(label, (read, kept))| vec![label.clone(), read.to_string(), kept.to_string()]).collect();
     let mut out = ui::table(&["source", "read", "kept"], &rows);
-    out.push_str(&format!("removed {} exact and {} near duplicates\n", merged.exact_duplicates, merged.near_duplicates));
+    out.push_str(&format!(
+        "removed {} exact and {} near duplicates, and {} pairs similar to an earlier one\n",
+        merged.exact_duplicates, merged.near_duplicates, merged.similar_pairs
+    ));
     out
 }

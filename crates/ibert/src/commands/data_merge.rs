@@ -13,7 +13,13 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     let prompt = |example: &Example| -> Vec<ChatMessage> { Prompt::of(example).messages };
     let report = merge_runs(&args.inputs, &args.output, &prompt)?;
     let merged = &report.merged;
-    println!("{} records ({} exact and {} near duplicates removed)", merged.examples.len(), merged.exact_duplicates, merged.near_duplicates);
+    println!(
+        "{} records ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one)",
+        merged.examples.len(),
+        merged.exact_duplicates,
+        merged.near_duplicates,
+        merged.similar_pairs
+    );
     let mut per_split: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     for example in &merged.examples {
         *per_split.entry((example.task().to_string(), example.meta.split.clone().unwrap_or_default())).or_default() += 1;
