@@ -460,6 +460,13 @@ pub struct SynthArgs {
     /// A YAML spec: feature weights, difficulty, tables per schema (see docs/synthesis.md).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
+    /// Weigh synthesis toward what a model failed: the `results.jsonl` of an `ibert eval` run
+    /// (only the features of its records are used, never the records).
+    #[arg(long, value_name = "RESULTS")]
+    pub focus: Option<PathBuf>,
+    /// The split that eval run measured, where the features of its records are read.
+    #[arg(long, value_name = "FILE", default_value = "data/splits/test.jsonl", requires = "focus")]
+    pub focus_split: PathBuf,
     /// Verified pairs only: do not derive the other five tasks from them.
     #[arg(long)]
     pub no_derive: bool,

@@ -9,6 +9,7 @@
 //! rows, and where the default fixtures still return nothing it retries with data aimed at the
 //! query. A query whose result is empty on every fixture is rejected as `vacuous`.
 
+pub mod focus;
 pub mod query;
 pub mod run;
 pub mod schema;

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use ibert_datagen::steps::marker::running_program;
 use ibert_datagen::steps::multitask::check_dialects;
+use ibert_datagen::synth::focus::focus_weights;
 use ibert_datagen::synth::run::{RunOptions, RunReport, Shard, run_shard};
 use ibert_datagen::synth::{SynthSpec, Synthesizer};
 
@@ -15,10 +16,21 @@ use crate::exit::INTERRUPTED;
 use crate::{oracle_setup, ui};
 
 pub fn run(args: &SynthArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode> {
-    let spec = match &args.spec {
+    let mut spec = match &args.spec {
         Some(path) => SynthSpec::load(path)?,
         None => SynthSpec::default(),
     };
+    if let Some(results) = &args.focus {
+        let (weights, rows) =
+            focus_weights(results, &args.focus_split, &spec.weights).with_context(|| format!("reading the eval results {}", results.display()))?;
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| vec![row.feature.name().to_string(), row.records.to_string(), row.failed.to_string(), format!("{:.2}", row.weight)])
+            .collect();
+        eprintln!("weights from {} (features of {} records):", results.display(), args.focus_split.display());
+        eprint!("{}", ui::table(&["feature", "records", "failed", "weight"], &table));
+        spec.weights = weights;
+    }
     let shard = match args.shard {
         Some(shard) => shard,
         None => match Shard::from_environment(args.shards, &|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)? {
