@@ -64,6 +64,19 @@ impl Literals {
         literals
     }
 
+    /// Adds the literals of `other` (those of another query).
+    pub fn extend(&mut self, other: Literals) {
+        self.strings.extend(other.strings);
+        self.integers.extend(other.integers);
+        self.dates.extend(other.dates);
+        for (column, values) in other.by_column {
+            self.by_column.entry(column).or_default().extend(values);
+        }
+        for (column, values) in other.numbers_by_column {
+            self.numbers_by_column.entry(column).or_default().extend(values);
+        }
+    }
+
     fn add_string(&mut self, text: String) {
         if text.len() > LONGEST {
             return;

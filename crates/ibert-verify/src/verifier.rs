@@ -168,8 +168,12 @@ pub struct SharedFixtures {
 impl SharedFixtures {
     /// The fixtures for `tables` with the literals of every SQL text of `queries`.
     pub fn new<'q>(tables: TableSchemas, queries: impl IntoIterator<Item = &'q str>) -> SharedFixtures {
-        let text: Vec<&str> = queries.into_iter().collect();
-        SharedFixtures { tables, literals: Literals::harvest(&text.join(";\n")) }
+        // Each query on its own: one that does not tokenize loses only its own literals.
+        let mut literals = Literals::default();
+        for query in queries {
+            literals.extend(Literals::harvest(query));
+        }
+        SharedFixtures { tables, literals }
     }
 }
 

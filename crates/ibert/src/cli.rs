@@ -483,7 +483,8 @@ fn parse_shard(text: &str) -> Result<ibert_datagen::synth::run::Shard, String> {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// Folders of `ibert data synth` runs or of their shards (each with its synth.json).
+    /// Folders of `ibert data synth` runs or of their shards (each with its synth.json); the
+    /// folders of one run's shards together must hold every chunk.
     #[arg(required = true, value_name = "DIR")]
     pub inputs: Vec<PathBuf>,
     /// Where to write `train_complete.jsonl`, `splits/` and `stats.json`.

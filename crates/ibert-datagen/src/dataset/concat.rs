@@ -12,7 +12,7 @@ use ibert_records::{Example, Payload, RecordError, read_jsonl};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer};
 
-use crate::dataset::minhash::NearDuplicates;
+use crate::dataset::minhash::{NearDuplicates, fnv};
 use crate::python_tokens::{Kind, string_content, tokenize};
 
 /// One input of a merge: a label (its path) and its records.
@@ -28,6 +28,8 @@ pub struct Merged {
     pub near_duplicates: usize,
     /// SQL->Ibis pairs similar to an earlier one ([`SIMILARITY`]).
     pub similar_pairs: usize,
+    /// Records derived from those pairs (`meta.derived_from`), dropped with them.
+    pub derived_from_similar: usize,
     /// Source label -> (records read, records kept).
     pub per_source: BTreeMap<String, (usize, usize)>,
 }
@@ -40,6 +42,7 @@ pub fn concat(sources: Vec<Source>) -> Merged {
     let mut exact: HashSet<String> = HashSet::new();
     let mut near: HashSet<String> = HashSet::new();
     let mut similar = NearDuplicates::new(SIMILARITY);
+    let mut similar_ids: HashSet<String> = HashSet::new();
     for source in sources {
         let read = source.examples.len();
         let mut kept = 0;
@@ -54,9 +57,20 @@ pub fn concat(sources: Vec<Source>) -> Merged {
                 merged.near_duplicates += 1;
                 continue;
             }
-            if example.task() == ibert_records::Task::SqlToIbis && similar.insert(&near_key.split(' ').collect::<Vec<_>>()) {
-                merged.similar_pairs += 1;
+            if example.meta.derived_from.as_ref().is_some_and(|source| similar_ids.contains(source)) {
+                merged.derived_from_similar += 1;
                 continue;
+            }
+            if example.task() == ibert_records::Task::SqlToIbis {
+                // Similar only to a pair that differs in its literals alone: another operator,
+                // function or keyword makes another pair, however long the query.
+                let tokens: Vec<&str> = near_key.split(' ').collect();
+                let masked: Vec<&str> = tokens.iter().map(|token| if is_literal(token) { "?" } else { token }).collect();
+                if similar.insert(fnv(masked.join(" ").as_bytes()), &tokens) {
+                    merged.similar_pairs += 1;
+                    similar_ids.insert(example.id.clone());
+                    continue;
+                }
             }
             kept += 1;
             merged.examples.push(example);
@@ -118,6 +132,11 @@ fn sql(source: &str) -> String {
         })
         .collect();
     texts.join(" ")
+}
+
+/// A literal of the normalized SQL or code: a quoted string or a number.
+fn is_literal(token: &str) -> bool {
+    token.starts_with(['\'', '"']) || token.starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn text(source: &str) -> String {
@@ -199,6 +218,19 @@ mod tests {
         }]);
         assert_eq!(merged.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "3", "4"], "a short query with another literal is another pair");
         assert_eq!(merged.similar_pairs, 1);
+
+        // Another operator in the same long query is another pair; what derives from a dropped
+        // pair goes with it.
+        let (sql_c, ibis_c) = (sql_a.replace("LIMIT 5", "WHERE c1 >= 5"), ibis_a.replace(".limit(5)", ".filter(t.c1 >= 5)"));
+        let (sql_d, ibis_d) = (sql_a.replace("LIMIT 5", "WHERE c1 > 5"), ibis_a.replace(".limit(5)", ".filter(t.c1 > 5)"));
+        let mut derived = example("2.derived", "SELECT 1", "expr = t.count()");
+        derived.meta.derived_from = Some("2".into());
+        let merged = concat(vec![Source {
+            label: "y".into(),
+            examples: vec![example("1", &sql_a, &ibis_a), example("2", &sql_b, &ibis_b), derived, example("c", &sql_c, &ibis_c), example("d", &sql_d, &ibis_d)],
+        }]);
+        assert_eq!(merged.examples.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "c", "d"]);
+        assert_eq!((merged.similar_pairs, merged.derived_from_similar), (1, 1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ibert_records::{ChatMessage, Example, write_jsonl};
+use ibert_records::{ChatMessage, Example, JsonlWriter};
 
 use crate::dataset::concat::{Merged, Source, concat};
 use crate::dataset::split::{SPLITS, assign_splits};
@@ -30,15 +30,26 @@ pub fn merge_runs(inputs: &[PathBuf], out: &Path, prompt: &(dyn Fn(&Example) -> 
         example.messages = Some(messages);
     }
     assign_splits(&mut merged.examples);
+    // Every file is written in full beside its place first and the files are renamed into
+    // place together at the end, so an interrupted merge leaves the previous files.
     let mut files = vec![out.join("train_complete.jsonl")];
-    write_jsonl(&files[0], &merged.examples)?;
+    let mut writers = vec![JsonlWriter::create(&files[0])?];
+    for example in &merged.examples {
+        writers[0].write(example)?;
+    }
     for split in SPLITS {
         let path = out.join(format!("splits/{split}.jsonl"));
-        let records: Vec<&Example> = merged.examples.iter().filter(|example| example.meta.split.as_deref() == Some(split)).collect();
-        write_jsonl(&path, &records)?;
+        let mut writer = JsonlWriter::create(&path)?;
+        for example in merged.examples.iter().filter(|example| example.meta.split.as_deref() == Some(split)) {
+            writer.write(example)?;
+        }
+        writers.push(writer);
         files.push(path);
     }
     let stats = Stats::of(&merged.examples);
+    for writer in writers {
+        writer.commit()?;
+    }
     let path = out.join("stats.json");
     stats.write_json(&path).map_err(|source| crate::steps::StepError::Io { action: "writing", path: path.clone(), source })?;
     files.push(path);

@@ -1,9 +1,10 @@
-//! Near duplicates by similarity: two texts whose token trigrams overlap by at least a threshold
-//! (Jaccard similarity), estimated with MinHash signatures and found through locality-sensitive
-//! hashing bands, so that each new text is compared with the few earlier ones that share a band
-//! rather than with all of them. Deterministic: the hash functions are fixed.
+//! Near duplicates by similarity: two texts of one group (callers group texts that differ only in
+//! their literals) whose token trigrams overlap by at least a threshold (Jaccard similarity),
+//! estimated with MinHash signatures and found through locality-sensitive hashing bands, so that
+//! each new text is compared with the few earlier ones that share a band rather than with all of
+//! them. Deterministic: the hash functions are fixed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Hash functions in a signature.
 const HASHES: usize = 64;
@@ -12,6 +13,9 @@ const HASHES: usize = 64;
 /// estimate).
 const BANDS: usize = 16;
 const ROWS: usize = HASHES / BANDS;
+/// The most recent texts of a bucket that a new text is compared with: a bucket of a very
+/// common shape would otherwise make each insert slower than the last.
+const COMPARED_PER_BUCKET: usize = 32;
 
 type Signature = [u64; HASHES];
 
@@ -29,18 +33,17 @@ impl NearDuplicates {
         NearDuplicates { threshold, signatures: Vec::new(), buckets: vec![HashMap::new(); BANDS] }
     }
 
-    /// Whether `tokens` is a near duplicate of a text inserted before; when it is not, it is
-    /// inserted.
-    pub fn insert(&mut self, tokens: &[&str]) -> bool {
+    /// Whether `tokens` is a near duplicate of a text of the same `group` inserted before; when
+    /// it is not, it is inserted.
+    pub fn insert(&mut self, group: u64, tokens: &[&str]) -> bool {
         let signature = signature(tokens);
-        let mut checked = Vec::new();
+        let mut checked = HashSet::new();
         for (band, buckets) in self.buckets.iter().enumerate() {
-            let Some(earlier) = buckets.get(&band_key(&signature, band)) else { continue };
-            for &index in earlier {
-                if checked.contains(&index) {
+            let Some(earlier) = buckets.get(&band_key(&signature, band, group)) else { continue };
+            for &index in earlier.iter().rev().take(COMPARED_PER_BUCKET) {
+                if !checked.insert(index) {
                     continue;
                 }
-                checked.push(index);
                 if similarity(&signature, &self.signatures[index]) >= self.threshold {
                     return true;
                 }
@@ -48,7 +51,7 @@ impl NearDuplicates {
         }
         let index = self.signatures.len();
         for (band, buckets) in self.buckets.iter_mut().enumerate() {
-            buckets.entry(band_key(&signature, band)).or_default().push(index);
+            buckets.entry(band_key(&signature, band, group)).or_default().push(index);
         }
         self.signatures.push(signature);
         false
@@ -71,15 +74,15 @@ fn signature(tokens: &[&str]) -> Signature {
     signature
 }
 
-fn band_key(signature: &Signature, band: usize) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+fn band_key(signature: &Signature, band: usize, group: u64) -> u64 {
+    let mut hash = mix(group ^ 0xcbf2_9ce4_8422_2325);
     for value in &signature[band * ROWS..(band + 1) * ROWS] {
         hash = (hash ^ value).wrapping_mul(0x0100_0000_01b3);
     }
     hash
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
+pub fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
@@ -104,19 +107,20 @@ mod tests {
         let changed = base.replace("w40 ", "other ");
         let different: String = (0..80).map(|i| format!("v{} ", i * 7)).collect();
         let mut seen = NearDuplicates::new(0.9);
-        assert!(!seen.insert(&words(&base)));
-        assert!(seen.insert(&words(&changed)), "one token in 80 changed");
-        assert!(!seen.insert(&words(&different)));
-        assert!(seen.insert(&words(&base)), "an exact copy");
+        assert!(!seen.insert(0, &words(&base)));
+        assert!(seen.insert(0, &words(&changed)), "one token in 80 changed");
+        assert!(!seen.insert(0, &words(&different)));
+        assert!(seen.insert(0, &words(&base)), "an exact copy");
+        assert!(!seen.insert(1, &words(&base)), "another group");
     }
 
     #[test]
     fn short_texts_differing_in_a_literal_are_kept() {
         let mut seen = NearDuplicates::new(0.9);
-        assert!(!seen.insert(&words("select a from t where x > 5")));
-        assert!(!seen.insert(&words("select a from t where x > 6")));
-        assert!(!seen.insert(&[]));
-        assert!(seen.insert(&[]));
+        assert!(!seen.insert(0, &words("select a from t where x > 5")));
+        assert!(!seen.insert(0, &words("select a from t where x > 6")));
+        assert!(!seen.insert(0, &[]));
+        assert!(seen.insert(0, &[]));
     }
 
     #[test]

@@ -71,11 +71,12 @@ impl Step for Concatenation<'_> {
             write_jsonl(&split_output(context.dir, split), &records)?;
         }
         Ok(Some(StepReport::line(format!(
-            "{} examples ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one), split by structure",
+            "{} examples ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one with {} records derived from them), split by structure",
             merged.examples.len(),
             merged.exact_duplicates,
             merged.near_duplicates,
-            merged.similar_pairs
+            merged.similar_pairs,
+            merged.derived_from_similar
         ))))
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ibert_records::{Example, RejectRecord, read_jsonl, write_jsonl};
 
 use super::{Step, StepContext, StepError, StepReport};
-use crate::synth::run::{RunOptions, Shard, run_shard};
+use crate::synth::run::{Manifest, RunOptions, Shard, run_shard};
 use crate::synth::{SynthSpec, Synthesizer};
 
 /// The gathered files, in the output folder: (pairs, derived records, rejects).
@@ -67,13 +67,20 @@ impl Step for Synthesis {
             program: context.program.clone(),
         };
         let run_dir = context.dir.join("synth/run");
+        // The run folder is this step's own: one made with other settings (another build, count,
+        // seed or dialects) is replaced, as the step's outputs are.
+        let manifest = options.manifest(&context.pool.hello().ibis);
+        if Manifest::read(&run_dir).is_ok_and(|existing| existing != manifest) {
+            context.progress.note(&format!("{} was made with other settings: made again", run_dir.display()));
+            std::fs::remove_dir_all(&run_dir).map_err(|source| StepError::Io { action: "removing", path: run_dir.clone(), source })?;
+        }
         let report =
             run_shard(&run_dir, &options, context.pool, context.progress, context.interrupted).map_err(|error| StepError::Synthesis(Box::new(error)))?;
         if report.interrupted {
             context.progress.note("interrupted: the finished chunks are kept in synth/run and reused by the next run");
             return Ok(None);
         }
-        let chunks = options.manifest(&context.pool.hello().ibis).chunks();
+        let chunks = manifest.chunks();
         let chunk = |n: u64, suffix: &str| run_dir.join("chunks").join(format!("{n:06}{suffix}"));
         let mut pairs: Vec<Example> = Vec::new();
         let mut derived: Vec<Example> = Vec::new();

@@ -61,9 +61,12 @@ impl Synthesizer {
         (schema, query)
     }
 
-    /// The id of query `index`: the seed is part of it, so runs with other seeds merge.
+    /// The id of query `index`: the seed and a digest of the spec are part of it, so runs with
+    /// other seeds or specs merge without two records sharing an id.
     pub fn id(&self, index: u64) -> String {
-        format!("synth.s{}.{index:08}", self.seed)
+        let spec = self.spec.settings().join("\n");
+        let digest = spec.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        format!("synth.s{}.{:06x}.{index:08}", self.seed, digest & 0xff_ffff)
     }
 
     /// The default fixtures of the queries of schema block `block` (queries
@@ -72,7 +75,8 @@ impl Synthesizer {
     pub fn shared_fixtures(&self, block: u64) -> SharedFixtures {
         let per_schema = self.spec.queries_per_schema;
         let schema = self.schema(block * per_schema);
-        let queries: Vec<String> = (block * per_schema..(block + 1) * per_schema).map(|index| self.query(index).1.sql).collect();
+        let start = block.saturating_mul(per_schema);
+        let queries: Vec<String> = (start..start.saturating_add(per_schema)).map(|index| self.query(index).1.sql).collect();
         SharedFixtures::new(schema.catalog().schemas(), queries.iter().map(String::as_str))
     }
 

@@ -107,25 +107,41 @@ impl<'s> Scope<'s> {
 }
 
 impl<'a> Drawer<'a> {
-    /// Whether to use `feature`: its weight times a base chance that grows with difficulty.
+    /// Whether to use `feature` (recorded as used): see [`Drawer::draws`].
     fn wants(&mut self, feature: Feature) -> bool {
-        let chance = (self.weights.get(feature) * feature.base_percent() * (0.6 + 0.2 * f64::from(self.difficulty))).min(95.0);
-        let yes = (self.rng.next_u64() % 10_000) as f64 / 100.0 < chance;
+        let yes = self.draws(feature);
         if yes {
             self.used.insert(feature);
         }
         yes
     }
 
+    /// Whether `feature` is drawn: its weight times a base chance that grows with difficulty.
+    /// Not recorded; the caller records it once the SQL has it.
+    fn draws(&mut self, feature: Feature) -> bool {
+        let chance = (self.weights.get(feature) * feature.base_percent() * (0.6 + 0.2 * f64::from(self.difficulty))).min(95.0);
+        (self.rng.next_u64() % 10_000) as f64 / 100.0 < chance
+    }
+
+    /// `part`, with the features it records kept only when it gives something: a draft that is
+    /// dropped leaves no feature behind.
+    fn attempt<T>(&mut self, part: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        let before = self.used.clone();
+        let made = part(self);
+        if made.is_none() {
+            self.used = before;
+        }
+        made
+    }
+
     fn query(&mut self, schema: &SynthSchema) -> String {
         if self.wants(Feature::Cte) && schema.tables.iter().any(|t| t.foreign_keys().next().is_some()) {
             return self.cte_query(schema);
         }
-        let body = self.select(schema, None);
         if self.wants(Feature::SetOperation) {
             return self.set_operation(schema);
         }
-        body
+        self.select(schema, None)
     }
 
     /// A SELECT of some shape, its base table `table` or a random one.
@@ -151,15 +167,19 @@ impl<'a> Drawer<'a> {
         let mut sources = vec![Source { table, alias: alias_of(&schema.tables[table].name, &[]), schema }];
         let mut joins = Vec::new();
         for _ in 0..self.difficulty.saturating_sub(1).min(3) {
-            if !joins.is_empty() && !self.wants(Feature::MultiJoin) {
+            if !joins.is_empty() && !self.draws(Feature::MultiJoin) {
                 break;
             }
-            let inner = self.wants(Feature::InnerJoin);
-            let left = !inner && self.wants(Feature::LeftJoin);
+            let inner = self.draws(Feature::InnerJoin);
+            let left = !inner && self.draws(Feature::LeftJoin);
             if !inner && !left {
                 break;
             }
             let Some((from, from_column, to, to_column)) = self.join_edge(schema, &sources) else { break };
+            self.used.insert(if inner { Feature::InnerJoin } else { Feature::LeftJoin });
+            if !joins.is_empty() {
+                self.used.insert(Feature::MultiJoin);
+            }
             let taken: Vec<String> = sources.iter().map(|s| s.alias.clone()).collect();
             let alias = alias_of(&schema.tables[to].name, &taken);
             let keyword = if inner { "JOIN" } else { "LEFT JOIN" };
@@ -204,7 +224,7 @@ impl<'a> Drawer<'a> {
             if !self.wants(Feature::Filter) {
                 break;
             }
-            let Some(predicate) = self.predicate_avoiding(scope, &mut taken) else { break };
+            let Some(predicate) = self.attempt(|drawer| drawer.predicate_avoiding(scope, &mut taken)) else { break };
             if !conditions.is_empty() && self.wants(Feature::OrCondition) {
                 let previous: String = conditions.pop().expect("one condition");
                 conditions.push(format!("({previous} OR {predicate})"));
@@ -238,7 +258,7 @@ impl<'a> Drawer<'a> {
         let column = *self.rng.pick_option(&columns)?;
         let name = scope.reference(column);
         taken.push(name.clone());
-        if self.wants(Feature::NullHandling) && self.rng.chance(50) {
+        if self.rng.chance(50) && self.wants(Feature::NullHandling) {
             return Some(format!("{name} IS {}NULL", if self.rng.chance(60) { "NOT " } else { "" }));
         }
         Some(match column.column.kind {
@@ -356,7 +376,7 @@ impl<'a> Drawer<'a> {
         let count = self.rng.range(1, 3) as usize;
         let mut items = self.plain_items(scope, count);
         for _ in 0..self.difficulty.min(3) {
-            if let Some(item) = self.computed_item(scope, &items) {
+            if let Some(item) = self.attempt(|drawer| drawer.computed_item(scope, &items)) {
                 items.push(item);
             }
         }
@@ -375,6 +395,7 @@ impl<'a> Drawer<'a> {
             }
         }
         if items.is_empty() {
+            self.used.remove(&Feature::Distinct);
             return self.projection(scope, joins, conditions);
         }
         let mut sql = format!("SELECT DISTINCT {}\n{}", render_items(&items), scope.render_from(joins));
@@ -412,39 +433,48 @@ impl<'a> Drawer<'a> {
         let numbers = scope.columns(|kind| kind.is_numeric());
         let orderable = scope.columns(|kind| kind.is_orderable() && !matches!(kind, ColumnKind::Key));
         for _ in 0..self.rng.range(1, 1 + i64::from(self.difficulty.min(3))) {
-            let choice = self.rng.range(0, 9);
-            let item = if choice < 5 && !numbers.is_empty() {
-                let column = *self.rng.pick(&numbers);
-                let function = *self.rng.pick(&["SUM", "AVG", "MIN", "MAX"]);
-                let argument = if self.wants(Feature::Arithmetic) { self.arithmetic(scope, column) } else { scope.reference(column) };
-                Item { sql: format!("{function}({argument})"), name: format!("{}_{}", function.to_lowercase(), column.column.name), kind: ColumnKind::Measure }
-            } else if choice < 7 && !orderable.is_empty() {
-                let column = *self.rng.pick(&orderable);
-                if self.wants(Feature::CountDistinct) {
+            let made = self.attempt(|drawer| {
+                let choice = drawer.rng.range(0, 9);
+                let item = if choice < 5 && !numbers.is_empty() {
+                    let column = *drawer.rng.pick(&numbers);
+                    let function = *drawer.rng.pick(&["SUM", "AVG", "MIN", "MAX"]);
+                    let argument = if drawer.wants(Feature::Arithmetic) { drawer.arithmetic(scope, column) } else { scope.reference(column) };
                     Item {
-                        sql: format!("COUNT(DISTINCT {})", scope.reference(column)),
-                        name: format!("distinct_{}", column.column.name),
-                        kind: ColumnKind::Count,
+                        sql: format!("{function}({argument})"),
+                        name: format!("{}_{}", function.to_lowercase(), column.column.name),
+                        kind: ColumnKind::Measure,
+                    }
+                } else if choice < 7 && !orderable.is_empty() {
+                    let column = *drawer.rng.pick(&orderable);
+                    if drawer.wants(Feature::CountDistinct) {
+                        Item {
+                            sql: format!("COUNT(DISTINCT {})", scope.reference(column)),
+                            name: format!("distinct_{}", column.column.name),
+                            kind: ColumnKind::Count,
+                        }
+                    } else {
+                        let function = *drawer.rng.pick(&["MIN", "MAX"]);
+                        Item {
+                            sql: format!("{function}({})", scope.reference(column)),
+                            name: format!("{}_{}", function.to_lowercase(), column.column.name),
+                            kind: column.column.kind,
+                        }
                     }
                 } else {
-                    let function = *self.rng.pick(&["MIN", "MAX"]);
-                    Item {
-                        sql: format!("{function}({})", scope.reference(column)),
-                        name: format!("{}_{}", function.to_lowercase(), column.column.name),
-                        kind: column.column.kind,
-                    }
-                }
-            } else if let Some(item) = self.conditional_aggregate(scope) {
-                item
-            } else {
-                continue;
-            };
-            if !aggregates.iter().chain(&keys).any(|existing| existing.name == item.name) {
-                aggregates.push(item);
-            }
+                    drawer.conditional_aggregate(scope)?
+                };
+                // A name taken already (the same aggregate drawn twice) drops the draft.
+                (!aggregates.iter().chain(&keys).any(|existing| existing.name == item.name)).then_some(item)
+            });
+            aggregates.extend(made);
         }
         let mut items = keys;
         let key_count = items.len();
+        if key_count == 0 {
+            // No key: one row for the whole input, not a GROUP BY.
+            self.used.remove(&Feature::GroupBy);
+            self.used.insert(Feature::GlobalAggregate);
+        }
         items.extend(aggregates);
         let mut sql = format!("SELECT {}\n{}", render_items(&items), scope.render_from(joins));
         push_where(&mut sql, conditions);
@@ -485,6 +515,7 @@ impl<'a> Drawer<'a> {
         let numbers = scope.columns(|kind| kind.is_numeric());
         let orders = scope.columns(|kind| kind.is_numeric() || matches!(kind, ColumnKind::Date | ColumnKind::Timestamp));
         let (Some(&partition), Some(&order)) = (self.rng.pick_option(&partitions), self.rng.pick_option(&orders)) else {
+            self.used.remove(&Feature::Window);
             return self.projection(scope, joins, conditions);
         };
         let count = self.rng.range(1, 2) as usize;
@@ -552,7 +583,8 @@ impl<'a> Drawer<'a> {
                     (format!("CASE WHEN {name} >= {high} THEN 'high' WHEN {name} >= {low} THEN 'medium' ELSE 'low' END"), "band", ColumnKind::Category)
                 } else if self.wants(Feature::NullHandling) {
                     (format!("COALESCE({name}, 0)"), "or_zero", column.column.kind)
-                } else if self.wants(Feature::Cast) {
+                } else if column.column.kind != ColumnKind::Measure && self.wants(Feature::Cast) {
+                    // A float column is not cast to its own type: that is no cast.
                     (format!("CAST({name} AS DOUBLE)"), "as_double", ColumnKind::Measure)
                 } else if self.wants(Feature::Arithmetic) {
                     (self.arithmetic(scope, column), "calc", ColumnKind::Measure)
@@ -620,11 +652,8 @@ impl<'a> Drawer<'a> {
     /// ORDER BY every output column that orders (so a LIMIT picks the same rows whatever the
     /// storage order), maybe with a LIMIT.
     fn order_and_limit(&mut self, sql: &mut String, items: &[Item]) {
-        if !self.wants(Feature::OrderBy) {
-            return;
-        }
         let keys: Vec<&Item> = items.iter().filter(|item| item.kind.is_orderable() || item.kind == ColumnKind::Flag).collect();
-        if keys.is_empty() {
+        if keys.is_empty() || !self.wants(Feature::OrderBy) {
             return;
         }
         let first_descending = self.rng.chance(35);
@@ -677,14 +706,19 @@ impl<'a> Drawer<'a> {
     /// Two SELECTs of the same columns of one table, with different conditions, combined.
     fn set_operation(&mut self, schema: &SynthSchema) -> String {
         let table = self.rng.range(0, schema.tables.len() as i64 - 1) as usize;
-        let columns = schema.tables[table]
-            .columns_of(|kind| matches!(kind, ColumnKind::Category | ColumnKind::Text | ColumnKind::Count | ColumnKind::Flag | ColumnKind::Date));
-        let Some(column) = self.rng.pick_option(&columns).map(|c| c.name.clone()) else { return self.select(schema, Some(table)) };
+        // Not a flag: two values make most intersections and differences empty.
+        let columns = schema.tables[table].columns_of(|kind| matches!(kind, ColumnKind::Category | ColumnKind::Text | ColumnKind::Count | ColumnKind::Date));
+        let Some(column) = self.rng.pick_option(&columns).map(|c| c.name.clone()) else {
+            self.used.remove(&Feature::SetOperation);
+            return self.select(schema, Some(table));
+        };
         let scope = Scope { sources: vec![Source { table, alias: String::new(), schema }], qualified: false };
         let mut sides = Vec::new();
         for _ in 0..2 {
             let mut side = format!("SELECT {column}\nFROM {}", schema.tables[table].name);
-            let condition: Vec<String> = self.predicate(&scope).into_iter().collect();
+            // A condition on another column than the one selected: `x IS NULL INTERSECT x = 13`
+            // is empty whatever the data.
+            let condition: Vec<String> = self.predicate_avoiding(&scope, &mut vec![column.clone()]).into_iter().collect();
             push_where(&mut side, &condition);
             sides.push(side);
         }

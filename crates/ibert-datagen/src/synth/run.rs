@@ -57,8 +57,10 @@ impl Shard {
     }
 
     /// The shard a batch scheduler gave this process: Kubernetes' `JOB_COMPLETION_INDEX` with
-    /// `count` shards, or Slurm's `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`) of
-    /// `SLURM_ARRAY_TASK_COUNT`. `None` when neither is set; the variable it came from beside it.
+    /// `count` shards; Slurm's `SLURM_ARRAY_TASK_ID` with `count` shards (the task id is the
+    /// shard, so that `sbatch --array=5` resubmits shard 5), or without `count`, less
+    /// `SLURM_ARRAY_TASK_MIN`, of `SLURM_ARRAY_TASK_COUNT`. `None` when neither is set; the
+    /// variable it came from beside it.
     pub fn from_environment(count: Option<u64>, var: &dyn Fn(&str) -> Option<String>) -> Result<Option<(Shard, &'static str)>, String> {
         let number = |name: &str| -> Result<Option<u64>, String> {
             var(name).map(|value| value.trim().parse::<u64>().map_err(|_| format!("{name} must be a whole number, found `{value}`"))).transpose()
@@ -68,7 +70,10 @@ impl Shard {
             return Shard::parse(&format!("{index}/{count}")).map(|shard| Some((shard, "JOB_COMPLETION_INDEX")));
         }
         if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
-            let total = number("SLURM_ARRAY_TASK_COUNT")?.or(count).ok_or("SLURM_ARRAY_TASK_ID is set without SLURM_ARRAY_TASK_COUNT: pass --shards N")?;
+            if let Some(count) = count {
+                return Shard::parse(&format!("{id}/{count}")).map(|shard| Some((shard, "SLURM_ARRAY_TASK_ID")));
+            }
+            let total = number("SLURM_ARRAY_TASK_COUNT")?.ok_or("SLURM_ARRAY_TASK_ID is set without SLURM_ARRAY_TASK_COUNT: pass --shards N")?;
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
             let index = id.checked_sub(min).ok_or(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}"))?;
             return Shard::parse(&format!("{index}/{total}")).map(|shard| Some((shard, "SLURM_ARRAY_TASK_ID")));
@@ -106,7 +111,10 @@ impl Manifest {
     /// does not read.
     pub fn read(dir: &Path) -> Result<Manifest, RunError> {
         let path = Manifest::path(dir);
-        let text = std::fs::read_to_string(&path).map_err(|_| RunError::NotARun(dir.to_path_buf()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => RunError::NotARun(dir.to_path_buf()),
+            _ => RunError::Step(StepError::Io { action: "reading", path: path.clone(), source }),
+        })?;
         serde_json::from_str(&text).map_err(|error| RunError::Corrupt { path, message: error.to_string() })
     }
 }
@@ -141,10 +149,10 @@ pub enum RunError {
     NotARun(PathBuf),
     #[error("{path} is damaged ({message}); remove it and run `ibert data synth` again")]
     Corrupt { path: PathBuf, message: String },
-    #[error("{dir} holds a synthesis run with other settings ({differs}); use another folder, or the same --seed, --count, --chunk-size and --spec")]
+    #[error("{dir} holds a synthesis run with other settings ({differs}); use another folder, or run it with the settings it was made with")]
     OtherRun { dir: PathBuf, differs: String },
-    #[error("{dir}: chunk {chunk} is not complete{why}; run the same `ibert data synth` (or its shard) again to finish it")]
-    Incomplete { dir: PathBuf, chunk: u64, why: String },
+    #[error("{dirs}: chunk {chunk} is not complete{why}; run the same `ibert data synth` (or its shard) again to finish it")]
+    Incomplete { dirs: String, chunk: u64, why: String },
     #[error(transparent)]
     Step(#[from] StepError),
     #[error(transparent)]
@@ -284,15 +292,20 @@ fn claim_folder(dir: &Path, manifest: &Manifest) -> Result<(), RunError> {
     if existing.chunk_size != manifest.chunk_size {
         differs.push(format!("chunk size {} there, {} now", existing.chunk_size, manifest.chunk_size));
     }
-    let changed: Vec<&String> = manifest.settings.iter().filter(|s| !existing.settings.contains(s)).collect();
-    if !changed.is_empty() {
-        differs.push(format!("now: {}", changed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")));
+    let only = |a: &[String], b: &[String]| a.iter().filter(|s| !b.contains(s)).cloned().collect::<Vec<_>>().join("; ");
+    let (there, now) = (only(&existing.settings, &manifest.settings), only(&manifest.settings, &existing.settings));
+    if !there.is_empty() || !now.is_empty() {
+        differs.push(format!("there: {}; now: {}", if there.is_empty() { "-" } else { &there }, if now.is_empty() { "-" } else { &now }));
+    }
+    let tool_only = |settings: &[String]| settings.iter().filter(|s| !s.starts_with("ibert") && !s.starts_with("ibis ")).cloned().collect::<Vec<_>>();
+    if differs.len() == 1 && tool_only(&existing.settings) == tool_only(&manifest.settings) {
+        differs.push("only the program or the Ibis version differs: another build makes other records, so finish the run with the binary that began it".into());
     }
     Err(RunError::OtherRun { dir: dir.to_path_buf(), differs: differs.join(", ") })
 }
 
 fn chunk_range(manifest: &Manifest, chunk: u64) -> std::ops::Range<u64> {
-    chunk * manifest.chunk_size..((chunk + 1) * manifest.chunk_size).min(manifest.count)
+    chunk.saturating_mul(manifest.chunk_size)..chunk.saturating_add(1).saturating_mul(manifest.chunk_size).min(manifest.count)
 }
 
 fn chunk_file(dir: &Path, chunk: u64, suffix: &str) -> PathBuf {
@@ -447,26 +460,46 @@ fn dropped(id: &str, reason: &str, detail: String, sql: &str, features: &[String
 }
 
 /// The records of every chunk of the runs in `dirs`, in run order then chunk order (verified
-/// pairs, then what was derived from them): an error, before anything is read, when a folder is
-/// not a run, a chunk is missing or incomplete, or a file changed since it was written.
+/// pairs, then what was derived from them). Folders with the same settings are shards of one run
+/// (or copies of it): together they must hold every chunk, each read from the first folder that
+/// has it complete. An error, before anything is read, when a folder is not a run, a chunk is
+/// in none of its run's folders, or a file changed since it was written.
 pub fn read_runs(dirs: &[PathBuf]) -> Result<Vec<(String, Vec<Example>)>, RunError> {
-    let mut checked = Vec::new();
+    let mut runs: Vec<(Manifest, Vec<PathBuf>)> = Vec::new();
     for dir in dirs {
         let manifest = Manifest::read(dir)?;
-        for chunk in 0..manifest.chunks() {
-            if let Err(why) = check_chunk(dir, chunk, &manifest)? {
-                return Err(RunError::Incomplete { dir: dir.clone(), chunk, why });
-            }
+        match runs.iter_mut().find(|(existing, _)| *existing == manifest) {
+            Some((_, folders)) => folders.push(dir.clone()),
+            None => runs.push((manifest, vec![dir.clone()])),
         }
-        checked.push((dir.clone(), manifest));
+    }
+    let mut chunks = Vec::new();
+    for (manifest, folders) in &runs {
+        for chunk in 0..manifest.chunks() {
+            let mut why = String::new();
+            let mut found = None;
+            for dir in folders {
+                match check_chunk(dir, chunk, manifest)? {
+                    Ok(_) => {
+                        found = Some(dir);
+                        break;
+                    }
+                    Err(reason) if why.is_empty() => why = reason,
+                    Err(_) => {}
+                }
+            }
+            let Some(dir) = found else {
+                let dirs = folders.iter().map(|dir| dir.display().to_string()).collect::<Vec<_>>().join(", ");
+                return Err(RunError::Incomplete { dirs, chunk, why });
+            };
+            chunks.push((dir.clone(), chunk));
+        }
     }
     let mut sources = Vec::new();
-    for (dir, manifest) in checked {
-        for chunk in 0..manifest.chunks() {
-            for suffix in &CHUNK_FILES[..2] {
-                let path = chunk_file(&dir, chunk, suffix);
-                sources.push((path.display().to_string(), ibert_records::read_jsonl::<Example>(&path)?));
-            }
+    for (dir, chunk) in chunks {
+        for suffix in &CHUNK_FILES[..2] {
+            let path = chunk_file(&dir, chunk, suffix);
+            sources.push((path.display().to_string(), ibert_records::read_jsonl::<Example>(&path)?));
         }
     }
     Ok(sources)
@@ -494,6 +527,9 @@ mod tests {
         assert!(Shard::from_environment(Some(2), &env(&[("JOB_COMPLETION_INDEX", "3")])).unwrap_err().contains("0 <= I < N"));
         let slurm = env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "6")]);
         assert_eq!(Shard::from_environment(None, &slurm), Ok(Some((Shard { index: 4, count: 6 }, "SLURM_ARRAY_TASK_ID"))));
+        // `sbatch --array=5` of a 64-shard script with --shards 64: shard 5, not the whole run.
+        let resubmitted = env(&[("SLURM_ARRAY_TASK_ID", "5"), ("SLURM_ARRAY_TASK_MIN", "5"), ("SLURM_ARRAY_TASK_COUNT", "1")]);
+        assert_eq!(Shard::from_environment(Some(64), &resubmitted), Ok(Some((Shard { index: 5, count: 64 }, "SLURM_ARRAY_TASK_ID"))));
         assert!(Shard::from_environment(None, &env(&[("SLURM_ARRAY_TASK_ID", "x")])).unwrap_err().contains("whole number"));
     }
 
@@ -509,6 +545,8 @@ mod tests {
         let other = Manifest { seed: 2, ..manifest() };
         let error = claim_folder(dir.path(), &other).unwrap_err().to_string();
         assert!(error.contains("seed 1 there, 2 now"), "{error}");
+        let fewer = claim_folder(dir.path(), &Manifest { settings: Vec::new(), ..manifest() }).unwrap_err().to_string();
+        assert!(fewer.contains("there: a; now: -"), "{fewer}");
         assert_eq!(manifest().chunks(), 3);
         assert_eq!(chunk_range(&manifest(), 2), 8..10);
     }

@@ -274,6 +274,15 @@ const DOMAINS: &[Domain] = &[
     },
 ];
 
+/// The tables of the smallest and of the largest domain: the bounds of a spec's table range.
+pub fn fewest_entities() -> usize {
+    DOMAINS.iter().map(|domain| domain.entities.len()).min().unwrap_or(2)
+}
+
+pub fn most_entities() -> usize {
+    DOMAINS.iter().map(|domain| domain.entities.len()).max().unwrap_or(2)
+}
+
 /// Every domain's name, for documentation and the feature table.
 pub fn domain_names() -> Vec<&'static str> {
     DOMAINS.iter().map(|domain| domain.name).collect()

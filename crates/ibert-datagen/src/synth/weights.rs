@@ -92,6 +92,9 @@ impl Weights {
     }
 }
 
+/// The most queries one schema serves (its shared fixtures are made from all of them).
+pub const MOST_QUERIES_PER_SCHEMA: u64 = 10_000;
+
 /// What `--spec FILE` may set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SynthSpec {
@@ -161,14 +164,18 @@ impl SynthSpec {
             spec.difficulty = Some(difficulty);
         }
         if let Some((low, high)) = file.tables {
-            if low < 2 || high < low || high > 12 {
-                return Err(format!("tables must be [low, high] with 2 <= low <= high <= 12, found [{low}, {high}]"));
+            let fewest = super::schema::fewest_entities();
+            if low < 2 || high < low || high > super::schema::most_entities() || low > fewest {
+                return Err(format!(
+                    "tables must be [low, high] with 2 <= low <= {fewest} and low <= high <= {} (the smallest domain has {fewest} tables), found [{low}, {high}]",
+                    super::schema::most_entities()
+                ));
             }
             (spec.min_tables, spec.max_tables) = (low, high);
         }
         if let Some(count) = file.queries_per_schema {
-            if count == 0 {
-                return Err("queries_per_schema must be 1 or more".into());
+            if !(1..=MOST_QUERIES_PER_SCHEMA).contains(&count) {
+                return Err(format!("queries_per_schema must be 1 to {MOST_QUERIES_PER_SCHEMA}, found {count}"));
             }
             spec.queries_per_schema = count;
         }

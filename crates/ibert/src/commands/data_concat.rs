@@ -20,8 +20,8 @@ fn render(merged: &Merged) -> String {
     let rows: Vec<Vec<String>> = merged.per_source.iter().map(|(label, (read, kept))| vec![label.clone(), read.to_string(), kept.to_string()]).collect();
     let mut out = ui::table(&["source", "read", "kept"], &rows);
     out.push_str(&format!(
-        "removed {} exact and {} near duplicates, and {} pairs similar to an earlier one\n",
-        merged.exact_duplicates, merged.near_duplicates, merged.similar_pairs
+        "removed {} exact and {} near duplicates, and {} pairs similar to an earlier one with {} records derived from them\n",
+        merged.exact_duplicates, merged.near_duplicates, merged.similar_pairs, merged.derived_from_similar
     ));
     out
 }

@@ -14,11 +14,12 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<ExitCode> {
     let report = merge_runs(&args.inputs, &args.output, &prompt)?;
     let merged = &report.merged;
     println!(
-        "{} records ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one)",
+        "{} records ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one with {} records derived from them)",
         merged.examples.len(),
         merged.exact_duplicates,
         merged.near_duplicates,
-        merged.similar_pairs
+        merged.similar_pairs,
+        merged.derived_from_similar
     );
     let mut per_split: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     for example in &merged.examples {

@@ -61,7 +61,11 @@ pub fn run(args: &SynthArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCod
         eprintln!("interrupted: the chunks finished are kept; run the same command again to make the rest");
         return Ok(ExitCode::from(INTERRUPTED));
     }
-    println!("shard {shard} of {} complete; combine the shards with `ibert data merge {}`", args.output.display(), args.output.display());
+    if shard.count == 1 {
+        println!("the run in {} is complete; `ibert data merge {}` makes the dataset", args.output.display(), args.output.display());
+    } else {
+        println!("shard {shard} of {} is complete; once every shard is, `ibert data merge {}` makes the dataset", args.output.display(), args.output.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

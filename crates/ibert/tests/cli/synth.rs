@@ -97,6 +97,17 @@ fn four_shards_two_of_them_killed_merge_to_the_records_of_one_run() {
     assert!(pairs >= 30, "{pairs} of 40 queries verified");
     assert!(records.iter().all(|r| r["messages"].is_array() && r["meta"]["split"].is_string()));
 
+    // Two shards, each in a folder of its own, merge together to the same records.
+    for (shard, folder) in [("0/2", "half0"), ("1/2", "half1")] {
+        let done = run(dir.path(), &synth_args(folder, Some(shard)));
+        assert!(done.status.success(), "{}", stderr(&done));
+    }
+    let half = merge(dir.path(), &["half0"], "merged_half");
+    assert!(!half.status.success() && stderr(&half).contains("chunk 1 is not complete"), "{}", stderr(&half));
+    let halves = merge(dir.path(), &["half0", "half1"], "merged_halves");
+    assert!(halves.status.success(), "{}", stderr(&halves));
+    assert!(read("merged_halves/train_complete.jsonl") == read("merged_whole/train_complete.jsonl"));
+
     // The same folders merged twice: every pair once.
     let twice = merge(dir.path(), &["whole", "sharded"], "merged_twice");
     assert!(twice.status.success(), "{}", stderr(&twice));
