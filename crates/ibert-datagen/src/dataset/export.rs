@@ -163,7 +163,12 @@ fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     let io = |action, source| ExportError::Io { action, path: target.to_path_buf(), source };
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io("creating the folder of", e))?;
-    let mut file = tempfile::Builder::new().prefix(".export.").suffix(".tmp").tempfile_in(dir).map_err(|e| io("creating a temporary file for", e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".export.").suffix(".tmp");
+    // Readable like any other file once in place (temporary files default to owner-only).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut file = builder.tempfile_in(dir).map_err(|e| io("creating a temporary file for", e))?;
     file.write_all(bytes).map_err(|e| io("writing", e))?;
     file.persist(target).map_err(|e| io("renaming into", e.error))?;
     Ok(())

@@ -216,6 +216,12 @@ fn export_writes_parquet_that_pyarrow_reads_and_the_chat_formats_trainers_take()
     assert!(stdout(&out).contains("train 2, test 1"), "{}", stdout(&out));
     let parquet = dir.path().join("data/export/parquet");
     let card = std::fs::read_to_string(parquet.join("README.md")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(parquet.join("README.md")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o044, 0o044, "the dataset card is readable by others ({mode:o})");
+    }
     assert!(card.contains("- split: train\n    path: data/train-*.parquet") && card.contains("| test | 1 |"), "{card}");
     // Read back by pyarrow, as the `datasets` library reads it.
     let env = ibert_oracle::PythonEnv::ensure(&|_| {}).expect("the Python environment");
