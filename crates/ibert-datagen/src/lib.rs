@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod python_tokens;
 pub mod records;
+pub mod stable_hash;
 pub mod steps;
 pub mod summary;
 pub mod synth;

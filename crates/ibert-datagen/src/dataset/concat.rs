@@ -12,8 +12,9 @@ use ibert_records::{Example, Payload, RecordError, read_jsonl};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::tokenizer::{Token as SqlToken, Tokenizer};
 
-use crate::dataset::minhash::{NearDuplicates, fnv};
+use crate::dataset::minhash::NearDuplicates;
 use crate::python_tokens::{Kind, string_content, tokenize};
+use crate::stable_hash::fnv1a;
 
 /// One input of a merge: a label (its path) and its records.
 pub struct Source {
@@ -66,7 +67,7 @@ pub fn concat(sources: Vec<Source>) -> Merged {
                 // function or keyword makes another pair, however long the query.
                 let tokens: Vec<&str> = near_key.split(' ').collect();
                 let masked: Vec<&str> = tokens.iter().map(|token| if is_literal(token) { "?" } else { token }).collect();
-                if similar.insert(fnv(masked.join(" ").as_bytes()), &tokens) {
+                if similar.insert(fnv1a(masked.join(" ").as_bytes()), &tokens) {
                     merged.similar_pairs += 1;
                     similar_ids.insert(example.id.clone());
                     continue;

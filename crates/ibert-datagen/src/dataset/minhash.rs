@@ -6,6 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::stable_hash::fnv1a;
+
 /// Hash functions in a signature.
 const HASHES: usize = 64;
 /// Bands of `HASHES / BANDS` values each: a pair of similarity 0.9 shares a band with
@@ -66,7 +68,7 @@ fn similarity(a: &Signature, b: &Signature) -> f64 {
 fn signature(tokens: &[&str]) -> Signature {
     let mut signature = [u64::MAX; HASHES];
     let width = tokens.len().clamp(1, 3);
-    for shingle in tokens.windows(width).map(|window| fnv(window.join(" ").as_bytes())).chain(tokens.is_empty().then_some(0)) {
+    for shingle in tokens.windows(width).map(|window| fnv1a(window.join(" ").as_bytes())).chain(tokens.is_empty().then_some(0)) {
         for (index, minimum) in signature.iter_mut().enumerate() {
             *minimum = (*minimum).min(mix(shingle ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
         }
@@ -80,10 +82,6 @@ fn band_key(signature: &Signature, band: usize, group: u64) -> u64 {
         hash = (hash ^ value).wrapping_mul(0x0100_0000_01b3);
     }
     hash
-}
-
-pub fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// SplitMix64's finalizer: a fixed, well-mixing function of 64 bits.

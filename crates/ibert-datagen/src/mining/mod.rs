@@ -315,7 +315,7 @@ fn payload_fingerprint(payload: &Payload) -> String {
     format!("{:08x}", fingerprint(&serde_json::to_string(payload).unwrap_or_default()) as u32)
 }
 
-/// FNV-1a: a stable short name for a text (clone folders, example ids).
+/// A stable short name for a text (clone folders, example ids).
 fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    crate::stable_hash::fnv1a(text.as_bytes())
 }

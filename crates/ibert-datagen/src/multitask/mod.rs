@@ -71,7 +71,7 @@ pub fn derive(
     let asks: Vec<bool> = sources.iter().map(|e| seen_templates.insert(e.meta.template.clone().unwrap_or_else(|| e.id.clone()))).collect();
     let work = |index: usize, example: &&Example| {
         // Mutation sites are picked by the example's id, so they do not move when input changes.
-        let seed = example.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let seed = crate::stable_hash::fnv1a(example.id.as_bytes());
         let derived = derive_one(example, seed, asks[index], pool, options);
         progress();
         derived

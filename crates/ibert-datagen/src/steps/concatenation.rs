@@ -3,20 +3,21 @@
 
 use std::path::{Path, PathBuf};
 
-use ibert_records::{ChatMessage, Example, write_jsonl};
+use ibert_records::{ChatMessage, Example};
 
 use super::{Step, StepContext, StepError, StepReport, augmentation, mining, multitask, synthesis, templates, transpilation};
 use crate::dataset::concat::concat_files;
-use crate::dataset::split::{SPLITS, assign_splits};
+use crate::dataset::merge::{complete_file, split_file, write_dataset};
+use crate::dataset::split::SPLITS;
 
 /// The merged dataset, in the output folder.
 pub fn output(dir: &Path) -> PathBuf {
-    dir.join("train_complete.jsonl")
+    complete_file(dir)
 }
 
 /// The file of one split, in the output folder.
 pub fn split_output(dir: &Path, split: &str) -> PathBuf {
-    dir.join(format!("splits/{split}.jsonl"))
+    split_file(dir, split)
 }
 
 pub struct Concatenation<'a> {
@@ -59,17 +60,7 @@ impl Step for Concatenation<'_> {
 
     fn run(&self, context: &StepContext) -> Result<Option<StepReport>, StepError> {
         let mut merged = concat_files(&self.inputs(context))?;
-        for example in &mut merged.examples {
-            let messages = (self.prompt)(example);
-            example.system_prompt = messages.first().map(|message| message.content.clone());
-            example.messages = Some(messages);
-        }
-        assign_splits(&mut merged.examples);
-        write_jsonl(&output(context.dir), &merged.examples)?;
-        for split in SPLITS {
-            let records: Vec<&Example> = merged.examples.iter().filter(|example| example.meta.split.as_deref() == Some(split)).collect();
-            write_jsonl(&split_output(context.dir, split), &records)?;
-        }
+        write_dataset(&mut merged.examples, context.dir, self.prompt)?;
         Ok(Some(StepReport::line(format!(
             "{} examples ({} exact and {} near duplicates removed, and {} pairs similar to an earlier one with {} records derived from them), split by structure",
             merged.examples.len(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ibert_records::{Example, RejectRecord, read_jsonl, write_jsonl};
 
 use super::{Step, StepContext, StepError, StepReport};
-use crate::synth::run::{Manifest, RunOptions, Shard, run_shard};
+use crate::synth::run::{CHUNK_FILES, Manifest, RunOptions, Shard, chunk_file, run_shard};
 use crate::synth::{SynthSpec, Synthesizer};
 
 /// The gathered files, in the output folder: (pairs, derived records, rejects).
@@ -81,14 +81,14 @@ impl Step for Synthesis {
             return Ok(None);
         }
         let chunks = manifest.chunks();
-        let chunk = |n: u64, suffix: &str| run_dir.join("chunks").join(format!("{n:06}{suffix}"));
+        let [pairs_suffix, derived_suffix, rejects_suffix] = CHUNK_FILES;
         let mut pairs: Vec<Example> = Vec::new();
         let mut derived: Vec<Example> = Vec::new();
         let mut rejects: Vec<RejectRecord> = Vec::new();
         for n in 0..chunks {
-            pairs.extend(read_jsonl::<Example>(&chunk(n, ".jsonl"))?);
-            derived.extend(read_jsonl::<Example>(&chunk(n, ".derived.jsonl"))?);
-            rejects.extend(read_jsonl::<RejectRecord>(&chunk(n, ".rejects.jsonl"))?);
+            pairs.extend(read_jsonl::<Example>(&chunk_file(&run_dir, n, pairs_suffix))?);
+            derived.extend(read_jsonl::<Example>(&chunk_file(&run_dir, n, derived_suffix))?);
+            rejects.extend(read_jsonl::<RejectRecord>(&chunk_file(&run_dir, n, rejects_suffix))?);
         }
         write_jsonl(&pairs_path, &pairs)?;
         write_jsonl(&derived_path, &derived)?;

@@ -65,7 +65,7 @@ impl Synthesizer {
     /// other seeds or specs merge without two records sharing an id.
     pub fn id(&self, index: u64) -> String {
         let spec = self.spec.settings().join("\n");
-        let digest = spec.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        let digest = crate::stable_hash::fnv1a(spec.as_bytes());
         format!("synth.s{}.{:06x}.{index:08}", self.seed, digest & 0xff_ffff)
     }
 

@@ -308,11 +308,13 @@ fn chunk_range(manifest: &Manifest, chunk: u64) -> std::ops::Range<u64> {
     chunk.saturating_mul(manifest.chunk_size)..chunk.saturating_add(1).saturating_mul(manifest.chunk_size).min(manifest.count)
 }
 
-fn chunk_file(dir: &Path, chunk: u64, suffix: &str) -> PathBuf {
+/// A file of chunk `chunk` of the run in `dir`: `suffix` is one of [`CHUNK_FILES`].
+pub fn chunk_file(dir: &Path, chunk: u64, suffix: &str) -> PathBuf {
     dir.join("chunks").join(format!("{chunk:06}{suffix}"))
 }
 
-const CHUNK_FILES: [&str; 3] = [".jsonl", ".derived.jsonl", ".rejects.jsonl"];
+/// A chunk's files: the verified pairs, the records derived from them, the rejects.
+pub const CHUNK_FILES: [&str; 3] = [".jsonl", ".derived.jsonl", ".rejects.jsonl"];
 
 /// The marker of chunk `chunk` when it is complete: made with `manifest`, every file with its
 /// recorded sha256. `None` when it has to be made (again).

@@ -283,11 +283,6 @@ pub fn most_entities() -> usize {
     DOMAINS.iter().map(|domain| domain.entities.len()).max().unwrap_or(2)
 }
 
-/// Every domain's name, for documentation and the feature table.
-pub fn domain_names() -> Vec<&'static str> {
-    DOMAINS.iter().map(|domain| domain.name).collect()
-}
-
 const DECIMALS: &[&str] = &["decimal(10,2)", "decimal(12,2)", "decimal(18,2)", "decimal(9,3)"];
 const INTEGERS: &[&str] = &["int32", "int64", "int16", "int32"];
 const FLAGS: &[&str] = &["is_active", "is_verified", "is_archived", "is_premium", "is_flagged"];
