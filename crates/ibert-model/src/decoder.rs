@@ -108,6 +108,10 @@ pub fn generate(
     let mut stop_reason = StopReason::Length;
     let holdback = options.stop.iter().map(|s| s.len().saturating_sub(1)).max().unwrap_or(0);
     while generated.len() < options.max_tokens {
+        if options.cancel.is_cancelled() {
+            stop_reason = StopReason::Cancelled;
+            break;
+        }
         let context: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
         let size = logits.len();
         let mut scores = Tensor::from_vec(std::mem::take(&mut logits), size, &Device::Cpu).map_err(inference)?;

@@ -2,6 +2,8 @@
 //! the sampling settings of the request. Implemented by [`crate::LocalModel`], whose network runs
 //! on the native backend or on candle (see [`crate::Backend`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::chat::{ChatMessage, ChatTemplateError};
@@ -19,6 +21,30 @@ pub struct GenerationOptions {
     pub seed: u64,
     /// Generation ends before any of these texts; they are not part of the answer.
     pub stop: Vec<String>,
+    /// Set from elsewhere (a client that went away, a deadline), it ends generation at the next
+    /// token.
+    pub cancel: Cancel,
+}
+
+/// A flag shared with whoever may stop a generation; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Settings compare equal whatever their flags: a flag is not a setting.
+impl PartialEq for Cancel {
+    fn eq(&self, _other: &Cancel) -> bool {
+        true
+    }
 }
 
 impl Default for GenerationOptions {
@@ -34,6 +60,7 @@ impl Default for GenerationOptions {
             repeat_last_n: 64,
             seed: 42,
             stop: Vec::new(),
+            cancel: Cancel::default(),
         }
     }
 }
@@ -47,6 +74,8 @@ pub enum StopReason {
     StopText,
     /// `max_tokens` were generated.
     Length,
+    /// [`GenerationOptions::cancel`] was set.
+    Cancelled,
 }
 
 /// A finished generation and what it cost.

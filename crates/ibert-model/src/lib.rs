@@ -34,6 +34,6 @@ pub mod tokenizer;
 pub use adapter::{AdapterError, LoraAdapter, LoraFactors, read_adapter};
 pub use architecture::{Architecture, Projection, Shape};
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
-pub use engine::{Engine, EngineError, Generation, GenerationOptions, StopReason};
+pub use engine::{Cancel, Engine, EngineError, Generation, GenerationOptions, StopReason};
 pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};
 pub use local_model::{Backend, DeviceChoice, LoadOptions, LocalModel};

@@ -2,7 +2,8 @@
 //! rendered from an input ([`prompt`]), how an answer is read ([`answer`]), and how it is
 //! checked by execution ([`check`]); one retry loop that feeds the real error back ([`retry`]);
 //! few-shot examples retrieved from the train split ([`shots`]); and the scoring of a held-out
-//! record for `ibert eval` ([`eval`]).
+//! record for `ibert eval` ([`eval`]); the checked answers of the model-backed tasks, shared by
+//! the commands and the server ([`checked`]).
 //!
 //! Everything that talks to a model goes through here: the task commands, `ibert eval`, and
 //! `ibert data all`, which stores the exact messages with each record, so that the prompts a
@@ -10,6 +11,7 @@
 
 pub mod answer;
 pub mod check;
+pub mod checked;
 pub mod eval;
 pub mod goal;
 pub mod prompt;

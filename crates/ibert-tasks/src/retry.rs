@@ -2,7 +2,7 @@
 //! check them, and when none passes, ask again with the real error of the first, up to a
 //! number of attempts.
 
-use ibert_model::{ChatMessage, Engine, EngineError, Generation, GenerationOptions};
+use ibert_model::{ChatMessage, Engine, EngineError, Generation, GenerationOptions, StopReason};
 use ibert_oracle::OracleError;
 
 use crate::Prompt;
@@ -63,6 +63,11 @@ pub fn answer_until_accepted(
             None => engine.generate(&chat, generation_options, &mut |_| {})?,
         };
         outcome.attempt = attempt;
+        if generation.stop_reason == StopReason::Cancelled {
+            outcome.last_error = "was cut short: the request was cancelled".to_string();
+            outcome.generations.push(generation);
+            return Ok(outcome);
+        }
         let candidates = read(&generation.text);
         outcome.program = candidates.first().cloned().unwrap_or_default();
         let mut first_error = None;

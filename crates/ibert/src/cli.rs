@@ -39,6 +39,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Fine-tune a LoRA adapter on the verified corpus (on the CPU, the base model frozen).
     Train(TrainArgs),
+    /// Serve the six tasks, an OpenAI-compatible API and a dataset explorer over HTTP.
+    Serve(ServeArgs),
     /// Local models: fetch the default one, describe a model file.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -680,6 +682,49 @@ pub struct ToSqlArgs {
 /// name is one `from_name` knows, so the default is never taken).
 fn sql_dialect_parser() -> impl TypedValueParser<Value = SqlDialect> {
     PossibleValuesParser::new(SqlDialect::NAMES).map(|name| SqlDialect::from_name(&name).unwrap_or_default())
+}
+
+/// `ibert serve`: `POST /v1/tasks/{from-sql,to-sql,complete,fix,qa,doc}`, `POST
+/// /v1/chat/completions`, `POST /v1/completions`, `GET /v1/models`, `GET /health`, `GET /metrics`,
+/// and the dataset explorer at `/`. The model loads once; /health answers 503 until it has.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on: loopback by default; 0.0.0.0 accepts other machines (then
+    /// set --api-key-file).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// A file holding the token clients must send as `Authorization: Bearer <token>` to /v1 and
+    /// /metrics.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// The dataset the explorer shows: a folder `ibert data all` wrote [default: data_dir of
+    /// config.yaml, else ./data, when it holds splits].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Serve without a model: to-sql, transpiled from-sql and the explorer (ready in seconds).
+    #[arg(long)]
+    pub no_model: bool,
+    /// Generation requests that may wait behind the running one; beyond, 503 with Retry-After.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub queue: u16,
+    /// Each request's deadline in seconds, waiting in the queue included (then 504).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
+    /// The largest request body accepted, in bytes (then 413).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// The most tokens one request may ask to generate (then 400).
+    #[arg(long, default_value_t = 2048)]
+    pub max_tokens_limit: usize,
+    /// Answers a checked task tries by default, each with the previous one's error fed back.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub attempts: u32,
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+    #[command(flatten)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Args)]

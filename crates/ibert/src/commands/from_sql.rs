@@ -10,6 +10,7 @@ use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
 use ibert_model::Engine;
 use ibert_tasks::check::Checker;
+use ibert_tasks::checked;
 use ibert_tasks::{TaskInput, answer};
 
 use super::schema_input;
@@ -161,15 +162,10 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
         None => Setup::start(args)?,
     };
     let mut checker = Checker::new(&setup.pool, setup.verifier()?);
-    let mut last = None;
-    let read = |text: &str| vec![answer::code_block(text)];
-    let outcome = tasks::run_with_feedback(&mut engine, &settings, prompt, args.attempts, false, &read, &mut |program| {
-        let checked = checker.program_matches_sql(sql, program, &tables)?;
-        let feedback = checked.as_feedback();
-        last = Some((checked.program, checked.verdict));
-        Ok(feedback)
+    let answered = tasks::run_checked(&mut engine, &settings, args.attempts, false, |engine, options| {
+        checked::translate_sql(engine, &mut checker, prompt, sql, &tables, options)
     })?;
-    let (program, verdict) = last.expect("at least one answer");
-    let origin = format!(" (translated by the model, not the transpiler; answer {} of at most {})", outcome.attempt, args.attempts);
-    Ok(report(&verdict, &format!("{}\n", program.trim_end()), args.strict, &origin))
+    let verdict = answered.verdict.as_ref().context("the model gave no answer")?;
+    let origin = format!(" (translated by the model, not the transpiler; answer {} of at most {})", answered.attempts, args.attempts);
+    Ok(report(verdict, &format!("{}\n", answered.answer.trim_end()), args.strict, &origin))
 }

@@ -13,6 +13,7 @@ mod eval;
 mod from_sql;
 mod model_info;
 mod schema_input;
+mod serve;
 mod summary;
 mod tasks;
 mod to_sql;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model(ModelCommand::Info(args)) => model_info::run(&args),
         Command::Model(ModelCommand::Convert(args)) => model_info::convert(&args),
         Command::Model(ModelCommand::ConvertAdapter(args)) => model_info::convert_adapter(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Complete(args) => tasks::complete(&args),
         Command::Fix(args) => tasks::fix(&args),
         Command::Qa(args) => tasks::qa(&args),

@@ -12,17 +12,14 @@ use ibert_model::{Engine, Generation, LocalModel};
 use ibert_oracle::WorkerPool;
 use ibert_oracle::protocol::TableSchemas;
 use ibert_records::{DocStyle, Example, read_jsonl};
-use ibert_tasks::check::{Checker, compile_to};
+use ibert_tasks::checked::{self, CheckedAnswer, Diagnosis, TaskRequest};
 use ibert_tasks::goal::goal_sql;
 use ibert_tasks::prompt::Shot;
-use ibert_tasks::retry::{Outcome, RetryOptions, answer_until_accepted};
+use ibert_tasks::retry::{RetryError, RetryOptions};
 use ibert_tasks::shots::ShotIndex;
-use ibert_tasks::snippet;
-use ibert_tasks::{Prompt, TaskInput, answer};
-use ibert_verify::{Verdict, Verifier};
+use ibert_tasks::{Prompt, TaskInput};
 
 use super::schema_input;
-use super::verification_run::fixtures_for_seed;
 use crate::cli::{CompleteArgs, DocArgs, DocStyle as CliDocStyle, FixArgs, ModelOptions, QaArgs, SchemaOptions, VerifyOptions};
 use crate::model_config::{self, ModelSettings};
 use crate::{exit, oracle_setup};
@@ -33,71 +30,34 @@ const SHOTS: usize = 2;
 pub fn complete(args: &CompleteArgs) -> anyhow::Result<ExitCode> {
     let prefix = schema_input::read_input(args.file.as_deref(), "partial Ibis program")?;
     let tables = tables(&args.check.schema)?;
-    let input = TaskInput::CodeCompletion { partial_code: &prefix };
-    let read = |text: &str| answer::completions(&prefix, text);
     let goal = args.goal_sql.clone().or_else(|| goal_sql(&prefix));
-    checked_answer(&args.model, &input, &tables, args.check.attempts, goal.as_deref(), &read)
+    checked_answer(&args.model, &TaskRequest::Complete { prefix: &prefix, goal: goal.as_deref() }, &tables, args.check.attempts)
 }
 
 pub fn fix(args: &FixArgs) -> anyhow::Result<ExitCode> {
     let broken = schema_input::read_input(args.file.as_deref(), "broken Ibis program")?;
     let tables = tables(&args.check.schema)?;
     let goal = args.goal_sql.clone().or_else(|| goal_sql(&broken));
+    let pool = start_oracle()?;
     let error = match &args.error {
         Some(error) => error.clone(),
-        None => {
-            let pool = start_oracle()?;
-            match (compile_to(&pool, &broken, &tables, "duckdb")?, &goal) {
-                (Err(error), _) => error,
-                // It compiles: with a goal, it is broken when it does not return the goal's result.
-                (Ok(_), Some(goal)) => {
-                    let fixtures = fixtures_for_seed(0);
-                    let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
-                    match checker.program_matches_sql(goal, &broken, &tables)?.as_feedback() {
-                        Ok(_) => {
-                            println!("{}", broken.trim_end());
-                            eprintln!("the program already returns the goal SQL's result; nothing to fix");
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                        Err(why) => format!("It runs but {why}"),
-                    }
-                }
-                (Ok(_), None) => {
-                    println!("{}", broken.trim_end());
-                    eprintln!("the program already compiles with real Ibis; nothing to fix (--goal-sql checks it against a query)");
-                    return Ok(ExitCode::SUCCESS);
-                }
+        None => match checked::diagnose(&pool, &broken, &tables, goal.as_deref())? {
+            Diagnosis::Broken(error) => error,
+            Diagnosis::AlreadyRight(why) => {
+                println!("{}", broken.trim_end());
+                eprintln!("{why}");
+                return Ok(ExitCode::SUCCESS);
             }
-        }
+        },
     };
-    {
-        let pool = start_oracle()?;
-        if let Some((program, repairs)) = repair_from_errors(&pool, &broken, &error, &tables, goal.as_deref())? {
-            println!("{}", program.trim_end());
-            let check = if goal.is_some() { "returns the goal SQL's result" } else { "runs through Ibis on the fixture databases" };
-            eprintln!(
-                "verified: compiles with real Ibis {} and {check} (repaired from the error: {}; no model answer needed)",
-                pool.hello().ibis,
-                repairs.join(", ")
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
+    if let Some(repaired) = checked::repair_from_error(&pool, &broken, &error, &tables, goal.as_deref())? {
+        println!("{}", repaired.answer.trim_end());
+        eprintln!("{}", repaired.report);
+        return Ok(ExitCode::SUCCESS);
     }
-    let input = TaskInput::ErrorResolution { broken_code: &broken, error: &error, context: args.context.as_deref() };
-    checked_answer(&args.model, &input, &tables, args.check.attempts, goal.as_deref(), &|text: &str| vec![answer::code_block(text)])
-}
-
-/// The repairs the errors themselves propose, each run through the checks.
-fn repair_from_errors(
-    pool: &WorkerPool,
-    broken: &str,
-    error: &str,
-    tables: &TableSchemas,
-    goal: Option<&str>,
-) -> anyhow::Result<Option<(String, Vec<String>)>> {
-    let fixtures = fixtures_for_seed(0);
-    let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
-    Ok(ibert_tasks::repair::repair_and_check(&mut checker, broken, error, tables, goal)?)
+    drop(pool);
+    let request = TaskRequest::Fix { broken: &broken, error: &error, context: args.context.as_deref(), goal: goal.as_deref() };
+    checked_answer(&args.model, &request, &tables, args.check.attempts)
 }
 
 pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
@@ -107,7 +67,7 @@ pub fn qa(args: &QaArgs) -> anyhow::Result<ExitCode> {
         None => question.trim().to_string(),
     };
     let tables = tables(&args.check.schema)?;
-    code_checked_answer(&args.model, &TaskInput::Qa { question: &question }, &tables, args.check.attempts, &snippet::python_blocks)
+    checked_answer(&args.model, &TaskRequest::Qa { question: &question }, &tables, args.check.attempts)
 }
 
 pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
@@ -117,11 +77,7 @@ pub fn doc(args: &DocArgs) -> anyhow::Result<ExitCode> {
         CliDocStyle::Numpy => DocStyle::Numpy,
     };
     let tables = tables(&args.check.schema)?;
-    // The docstring's examples run after the documented code, which defines what they call.
-    let examples = |answer: &str| -> Vec<String> {
-        snippet::doctest_code(&answer::docstring(answer)).map(|examples| format!("{}\n{examples}", code.trim_end())).into_iter().collect()
-    };
-    code_checked_answer(&args.model, &TaskInput::Documentation { code: &code, style }, &tables, args.check.attempts, &examples)
+    checked_answer(&args.model, &TaskRequest::Doc { code: &code, style }, &tables, args.check.attempts)
 }
 
 fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
@@ -153,83 +109,43 @@ fn worked_examples(data_dir: &Path, input: &TaskInput, tables: &TableSchemas) ->
     Ok(shots)
 }
 
-/// Generates, checks each answer by execution (it compiles, and Ibis runs it on the fixtures;
-/// with a `goal` SQL, it returns that query's result there), and on failure asks again with the
-/// real error, up to `attempts` answers. Prints the last program and what the check found.
-fn checked_answer(
-    model: &ModelOptions,
-    input: &TaskInput,
-    tables: &TableSchemas,
-    attempts: u32,
-    goal: Option<&str>,
-    read: &dyn Fn(&str) -> Vec<String>,
-) -> anyhow::Result<ExitCode> {
-    if let Some(goal) = goal {
+/// Answers `request` with the local model, each answer checked by execution and retried with
+/// the real error (`ibert_tasks::checked`); prints the last answer and what the check found.
+/// Prose answers (`qa`, `doc`) are printed and exit 0 either way, since prose helps even where
+/// its code does not run; a program that failed its check exits with the reason's status.
+fn checked_answer(model: &ModelOptions, request: &TaskRequest, tables: &TableSchemas, attempts: u32) -> anyhow::Result<ExitCode> {
+    if let Some(goal) = request.goal() {
         eprintln!("goal: the answer must return the result of {}", goal.lines().next().unwrap_or(goal));
     }
     let settings = model_config::settings(model)?;
     let mut engine = model_config::load_engine(&settings)?;
-    let prompt = prompt(model, &settings, &engine, input, tables)?;
+    let prompt = prompt(model, &settings, &engine, &request.input(), tables)?;
     let pool = start_oracle()?;
-    let fixtures = fixtures_for_seed(0);
-    let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
-    let mut last = None;
-    // A candidate that fails may be one repair of its own error away (as `fix` tries first).
-    let mut repaired = None;
-    let outcome = run_with_feedback(&mut engine, &settings, prompt, attempts, true, read, &mut |program| {
-        let checked = match goal {
-            Some(goal) => checker.program_matches_sql(goal, program, tables)?,
-            None => checker.program_runs(program, tables)?,
-        };
-        let feedback = checked.as_feedback();
-        if let (Err(_), Verdict::Rejected(reject)) = (&feedback, &checked.verdict)
-            && let Some(repair) = ibert_tasks::repair::repair_and_check(&mut checker, program, &reject.detail, tables, goal)?
-        {
-            repaired = Some(repair);
-            return Ok(Ok(String::new()));
+    let answered =
+        run_checked(&mut engine, &settings, attempts, true, |engine, options| checked::answer_checked(engine, &pool, prompt, request, tables, options))?;
+    println!("{}", answered.answer.trim_end());
+    let program = matches!(request, TaskRequest::Complete { .. } | TaskRequest::Fix { .. });
+    match answered.reject_reason() {
+        Some(reason) => {
+            eprintln!("{} ({}: {reason})", answered.report, exit::reject_phrase(reason));
+            Ok(exit::for_reject(reason))
         }
-        last = Some(checked.verdict);
-        Ok(feedback)
-    })?;
-    println!("{}", repaired.as_ref().map_or(&outcome.program, |(program, _)| program).trim_end());
-    match (outcome.accepted, last) {
-        (Some(_), _) => {
-            let check = if goal.is_some() {
-                "returns the goal SQL's result, executed through Ibis on the fixture databases"
-            } else {
-                "runs through Ibis on the fixture databases"
-            };
-            let repairs = repaired.map(|(_, repairs)| format!(", repaired from its error: {}", repairs.join(", "))).unwrap_or_default();
-            eprintln!("verified: compiles with real Ibis {} and {check} (answer {}{repairs})", pool.hello().ibis, outcome.attempt);
-            Ok(ExitCode::SUCCESS)
-        }
-        (None, Some(Verdict::Rejected(reject))) => {
-            eprintln!(
-                "NOT verified: {} ({}): no answer of {attempts} passed (last: {})",
-                exit::reject_phrase(reject.reason),
-                reject.reason,
-                outcome.last_error
-            );
-            Ok(exit::for_reject(reject.reason))
-        }
-        (None, _) => {
-            eprintln!("NOT verified: no answer of {attempts} passed (last: {})", outcome.last_error);
-            Ok(ExitCode::from(exit::REJECTED))
+        _ => {
+            eprintln!("{}", answered.report);
+            Ok(if answered.verified || !program { ExitCode::SUCCESS } else { ExitCode::from(exit::REJECTED) })
         }
     }
 }
 
-/// The retry loop of the task library, with answers streamed to standard error (when `stream`)
-/// and each answer's speed reported.
-pub(super) fn run_with_feedback(
-    engine: &mut dyn Engine,
+/// Runs a checked task of the task library with the model's answers streamed to standard error
+/// (when `stream`) and each answer's speed reported.
+pub(super) fn run_checked(
+    engine: &mut LocalModel,
     settings: &ModelSettings,
-    prompt: Prompt,
     attempts: u32,
     stream: bool,
-    read: &dyn Fn(&str) -> Vec<String>,
-    check: &mut ibert_tasks::retry::CheckProgram<'_>,
-) -> anyhow::Result<Outcome> {
+    task: impl FnOnce(&mut LocalModel, RetryOptions) -> Result<CheckedAnswer, RetryError>,
+) -> anyhow::Result<CheckedAnswer> {
     let mut on_text = |text: &str| {
         eprint!("{text}");
         let _ = std::io::stderr().flush();
@@ -238,57 +154,14 @@ pub(super) fn run_with_feedback(
         eprintln!("-- answers of {} (at most {attempts}):", engine.describe());
     }
     let options = RetryOptions { attempts, generation: &settings.generation, on_text: if stream { Some(&mut on_text) } else { None } };
-    let outcome = answer_until_accepted(engine, prompt, options, read, check)?;
+    let answered = task(engine, options)?;
     if stream {
         eprintln!();
     }
-    for generation in &outcome.generations {
+    for generation in &answered.generations {
         report_speed(generation);
     }
-    if outcome.accepted.is_none() && !outcome.last_error.is_empty() {
-        eprintln!("answer {} {}", outcome.attempt, outcome.last_error);
-    }
-    Ok(outcome)
-}
-
-/// An answer in prose (`qa`, `doc`) whose code, where it holds any (`code_of`), must compile
-/// with real Ibis against the tables `snippet` infers from it (starting from `tables`); an
-/// answer whose code fails is asked again with the error, up to `attempts` answers. The last
-/// answer is printed either way, since prose helps even where its code does not run, and the
-/// output says which check it passed.
-fn code_checked_answer(
-    model: &ModelOptions,
-    input: &TaskInput,
-    tables: &TableSchemas,
-    attempts: u32,
-    code_of: &dyn Fn(&str) -> Vec<String>,
-) -> anyhow::Result<ExitCode> {
-    let settings = model_config::settings(model)?;
-    let mut engine = model_config::load_engine(&settings)?;
-    let prompt = prompt(model, &settings, &engine, input, tables)?;
-    let pool = start_oracle()?;
-    let whole_answer = |text: &str| vec![text.trim().to_string()];
-    let outcome = run_with_feedback(&mut engine, &settings, prompt, attempts, true, &whole_answer, &mut |answer| {
-        let blocks = code_of(answer);
-        if blocks.is_empty() {
-            return Ok(Ok("not checked: the answer holds no code to run".to_string()));
-        }
-        let mut inferred = Vec::new();
-        for block in &blocks {
-            let run = snippet::run_snippet(&pool, block, tables)?;
-            if let Err(error) = &run.compiled {
-                return Ok(Err(format!("has code that real Ibis rejects ({}): {error}", run.describe_tables())));
-            }
-            inferred.push(run.describe_tables());
-        }
-        Ok(Ok(format!("verified: its code ({} block(s)) compiles with real Ibis {} against {}", blocks.len(), pool.hello().ibis, inferred.join("; "))))
-    })?;
-    println!("{}", outcome.program.trim_end());
-    match outcome.accepted {
-        Some(report) => eprintln!("{report} (answer {})", outcome.attempt),
-        None => eprintln!("NOT verified: no answer of {attempts} has code that runs (last: {})", outcome.last_error),
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(answered)
 }
 
 pub(super) fn report_speed(generation: &Generation) {

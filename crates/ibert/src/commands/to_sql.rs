@@ -9,8 +9,8 @@ use anyhow::Context;
 use ibert_oracle::protocol::{CompileRequest, TableSchemas};
 
 use ibert_oracle::{FailureKind, WorkerPool};
-use ibert_tasks::check::compile_to;
-use ibert_tasks::{TaskInput, answer};
+use ibert_tasks::TaskInput;
+use ibert_tasks::checked;
 use ibert_verify::{Verdict, Verifier};
 
 use super::verification_run::fixtures_for_seed;
@@ -81,27 +81,15 @@ fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileReque
     let input = TaskInput::ErrorResolution { broken_code: &request.code, error, context: None };
     let mut engine = model_config::load_engine(&settings)?;
     let prompt = tasks::prompt(&args.model, &settings, &engine, &input, &request.tables)?;
-    let mut compiled = None;
-    let read = |text: &str| vec![answer::code_block(text)];
-    let outcome = tasks::run_with_feedback(&mut engine, &settings, prompt, args.attempts, false, &read, &mut |program| {
-        let result = compile_to(pool, program, &request.tables, &request.dialect)?;
-        compiled = result.as_ref().ok().cloned();
-        Ok(result.map_err(|error| format!("does not compile: {error}")))
+    let answered = tasks::run_checked(&mut engine, &settings, args.attempts, false, |engine, options| {
+        checked::repair_to_compile(engine, pool, prompt, &request.tables, &request.dialect, options)
     })?;
-    let outcome = ibert_tasks::retry::Outcome { accepted: compiled.filter(|_| outcome.accepted.is_some()), ..outcome };
-    match outcome.accepted {
-        Some(sql) => {
-            println!("{}", sql.trim_end());
-            eprintln!(
-                "repaired by the model (answer {}); the SQL above is real Ibis's compilation of this repaired program, not of the input:\n{}",
-                outcome.attempt,
-                outcome.program.trim_end()
-            );
-            Ok(ExitCode::from(exit::REPAIRED))
-        }
-        None => {
-            eprintln!("the model's {} repairs did not compile either (last: {})", args.attempts, outcome.last_error);
-            Ok(ExitCode::FAILURE)
-        }
+    if answered.verified {
+        println!("{}", answered.answer.trim_end());
+        eprintln!("{}:\n{}", answered.report, answered.program.as_deref().unwrap_or_default().trim_end());
+        Ok(ExitCode::from(exit::REPAIRED))
+    } else {
+        eprintln!("{}", answered.report);
+        Ok(ExitCode::FAILURE)
     }
 }

@@ -4,6 +4,7 @@
 mod basics;
 mod common;
 mod data_pipeline;
+mod serve;
 mod synth;
 mod tasks;
 mod train;

@@ -1,0 +1,3 @@
+fn main() {
+    ibert_build::link_duckdb();
+}
