@@ -61,9 +61,30 @@ MODULE_ROOTS = {"ibis": "ibis", "s": "ibis.selectors", "selectors": "ibis.select
 _UDF_PATH = {"ibis.udf": {"scalar", "agg"}, "ibis.udf.scalar": {"builtin"}, "ibis.udf.agg": {"builtin"}}
 
 
+#: Public methods of Ibis expressions that run the expression or reach a backend: still denied.
+EXPRESSION_BACKEND_METHODS = frozenset({"execute", "compile", "get_backend", "cache", "visualize"})
+
+
+def expression_api() -> frozenset[str]:
+    """Public attribute names of Ibis's expression types (tables, columns, scalars, grouped
+    tables, ...) other than those that run the expression or reach a backend (`execute`, every
+    `to_*`). A word on the deny-list that is one of these (`Table.rename`, `ArrayValue.remove`)
+    is Ibis's own method, not the file operation of the same name: the objects a program can
+    hold are Ibis expressions and Python literals, and none of the latter has such a method that
+    reaches outside (`list.remove` only edits the list)."""
+    import inspect
+
+    import ibis.expr.types as ir
+
+    classes = [c for _, c in inspect.getmembers(ir, inspect.isclass) if c.__module__.startswith("ibis.expr.types")]
+    names = {n for c in classes for n in dir(c) if not n.startswith("_")}
+    return frozenset(n for n in names if not n.startswith("to_") and n not in EXPRESSION_BACKEND_METHODS)
+
+
 def public_api() -> dict[str, frozenset[str]]:
     """Public, non-module attributes of `ibis` and `ibis.selectors` (plus the `selectors` and `udf`
-    namespaces of `ibis`). Backend entry points (`ibis.duckdb`), `ibis.util` and every other
+    namespaces of `ibis`), and under `expressions` the methods of Ibis expressions
+    ([`expression_api`]). Backend entry points (`ibis.duckdb`), `ibis.util` and every other
     module are left out: they lead to real backends, files and `import_object`."""
     import types
 
@@ -75,7 +96,7 @@ def public_api() -> dict[str, frozenset[str]]:
 
     ibis_names = plain(ibis, ibis.__all__) | {"selectors", "udf"}
     selector_names = plain(ibis.selectors, dir(ibis.selectors))
-    return {"ibis": frozenset(ibis_names), "ibis.selectors": frozenset(selector_names)}
+    return {"ibis": frozenset(ibis_names), "ibis.selectors": frozenset(selector_names), "expressions": expression_api()}
 
 #: The largest constant exponent a program may use; `10**10**10` would hang the worker.
 MAX_CONSTANT_EXPONENT = 512
@@ -108,7 +129,7 @@ def check_program(
 
     `data_names` are column and struct field names of the bound tables: attribute access to them
     is column access (`events.properties.os`), so they are allowed even where the deny-list has
-    the same word. The seccomp filter and resource limits still contain anything reached that way.
+    the same word; so are the methods of Ibis expressions (`Table.rename`, see `expression_api`). The seccomp filter and resource limits still contain anything reached that way.
 
     Raises SyntaxError for code that does not parse and SandboxViolation for code that parses but
     uses something outside the allow-list.
@@ -137,7 +158,7 @@ def check_program(
                 _check_attribute(node.attr, frozenset(), line)
                 _check_module_attribute(path, node.attr, api, line)
             else:
-                _check_attribute(node.attr, data_names, line)
+                _check_attribute(node.attr, data_names | api.get("expressions", frozenset()), line)
         elif isinstance(node, ast.arg):
             _check_identifier(node.arg, line)
         elif isinstance(node, ast.keyword) and node.arg is not None:

@@ -185,6 +185,20 @@ fn column_and_struct_field_names_may_shadow_denied_attribute_names() {
 }
 
 #[test]
+fn ibis_methods_named_like_denied_file_operations_are_allowed_and_backend_methods_are_not() {
+    let pool = pool(1, 10);
+    let tables: TableSchemas = serde_json::from_value(serde_json::json!({"events": {"user_id": "int64", "tags": "array<string>"}})).unwrap();
+    let compile = |code: &str| pool.compile(&CompileRequest { code: code.into(), tables: tables.clone(), dialect: "duckdb".into(), expr_name: None }).unwrap();
+    let renamed = compile("expr = events.rename(uid='user_id').select('uid', t=_.tags.remove('x'))").unwrap();
+    assert!(renamed.sql.contains("\"uid\""), "{}", renamed.sql);
+    for backend in ["events.execute()", "events.to_parquet('/tmp/ibert-hostile-test-marker')", "events.to_pyarrow()", "events.compile()"] {
+        assert_eq!(compile(backend).unwrap_err().kind, FailureKind::Sandbox, "{backend}");
+    }
+    // Still refused where no Ibis expression has the word.
+    assert_eq!(compile("'{0}'.format(events)").unwrap_err().kind, FailureKind::Sandbox);
+}
+
+#[test]
 fn builtin_udf_definitions_are_the_one_def_allowed() {
     let pool = pool(1, 10);
     let udf = "@ibis.udf.scalar.builtin\ndef levenshtein(a: str, b: str) -> int:\n    ...\n\nexpr = events.select(d=levenshtein(events.name, 'x'))";
