@@ -130,4 +130,9 @@ pub trait Engine {
 
     /// Generates from `prompt`, calling `on_text` with each new piece of text as it is decoded.
     fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError>;
+
+    /// The LoRA adapter applied, when one is (prompts then leave out worked examples).
+    fn adapter(&self) -> Option<&str> {
+        None
+    }
 }

@@ -28,6 +28,7 @@ pub mod gguf;
 pub mod hf_folder;
 pub mod local_model;
 pub mod native;
+pub mod openai_api;
 pub mod tensor_file;
 pub mod tokenizer;
 
@@ -37,3 +38,4 @@ pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
 pub use engine::{Cancel, Engine, EngineError, Generation, GenerationOptions, StopReason};
 pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};
 pub use local_model::{Backend, DeviceChoice, LoadOptions, LocalModel};
+pub use openai_api::OpenAiEngine;

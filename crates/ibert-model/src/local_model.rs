@@ -288,4 +288,8 @@ impl Engine for LocalModel {
         let vocabulary = Vocabulary { tokenizer: &self.tokenizer, end_tokens: &self.end_tokens, context_length: self.context_length };
         decoder::generate(self.network.as_mut(), &mut self.cached, &vocabulary, prompt, options, on_text)
     }
+
+    fn adapter(&self) -> Option<&str> {
+        LocalModel::adapter(self)
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ibert_catalog::resolve_model;
-use ibert_model::{DeviceChoice, GenerationOptions, LoadOptions, LocalModel};
+use ibert_model::{DeviceChoice, Engine, GenerationOptions, LoadOptions, LocalModel, OpenAiEngine};
 use ibert_oracle::cache_dir;
 use serde::Deserialize;
 
@@ -38,6 +38,19 @@ pub struct ModelSection {
     pub cache_dir: Option<PathBuf>,
     /// A LoRA adapter (folder or GGUF file); `none` runs the base alone.
     pub adapter: Option<PathBuf>,
+    /// With `provider: openai`: the server's API root (`http://127.0.0.1:8080/v1`).
+    pub base_url: Option<String>,
+    /// With `provider: openai`: the environment variable that holds the API key, if one is needed.
+    pub api_key_env: Option<String>,
+}
+
+/// A model behind an OpenAI-compatible server (`model.provider: openai`).
+#[derive(Debug, Clone)]
+pub struct RemoteModel {
+    pub base_url: String,
+    /// The `model` of each request (model.model_name or --model-name; `default` when unset).
+    pub model: String,
+    pub api_key: Option<String>,
 }
 
 /// Which LoRA adapter a task runs with.
@@ -67,6 +80,8 @@ pub struct ModelSettings {
     pub data_dir: PathBuf,
     pub generation: GenerationOptions,
     pub adapter: AdapterChoice,
+    /// Set when `model.provider` is `openai`: the answers come from that server.
+    pub remote: Option<RemoteModel>,
 }
 
 pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
@@ -77,9 +92,11 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     };
     let data_dir = config.data_dir.unwrap_or_else(|| PathBuf::from("data"));
     let model = config.model;
-    if let Some(provider) = model.provider.as_deref().filter(|p| !matches!(*p, "local" | "huggingface" | "gguf")) {
-        bail!("model.provider `{provider}` is not supported: iBERT runs models locally (`local`)");
-    }
+    let remote = match model.provider.as_deref() {
+        None | Some("local" | "huggingface" | "gguf") => None,
+        Some("openai") => Some(remote_model(&model, options)?),
+        Some(provider) => bail!("model.provider `{provider}` is not supported: use `local` (the default) or `openai` (any OpenAI-compatible server)"),
+    };
     let device_name = options.device.clone().or(model.device).unwrap_or_else(|| "cpu".into());
     let Some(device) = DeviceChoice::parse(&device_name) else {
         bail!("device `{device_name}`: use cpu, cuda or cuda:N");
@@ -112,7 +129,22 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.repetition_penalty {
         generation.repetition_penalty = value;
     }
-    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation, adapter })
+    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation, adapter, remote })
+}
+
+fn remote_model(model: &ModelSection, options: &ModelOptions) -> anyhow::Result<RemoteModel> {
+    let Some(base_url) = model.base_url.clone().filter(|url| !url.trim().is_empty()) else {
+        bail!("model.provider `openai` needs model.base_url, the server's API root (for `ibert serve`: http://127.0.0.1:8080/v1)");
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        bail!("model.base_url `{base_url}` must start with http:// or https://");
+    }
+    let api_key = match &model.api_key_env {
+        Some(name) => Some(std::env::var(name).with_context(|| format!("model.api_key_env names `{name}`, which is not set in the environment"))?),
+        None => None,
+    };
+    let name = options.choice.model_name.clone().or_else(|| model.model_name.clone()).unwrap_or_else(|| "default".to_string());
+    Ok(RemoteModel { base_url, model: name, api_key })
 }
 
 fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
@@ -123,8 +155,18 @@ fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     })
 }
 
-/// Loads the model of `settings`, fetching it first when needed.
-pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
+/// The engine of `settings`: the local model (fetched first when needed), or the server of
+/// `model.provider: openai`.
+pub fn load_engine(settings: &ModelSettings) -> anyhow::Result<Box<dyn Engine + Send>> {
+    if let Some(remote) = &settings.remote {
+        eprintln!("model: {} at {} (model.provider: openai)", remote.model, remote.base_url);
+        return Ok(Box::new(OpenAiEngine::new(&remote.base_url, &remote.model, remote.api_key.as_deref())));
+    }
+    Ok(Box::new(load_local(settings)?))
+}
+
+/// Loads the local model of `settings`, fetching it first when needed.
+fn load_local(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
     let path = match &settings.model_path {
         Some(path) => path.clone(),
         None => model_file(settings.model_name.as_deref(), &settings.cache_dir)?,

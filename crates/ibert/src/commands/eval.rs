@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use ibert_model::Engine;
 use ibert_records::{Example, Payload, Task, read_jsonl};
 use ibert_tasks::TaskInput;
 use ibert_tasks::check::Checker;
@@ -87,7 +86,7 @@ pub fn run(args: &EvalArgs, interrupted: &AtomicBool) -> anyhow::Result<ExitCode
         let input = TaskInput::of(record);
         let shots = if args.shots > 0 { indexes[&record.task()].nearest(&input, &record.context.schemas(), args.shots, Some(&record.id)) } else { Vec::new() };
         let goal = if args.goal_comments { goal_of(record, &queries) } else { None };
-        let outcome = evaluate(&mut engine, &mut checker, record, &shots, &options, goal).with_context(|| format!("evaluating record `{}`", record.id))?;
+        let outcome = evaluate(engine.as_mut(), &mut checker, record, &shots, &options, goal).with_context(|| format!("evaluating record `{}`", record.id))?;
         appender.append(&signature, &outcome)?;
         outcomes.push(outcome);
         bar.inc(1);

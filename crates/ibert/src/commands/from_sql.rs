@@ -8,7 +8,6 @@ use ibert_oracle::WorkerPool;
 use ibert_transpile::{Catalog, RESULT_NAME, TranspileError, transpile};
 use ibert_verify::{FixtureConfig, Verdict, Verifier};
 
-use ibert_model::Engine;
 use ibert_tasks::check::Checker;
 use ibert_tasks::checked;
 use ibert_tasks::{TaskInput, answer};
@@ -149,7 +148,7 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
     let settings = model_config::settings(&args.model)?;
     let input = TaskInput::SqlToIbis { sql };
     let mut engine = model_config::load_engine(&settings)?;
-    let prompt = tasks::prompt(&args.model, &settings, &engine, &input, &tables)?;
+    let prompt = tasks::prompt(&args.model, &settings, engine.as_ref(), &input, &tables)?;
     if args.no_verify {
         let chat = engine.chat_prompt(&prompt.messages)?;
         let generation = engine.generate(&chat, &settings.generation, &mut |_| {})?;
@@ -162,7 +161,7 @@ fn model_fallback(args: &FromSqlArgs, sql: &str, catalog: &Catalog, setup: Optio
         None => Setup::start(args)?,
     };
     let mut checker = Checker::new(&setup.pool, setup.verifier()?);
-    let answered = tasks::run_checked(&mut engine, &settings, args.attempts, false, |engine, options| {
+    let answered = tasks::run_checked(engine.as_mut(), &settings, args.attempts, false, |engine, options| {
         checked::translate_sql(engine, &mut checker, prompt, sql, &tables, options)
     })?;
     let verdict = answered.verdict.as_ref().context("the model gave no answer")?;

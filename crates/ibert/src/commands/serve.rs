@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ibert_model::Engine;
 use ibert_records::{Example, read_jsonl};
 use ibert_serve::{Dataset, Loaded, LoadedModel, ServeOptions};
 
@@ -58,7 +57,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         // Adapters were trained on prompts without worked examples, and answer better so.
         let with_examples = !no_examples && engine.adapter().is_none();
         let train = if with_examples { train_records(&settings.data_dir)? } else { Vec::new() };
-        let engine: Box<dyn Engine + Send> = Box::new(engine);
         Ok(Loaded { pool, model: Some(LoadedModel { engine, id }), train })
     });
     ibert_serve::run(options, dataset, loader)?;

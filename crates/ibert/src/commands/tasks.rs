@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ibert_model::{Engine, Generation, LocalModel};
+use ibert_model::{Engine, Generation};
 use ibert_oracle::WorkerPool;
 use ibert_oracle::protocol::TableSchemas;
 use ibert_records::{DocStyle, Example, read_jsonl};
@@ -91,7 +91,7 @@ fn tables(schema: &SchemaOptions) -> anyhow::Result<TableSchemas> {
 /// an adapter runs: the adapters were trained on prompts without examples, and measured with
 /// them they answer worse (sql_to_ibis 11 against 14, code_completion 1 against 4 of 40 records
 /// for the 0.5B model's, docs/training.md).
-pub(super) fn prompt(model: &ModelOptions, settings: &ModelSettings, engine: &LocalModel, input: &TaskInput, tables: &TableSchemas) -> anyhow::Result<Prompt> {
+pub(super) fn prompt(model: &ModelOptions, settings: &ModelSettings, engine: &dyn Engine, input: &TaskInput, tables: &TableSchemas) -> anyhow::Result<Prompt> {
     let shots = if model.no_examples || engine.adapter().is_some() { Vec::new() } else { worked_examples(&settings.data_dir, input, tables)? };
     Ok(Prompt::render(input, tables, &shots))
 }
@@ -119,10 +119,10 @@ fn checked_answer(model: &ModelOptions, request: &TaskRequest, tables: &TableSch
     }
     let settings = model_config::settings(model)?;
     let mut engine = model_config::load_engine(&settings)?;
-    let prompt = prompt(model, &settings, &engine, &request.input(), tables)?;
+    let prompt = prompt(model, &settings, engine.as_ref(), &request.input(), tables)?;
     let pool = start_oracle()?;
     let answered =
-        run_checked(&mut engine, &settings, attempts, true, |engine, options| checked::answer_checked(engine, &pool, prompt, request, tables, options))?;
+        run_checked(engine.as_mut(), &settings, attempts, true, |engine, options| checked::answer_checked(engine, &pool, prompt, request, tables, options))?;
     println!("{}", answered.answer.trim_end());
     let program = matches!(request, TaskRequest::Complete { .. } | TaskRequest::Fix { .. });
     match answered.reject_reason() {
@@ -140,11 +140,11 @@ fn checked_answer(model: &ModelOptions, request: &TaskRequest, tables: &TableSch
 /// Runs a checked task of the task library with the model's answers streamed to standard error
 /// (when `stream`) and each answer's speed reported.
 pub(super) fn run_checked(
-    engine: &mut LocalModel,
+    engine: &mut dyn Engine,
     settings: &ModelSettings,
     attempts: u32,
     stream: bool,
-    task: impl FnOnce(&mut LocalModel, RetryOptions) -> Result<CheckedAnswer, RetryError>,
+    task: impl FnOnce(&mut dyn Engine, RetryOptions) -> Result<CheckedAnswer, RetryError>,
 ) -> anyhow::Result<CheckedAnswer> {
     let mut on_text = |text: &str| {
         eprint!("{text}");

@@ -80,8 +80,8 @@ fn repair_with_model(args: &ToSqlArgs, pool: &WorkerPool, request: &CompileReque
     let settings = model_config::settings(&args.model)?;
     let input = TaskInput::ErrorResolution { broken_code: &request.code, error, context: None };
     let mut engine = model_config::load_engine(&settings)?;
-    let prompt = tasks::prompt(&args.model, &settings, &engine, &input, &request.tables)?;
-    let answered = tasks::run_checked(&mut engine, &settings, args.attempts, false, |engine, options| {
+    let prompt = tasks::prompt(&args.model, &settings, engine.as_ref(), &input, &request.tables)?;
+    let answered = tasks::run_checked(engine.as_mut(), &settings, args.attempts, false, |engine, options| {
         checked::repair_to_compile(engine, pool, prompt, &request.tables, &request.dialect, options)
     })?;
     if answered.verified {

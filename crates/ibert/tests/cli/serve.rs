@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::ibert;
+use super::common::{ibert, run_with_stdin, stderr, stdout};
 
 /// A running `ibert serve`, stopped (SIGKILL) when dropped unless [`Server::stop`] ran.
 struct Server {
@@ -242,8 +242,7 @@ fn the_openai_python_client_gets_the_same_greedy_answer_streamed_and_whole_and_a
     let server = Server::start(dir.path(), &["--queue", "1", "--no-examples"]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/tests/openai_client.py");
     let output = Command::new(&python).arg(&script).arg(format!("{}/v1", server.base)).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)));
     assert!(report["models"][0].as_str().unwrap().starts_with("smollm2-135m"), "{report}");
     let whole = report["chat"].as_str().unwrap();
@@ -273,6 +272,23 @@ fn the_openai_python_client_gets_the_same_greedy_answer_streamed_and_whole_and_a
     assert!(replies.iter().any(|(status, _)| *status == 200), "{replies:?}");
     assert!(replies.iter().any(|(status, retry)| *status == 503 && retry.is_some()), "{replies:?}");
     assert!(replies.iter().all(|(status, _)| matches!(status, 200 | 503)), "{replies:?}");
+
+    // `model.provider: openai` points the task commands at this server: the same greedy answer
+    // as the local model gives.
+    let question = "How do I keep the rows of table t where a is positive?";
+    let local = run_with_stdin(ibert(), dir.path(), &["qa", "--attempts", "1", "--max-tokens", "40"], question);
+    let remote_dir = dir.path().join("remote");
+    std::fs::create_dir_all(&remote_dir).unwrap();
+    std::fs::write(remote_dir.join("config.yaml"), format!("model:\n  provider: openai\n  base_url: {}/v1\n", server.base)).unwrap();
+    let remote = run_with_stdin(ibert(), &remote_dir, &["qa", "--attempts", "1", "--max-tokens", "40"], question);
+    assert!(local.status.success() && remote.status.success(), "{}\n{}", stderr(&local), stderr(&remote));
+    assert!(stderr(&remote).contains("(OpenAI-compatible API)"), "{}", stderr(&remote));
+    assert!(!stdout(&local).trim().is_empty());
+    assert_eq!(stdout(&remote), stdout(&local), "{}", stderr(&remote));
+    std::fs::write(remote_dir.join("config.yaml"), "model:\n  provider: openai\n").unwrap();
+    let unset = run_with_stdin(ibert(), &remote_dir, &["qa"], question);
+    assert_eq!(unset.status.code(), Some(1));
+    assert!(stderr(&unset).contains("needs model.base_url"), "{}", stderr(&unset));
 
     // A checked task through the model: an answer and what its check found.
     let (status, answer) = server.post("/v1/tasks/qa", &json!({"question": "How do I count the rows of a table t?", "attempts": 1, "max_tokens": 60}));
