@@ -1,6 +1,7 @@
-"""Load on `ibert serve` over loopback: requests/s and latency percentiles of one endpoint at
-several numbers of concurrent clients, each client sending its next request when the last is
-answered. Usage: serve_load.py BASE_URL ENDPOINT BODY_JSON SECONDS CLIENTS...
+"""Load on `ibert serve` (or any OpenAI-compatible server) over loopback: requests/s, latency
+percentiles and, for completions, generated tokens/s (from each answer's `usage`) of one
+endpoint at several numbers of concurrent clients, each client sending its next request when the
+last is answered. Usage: serve_load.py BASE_URL ENDPOINT BODY_JSON SECONDS CLIENTS...
 
 Standard library only (threads and http.client with keep-alive), so it runs with any python3.
 """
@@ -14,7 +15,7 @@ import time
 from urllib.parse import urlparse
 
 
-def client(base, path, body, deadline, latencies, statuses, lock):
+def client(base, path, body, deadline, latencies, statuses, tokens, lock):
     url = urlparse(base)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
     headers = {"content-type": "application/json"}
@@ -22,17 +23,22 @@ def client(base, path, body, deadline, latencies, statuses, lock):
         started = time.monotonic()
         connection.request("POST", path, body, headers)
         response = connection.getresponse()
-        response.read()
+        text = response.read()
         elapsed = time.monotonic() - started
+        try:
+            generated = json.loads(text).get("usage", {}).get("completion_tokens", 0)
+        except (ValueError, AttributeError):
+            generated = 0
         with lock:
             latencies.append(elapsed)
             statuses[response.status] = statuses.get(response.status, 0) + 1
+            tokens.append(generated)
 
 
 def run(base, path, body, seconds, clients):
-    latencies, statuses, lock = [], {}, threading.Lock()
+    latencies, statuses, tokens, lock = [], {}, [], threading.Lock()
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=client, args=(base, path, body, deadline, latencies, statuses, lock)) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(base, path, body, deadline, latencies, statuses, tokens, lock)) for _ in range(clients)]
     started = time.monotonic()
     for thread in threads:
         thread.start()
@@ -45,6 +51,7 @@ def run(base, path, body, seconds, clients):
         "endpoint": path, "clients": clients, "requests": len(latencies), "rps": round(len(latencies) / wall, 1),
         "p50_ms": round(pick(0.50), 1), "p99_ms": round(pick(0.99), 1), "statuses": statuses,
         "mean_ms": round(statistics.mean(latencies) * 1000, 1),
+        "generated_tokens_per_s": round(sum(tokens) / wall, 1),
     }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import ctypes
 import re
-import platform
 import resource
 import signal
 
@@ -391,81 +390,78 @@ def limit_cpu_for_next_request(seconds: int) -> None:
 
 # --- seccomp ------------------------------------------------------------------------------------
 
-# Syscalls refused with EPERM: new processes, program execution, sockets, changes to the file system,
-# signals to other processes and tracing.
-_DENIED_SYSCALLS = {
-    "x86_64": {
-        "fork": 57, "vfork": 58, "clone": 56, "clone3": 435, "execve": 59, "execveat": 322,
-        "socket": 41, "connect": 42, "bind": 49, "listen": 50, "unlink": 87, "unlinkat": 263,
-        "rename": 82, "renameat": 264, "renameat2": 316, "mkdir": 83, "mkdirat": 258, "rmdir": 84,
-        "creat": 85, "link": 86, "linkat": 265, "symlink": 88, "symlinkat": 266, "chmod": 90,
-        "fchmod": 91, "fchmodat": 268, "truncate": 76, "ftruncate": 77, "kill": 62, "tkill": 200,
-        "tgkill": 234, "ptrace": 101,
-    },
-    "aarch64": {
-        "clone": 220, "clone3": 435, "execve": 221, "execveat": 281, "socket": 198, "connect": 203,
-        "bind": 200, "listen": 201, "unlinkat": 35, "renameat": 38, "renameat2": 276,
-        "mkdirat": 34, "linkat": 37, "symlinkat": 36, "fchmod": 52, "fchmodat": 53,
-        "truncate": 45, "ftruncate": 46, "kill": 129, "tkill": 130, "tgkill": 131, "ptrace": 117,
-    },
-}
-# Opening with any of these flags is refused: O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND.
-_WRITE_OPEN_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000
-# (syscall number, index of the flags argument)
-_OPEN_SYSCALLS = {"x86_64": [(2, 1), (257, 2)], "aarch64": [(56, 2)]}
-_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+# System calls refused with EPERM, by name: new processes, program execution, sockets, io_uring
+# (which performs file and network operations the filter would not see), changes to the file
+# system, signals to other processes and tracing. libseccomp resolves each name for the running
+# architecture; one an architecture lacks (`fork` on aarch64) is left out there.
+DENIED_SYSCALLS = (
+    "fork", "vfork", "clone", "clone3", "execve", "execveat",
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "openat2", "creat", "mknod", "mknodat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+    "mkdir", "mkdirat", "rmdir", "link", "linkat", "symlink", "symlinkat",
+    "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "lchown", "truncate", "ftruncate",
+    "mount", "umount2", "chroot", "pivot_root",
+    "kill", "tkill", "tgkill", "ptrace", "process_vm_writev",
+)
+# `open` and `openat` are refused when their flags hold any of O_WRONLY, O_RDWR, O_CREAT, O_TRUNC
+# or O_APPEND: reading stays possible (imports), writing does not. (`openat2` takes its flags in
+# a struct no filter can read, so it is refused whole.)
+_WRITE_OPEN_FLAGS = (0o1, 0o2, 0o100, 0o1000, 0o2000)
+_OPEN_FLAGS_ARGUMENT = {"open": 1, "openat": 2}
+
+_SCMP_ACT_ALLOW = 0x7FFF0000
+_SCMP_ACT_ERRNO_EPERM = 0x00050000 | 1
+_SCMP_FLTATR_ACT_BADARCH = 2
+_SCMP_FLTATR_CTL_TSYNC = 4
+_SCMP_CMP_MASKED_EQ = 7
 
 
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+class _ArgCmp(ctypes.Structure):
+    """libseccomp's `struct scmp_arg_cmp`."""
 
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
 
 
 def install_seccomp() -> str:
-    """Install the seccomp filter; returns "on", or why it is off on this machine."""
-    machine = platform.machine()
-    if machine not in _DENIED_SYSCALLS:
-        return f"off: no syscall table for {machine}"
-    ld_w_abs, jeq_k, jset_k, ret_k = 0x20, 0x15, 0x45, 0x06
-    ret_allow, ret_eperm = 0x7FFF0000, 0x00050000 | 1
-    denied = sorted(_DENIED_SYSCALLS[machine].values())
-    opens = _OPEN_SYSCALLS[machine]
-    # Layout: arch check, syscall number, one jump per denied call, one per open call, allow,
-    # one flag check per open call, then the shared EPERM and ALLOW returns.
-    program: list[tuple[int, int, int, int]] = []
-    n_head = 4 + len(denied) + len(opens) + 1
-    n_total = n_head + 2 * len(opens) + 2
-    eperm_at, allow_at = n_total - 2, n_total - 1
+    """Install the seccomp filter, built by libseccomp (the library systemd and container runtimes
+    use) from the syscall names above, on every thread of the process; returns "on", or why it is
+    off on this machine. System calls of another ABI than the native one (x32 on x86_64, 32-bit
+    calls through int 0x80) are refused with EPERM, since the rules only cover the native ABI."""
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        return "off: libseccomp is not installed (Debian/Ubuntu: apt-get install libseccomp2)"
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    context = lib.seccomp_init(_SCMP_ACT_ALLOW)
+    if not context:
+        return "off: seccomp_init failed"
+    try:
+        def rule(name: str, conditions: list[_ArgCmp]) -> str | None:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number < 0:
+                return None  # this architecture has no such call
+            array = (_ArgCmp * max(1, len(conditions)))(*conditions)
+            status = lib.seccomp_rule_add_array(context, _SCMP_ACT_ERRNO_EPERM, number, len(conditions), array)
+            return None if status == 0 else f"off: adding the rule for {name} failed ({status})"
 
-    def jump_to(target: int, here: int) -> int:
-        return target - here - 1
-
-    program.append((ld_w_abs, 0, 0, 4))  # seccomp_data.arch
-    program.append((jeq_k, 1, 0, _AUDIT_ARCH[machine]))
-    program.append((ret_k, 0, 0, ret_eperm))
-    program.append((ld_w_abs, 0, 0, 0))  # seccomp_data.nr
-    for number in denied:
-        program.append((jeq_k, jump_to(eperm_at, len(program)), 0, number))
-    for index, (number, _) in enumerate(opens):
-        check_at = n_head + 2 * index
-        program.append((jeq_k, jump_to(check_at, len(program)), 0, number))
-    program.append((ret_k, 0, 0, ret_allow))
-    for _, flag_argument in opens:
-        program.append((ld_w_abs, 0, 0, 16 + 8 * flag_argument))  # low word of args[i]
-        program.append((jset_k, jump_to(eperm_at, len(program)), jump_to(allow_at, len(program)), _WRITE_OPEN_FLAGS))
-    program.append((ret_k, 0, 0, ret_eperm))
-    program.append((ret_k, 0, 0, ret_allow))
-    assert len(program) == n_total
-
-    filters = (_SockFilter * len(program))(*[_SockFilter(c, t, f, k) for c, t, f, k in program])
-    fprog = _SockFprog(len(program), filters)
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
-    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
-        return f"off: prctl(NO_NEW_PRIVS) failed with errno {ctypes.get_errno()}"
-    if libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) != 0:
-        return f"off: prctl(SECCOMP) failed with errno {ctypes.get_errno()}"
-    return "on"
+        for name in DENIED_SYSCALLS:
+            if failure := rule(name, []):
+                return failure
+        for name, argument in _OPEN_FLAGS_ARGUMENT.items():
+            for flag in _WRITE_OPEN_FLAGS:
+                if failure := rule(name, [_ArgCmp(argument, _SCMP_CMP_MASKED_EQ, flag, flag)]):
+                    return failure
+        for attribute, value in ((_SCMP_FLTATR_ACT_BADARCH, _SCMP_ACT_ERRNO_EPERM), (_SCMP_FLTATR_CTL_TSYNC, 1)):
+            if lib.seccomp_attr_set(context, attribute, value) != 0:
+                return f"off: seccomp_attr_set({attribute}) failed"
+        status = lib.seccomp_load(context)
+        return "on" if status == 0 else f"off: seccomp_load failed ({status})"
+    finally:
+        lib.seccomp_release(context)
