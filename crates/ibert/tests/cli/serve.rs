@@ -167,6 +167,38 @@ fn without_a_model_serve_answers_the_deterministic_tasks_refuses_bad_input_and_s
     let (status, answer) = call("/v1/tasks/to-sql", json!({"code": "import os\nexpr = os.environ", "tables": tables}));
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("does not compile"), "{answer}");
+    // Hostile SQL and programs: refused, and nothing reaches the file system.
+    let marker = dir.path().join("pwned");
+    let target = marker.display().to_string();
+    let hostile_sql = [
+        "SELECT * FROM read_csv('/etc/passwd')".to_string(),
+        "SELECT id, (SELECT content FROM read_text('/etc/hostname')) AS c FROM orders".to_string(),
+        format!("ATTACH '{target}' AS x"),
+        format!("COPY orders TO '{target}'"),
+        "SELECT id FROM orders; DROP TABLE orders".to_string(),
+        "SELECT getenv('HOME') AS home FROM orders".to_string(),
+        "INSTALL httpfs".to_string(),
+    ];
+    for sql in &hostile_sql {
+        let (status, answer) = call("/v1/tasks/from-sql", json!({"sql": sql, "tables": tables}));
+        assert_eq!(status, 422, "{sql}: {answer}");
+    }
+    let hostile_programs = [
+        format!("expr = orders.sql(\"COPY orders TO '{target}'\")"),
+        "import os\nexpr = os.environ".to_string(),
+        format!("expr = open('{target}', 'w')"),
+        format!("expr = orders.to_parquet('{target}')"),
+        "expr = ().__class__.__bases__[0].__subclasses__()".to_string(),
+    ];
+    for code in &hostile_programs {
+        let (status, answer) = call("/v1/tasks/to-sql", json!({"code": code, "tables": tables}));
+        assert_eq!(status, 422, "{code}: {answer}");
+    }
+    assert!(!marker.exists(), "a hostile input wrote {}", marker.display());
+    // Ibis's own `rename`, which the allow-list once refused as the file operation, compiles.
+    let (status, answer) = call("/v1/tasks/to-sql", json!({"code": "expr = orders.rename(total='amount')", "tables": tables}));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["answer"].as_str().unwrap().contains(r#"AS "total""#), "{answer}");
     let (status, answer) = call("/v1/tasks/to-sql", json!({"code": 5}));
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("expected a string"), "{answer}");
@@ -205,6 +237,7 @@ fn without_a_model_serve_answers_the_deterministic_tasks_refuses_bad_input_and_s
     assert_eq!(server.get("/metrics").0, 401);
     let (_, metrics) = send(agent().get(&server.url("/metrics")).header("authorization", "Bearer s3cret-token").call());
     assert!(metrics.contains(r#"ibert_http_requests_total{route="/v1/tasks/from-sql",status="200"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"ibert_http_requests_total{route="/v1/tasks/from-sql",status="422"} 8"#), "{metrics}");
     assert!(metrics.contains(r#"ibert_http_requests_total{route="/v1/tasks/to-sql",status="401"} 2"#), "{metrics}");
 
     let (stopped, log) = server.stop();
