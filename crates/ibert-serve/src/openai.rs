@@ -267,6 +267,17 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
         }
     };
     let usage = |generation: &Generation| json!({"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.generated_tokens, "total_tokens": generation.prompt_tokens + generation.generated_tokens});
+    // The engine's own times, under the names llama.cpp's server gives them (an extension that
+    // OpenAI clients ignore): what a client's wait can be compared with.
+    let timings = |generation: &Generation| {
+        json!({
+            "prompt_n": generation.prompt_tokens,
+            "cache_n": generation.reused_prompt_tokens,
+            "prompt_ms": generation.prompt_time.as_secs_f64() * 1000.0,
+            "predicted_n": generation.generated_tokens,
+            "predicted_ms": generation.generation_time.as_secs_f64() * 1000.0,
+        })
+    };
     if !streamed {
         let mut received = received;
         let done = loop {
@@ -285,16 +296,17 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
             "id": id, "object": kind.object(false), "created": created, "model": model,
             "choices": [kind.choice(&generation.text, false, Some(finish(&generation)))],
             "usage": usage(&generation),
+            "timings": timings(&generation),
         });
         return Ok(Json(body).into_response());
     }
     let include_usage = sampling.stream_options.is_some_and(|options| options.include_usage);
     let first_token = state.clone();
     let mut first = true;
-    let chunk = move |choices: Vec<Value>, usage: Option<Value>| {
+    let chunk = move |choices: Vec<Value>, extra: Option<(&str, Value)>| {
         let mut body = json!({"id": id, "object": kind.object(true), "created": created, "model": model, "choices": choices});
-        if let Some(usage) = usage {
-            body["usage"] = usage;
+        if let Some((key, value)) = extra {
+            body[key] = value;
         }
         Event::default().data(body.to_string())
     };
@@ -309,9 +321,9 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
                 vec![chunk(vec![kind.choice(&text, true, None)], None)]
             }
             Piece::Done(Ok(generation)) => {
-                let mut events = vec![chunk(vec![kind.choice("", true, Some(finish(&generation)))], None)];
+                let mut events = vec![chunk(vec![kind.choice("", true, Some(finish(&generation)))], Some(("timings", timings(&generation))))];
                 if include_usage {
-                    events.push(chunk(Vec::new(), Some(usage(&generation))));
+                    events.push(chunk(Vec::new(), Some(("usage", usage(&generation)))));
                 }
                 events.push(Event::default().data("[DONE]"));
                 events

@@ -294,9 +294,15 @@ fn the_openai_python_client_gets_the_same_greedy_answer_streamed_and_whole_and_a
         let handles: Vec<_> = (0..5)
             .map(|_| {
                 scope.spawn(|| {
-                    let response = agent().post(&url).header("content-type", "application/json").send(body.to_string()).unwrap();
+                    let mut response = agent().post(&url).header("content-type", "application/json").send(body.to_string()).unwrap();
                     let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-                    (response.status().as_u16(), retry)
+                    let status = response.status().as_u16();
+                    let answer: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+                    if status == 200 {
+                        // The engine's own times come with the answer, as llama.cpp's server gives them.
+                        assert!(answer["timings"]["prompt_n"].as_u64().unwrap() > 0 && answer["timings"]["prompt_ms"].as_f64().unwrap() > 0.0, "{answer}");
+                    }
+                    (status, retry)
                 })
             })
             .collect();
