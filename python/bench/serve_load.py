@@ -2,6 +2,8 @@
 percentiles and, for completions, generated tokens/s (from each answer's `usage`) of one
 endpoint at several numbers of concurrent clients, each client sending its next request when the
 last is answered. Usage: serve_load.py BASE_URL ENDPOINT BODY_JSON SECONDS CLIENTS...
+Each `{n}` in BODY_JSON becomes a number counting the requests, so that requests can differ
+(other literals: nothing cached for one request serves the next).
 
 Standard library only (threads and http.client with keep-alive), so it runs with any python3.
 """
@@ -15,13 +17,16 @@ import time
 from urllib.parse import urlparse
 
 
-def client(base, path, body, deadline, latencies, statuses, tokens, lock):
+def client(base, path, body, deadline, latencies, statuses, tokens, lock, counter):
     url = urlparse(base)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
     headers = {"content-type": "application/json"}
     while time.monotonic() < deadline:
+        with lock:
+            counter[0] += 1
+            number = counter[0]
         started = time.monotonic()
-        connection.request("POST", path, body, headers)
+        connection.request("POST", path, body.replace("{n}", str(number)), headers)
         response = connection.getresponse()
         text = response.read()
         elapsed = time.monotonic() - started
@@ -36,9 +41,9 @@ def client(base, path, body, deadline, latencies, statuses, tokens, lock):
 
 
 def run(base, path, body, seconds, clients):
-    latencies, statuses, tokens, lock = [], {}, [], threading.Lock()
+    latencies, statuses, tokens, lock, counter = [], {}, [], threading.Lock(), [0]
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=client, args=(base, path, body, deadline, latencies, statuses, tokens, lock)) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(base, path, body, deadline, latencies, statuses, tokens, lock, counter)) for _ in range(clients)]
     started = time.monotonic()
     for thread in threads:
         thread.start()

@@ -17,6 +17,7 @@ use crate::errors::ApiError;
 use crate::explorer::Dataset;
 use crate::generation::GenerationQueue;
 use crate::metrics::Metrics;
+use crate::verification::VerificationThreads;
 
 /// How the server runs; see `ibert serve --help`.
 #[derive(Debug, Clone)]
@@ -58,8 +59,11 @@ pub struct LoadedModel {
 pub type Loader = Box<dyn FnOnce() -> anyhow::Result<Loaded> + Send>;
 
 pub struct Ready {
-    pub pool: Arc<WorkerPool>,
+    /// Lives as long as the process: the verification threads keep verifiers that borrow it
+    /// between requests.
+    pub pool: &'static WorkerPool,
     pub generation: Option<GenerationQueue>,
+    pub verification: VerificationThreads,
     shots: HashMap<Task, ShotIndex>,
 }
 
@@ -71,7 +75,8 @@ impl Ready {
             .map(|task| (task, ShotIndex::new(task, &loaded.train)))
             .filter(|(_, index)| !index.is_empty())
             .collect();
-        Ready { pool: Arc::new(loaded.pool), generation, shots }
+        let pool: &'static WorkerPool = Box::leak(Box::new(loaded.pool));
+        Ready { pool, generation, verification: VerificationThreads::start(pool, pool.size()), shots }
     }
 
     /// The prompt of `input`, with up to two worked examples of the train split.

@@ -7,7 +7,6 @@
 //! passed; a program or query that nothing could be made of (SQL that does not parse, a program
 //! the sandbox refuses, no model to fall back on) is a 422 with the reason.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -191,7 +190,7 @@ pub async fn to_sql(AxumState(state): AxumState<State>, JsonBody(request): JsonB
     let code = non_empty(request.code, "code")?;
     let tables = tables(request.tables.as_ref())?;
     let compile = CompileRequest { code, tables, dialect: request.dialect.to_ascii_lowercase(), expr_name: None };
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let (compiled, compile) = blocking(move || pool.compile(&compile).map(|result| (result, compile))).await?;
     let failure = match compiled {
         Ok(compiled) => {
@@ -216,9 +215,9 @@ pub async fn to_sql(AxumState(state): AxumState<State>, JsonBody(request): JsonB
         return Err(ApiError::unprocessable(format!("the program does not compile with Ibis{line}: {error}")));
     }
     let prompt = ready.prompt(&TaskInput::ErrorResolution { broken_code: &compile.code, error: &error, context: None }, &compile.tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
-        checked::repair_to_compile(engine, &pool, prompt, &compile.tables, &compile.dialect, options)
+        checked::repair_to_compile(engine, pool, prompt, &compile.tables, &compile.dialect, options)
     })
     .await?;
     if !answered.verified {
@@ -236,14 +235,13 @@ pub async fn from_sql(AxumState(state): AxumState<State>, JsonBody(request): Jso
         .ok_or_else(|| ApiError::bad_request(format!("`dialect`: `{}` is not one of {}", request.dialect, SqlDialect::NAMES.join(", "))))?;
     let refusal = match transpile(&sql, &catalog, dialect) {
         Ok(translation) => {
-            let pool = Arc::clone(&ready.pool);
             let tables = catalog.schemas_of(&translation.tables);
             let query = sql.clone();
-            let aligned = blocking(move || {
-                let fixtures = fixtures_for_seed(0);
-                Verifier::new(&pool, &fixtures).verify_aligned(&query, &translation.code, &tables, Some(RESULT_NAME)).map(|aligned| (aligned, translation))
-            })
-            .await?;
+            let aligned = ready
+                .verification
+                .run(move |verifier| verifier.verify_aligned(&query, &translation.code, &tables, Some(RESULT_NAME)).map(|aligned| (aligned, translation)))
+                .await?
+                .map_err(|error| ApiError::internal(format!("the Ibis workers failed: {error}")))?;
             let (aligned, translation) = aligned;
             let answer = aligned.program.unwrap_or(translation.code);
             let verified = matches!(aligned.verdict, Verdict::Verified(_));
@@ -277,10 +275,10 @@ pub async fn from_sql(AxumState(state): AxumState<State>, JsonBody(request): Jso
     }
     let tables = catalog.schemas();
     let prompt = ready.prompt(&TaskInput::SqlToIbis { sql: &sql }, &tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
         let fixtures = fixtures_for_seed(0);
-        let mut checker = Checker::new(&pool, Verifier::new(&pool, &fixtures));
+        let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
         checked::translate_sql(engine, &mut checker, prompt, &sql, &tables, options)
     })
     .await?;
@@ -294,10 +292,10 @@ pub async fn complete(AxumState(state): AxumState<State>, JsonBody(request): Jso
     let tables = tables(request.tables.as_ref())?;
     let goal = request.goal_sql.or_else(|| goal_sql(&prefix));
     let prompt = ready.prompt(&TaskInput::CodeCompletion { partial_code: &prefix }, &tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
         let request = TaskRequest::Complete { prefix: &prefix, goal: goal.as_deref() };
-        checked::answer_checked(engine, &pool, prompt, &request, &tables, options)
+        checked::answer_checked(engine, pool, prompt, &request, &tables, options)
     })
     .await?;
     Ok(Json(response("complete", "model", answered, started)))
@@ -310,12 +308,12 @@ pub async fn fix(AxumState(state): AxumState<State>, JsonBody(request): JsonBody
     let tables = tables(request.tables.as_ref())?;
     let goal = request.goal_sql.or_else(|| goal_sql(&broken));
     // Diagnosis and the error's own repairs need no model: they run beside generation.
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let (given, program, known, wanted) = (request.error, broken.clone(), tables.clone(), goal.clone());
     let found = blocking(move || -> Result<Result<CheckedAnswer, String>, OracleError> {
         let error = match given {
             Some(error) => error,
-            None => match checked::diagnose(&pool, &program, &known, wanted.as_deref())? {
+            None => match checked::diagnose(pool, &program, &known, wanted.as_deref())? {
                 Diagnosis::Broken(error) => error,
                 Diagnosis::AlreadyRight(why) => {
                     let answer = CheckedAnswer {
@@ -332,7 +330,7 @@ pub async fn fix(AxumState(state): AxumState<State>, JsonBody(request): JsonBody
                 }
             },
         };
-        Ok(checked::repair_from_error(&pool, &program, &error, &known, wanted.as_deref())?.ok_or(error))
+        Ok(checked::repair_from_error(pool, &program, &error, &known, wanted.as_deref())?.ok_or(error))
     })
     .await?;
     let error = match found {
@@ -344,11 +342,11 @@ pub async fn fix(AxumState(state): AxumState<State>, JsonBody(request): JsonBody
     };
     let input = TaskInput::ErrorResolution { broken_code: &broken, error: &error, context: request.context.as_deref() };
     let prompt = ready.prompt(&input, &tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let context = request.context;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
         let request = TaskRequest::Fix { broken: &broken, error: &error, context: context.as_deref(), goal: goal.as_deref() };
-        checked::answer_checked(engine, &pool, prompt, &request, &tables, options)
+        checked::answer_checked(engine, pool, prompt, &request, &tables, options)
     })
     .await?;
     Ok(Json(response("fix", "model", answered, started)))
@@ -364,9 +362,9 @@ pub async fn qa(AxumState(state): AxumState<State>, JsonBody(request): JsonBody<
     };
     let tables = tables(request.tables.as_ref())?;
     let prompt = ready.prompt(&TaskInput::Qa { question: &question }, &tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
-        checked::answer_checked(engine, &pool, prompt, &TaskRequest::Qa { question: &question }, &tables, options)
+        checked::answer_checked(engine, pool, prompt, &TaskRequest::Qa { question: &question }, &tables, options)
     })
     .await?;
     Ok(Json(response("qa", "model", answered, started)))
@@ -382,9 +380,9 @@ pub async fn doc(AxumState(state): AxumState<State>, JsonBody(request): JsonBody
     };
     let tables = tables(request.tables.as_ref())?;
     let prompt = ready.prompt(&TaskInput::Documentation { code: &code, style }, &tables);
-    let pool = Arc::clone(&ready.pool);
+    let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
-        checked::answer_checked(engine, &pool, prompt, &TaskRequest::Doc { code: &code, style }, &tables, options)
+        checked::answer_checked(engine, pool, prompt, &TaskRequest::Doc { code: &code, style }, &tables, options)
     })
     .await?;
     Ok(Json(response("doc", "model", answered, started)))
