@@ -92,6 +92,8 @@ pub struct Generation {
     /// Time to generate the rest.
     pub generation_time: Duration,
     pub stop_reason: StopReason,
+    /// How the tokens were decoded (plain or speculative), and how the drafts did.
+    pub decoding: crate::speculative::DecodingReport,
 }
 
 #[derive(Debug, thiserror::Error)]

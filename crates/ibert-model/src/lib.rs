@@ -29,6 +29,7 @@ pub mod hf_folder;
 pub mod local_model;
 pub mod native;
 pub mod openai_api;
+pub mod speculative;
 pub mod tensor_file;
 pub mod tokenizer;
 
@@ -39,3 +40,4 @@ pub use engine::{Cancel, Engine, EngineError, Generation, GenerationOptions, Sto
 pub use gguf::{Gguf, GgufError, MetadataValue, TensorInfo};
 pub use local_model::{Backend, DeviceChoice, LoadOptions, LocalModel};
 pub use openai_api::OpenAiEngine;
+pub use speculative::{Decoding, DecodingReport};

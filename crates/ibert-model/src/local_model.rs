@@ -14,6 +14,7 @@ use crate::engine::{Engine, EngineError, Generation, GenerationOptions};
 use crate::gguf::Gguf;
 use crate::hf_folder::HfFolder;
 use crate::native::{DecoderWeights, NativeDecoder};
+use crate::speculative::{AnswerHistory, Decoding, DraftModel, Drafter};
 
 /// Which implementation runs the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,6 +90,13 @@ pub struct LocalModel {
     /// The network's architecture and shape when it runs on the native backend (which applies
     /// adapters).
     native_shape: Option<(Architecture, Shape)>,
+    /// How tokens are generated: prompt lookup by default (it only pays on the native backend,
+    /// and the decoder decodes plainly elsewhere).
+    decoding: Decoding,
+    /// The small model that drafts tokens for [`Decoding::DraftModel`], when one is loaded.
+    draft_model: Option<DraftModel>,
+    /// The last answers' tokens, which lookup also drafts from.
+    history: AnswerHistory,
 }
 
 impl LocalModel {
@@ -149,7 +157,11 @@ impl LocalModel {
             context_length,
             adapter: None,
             native_shape,
-        })
+            decoding: Decoding::Plain,
+            draft_model: None,
+            history: AnswerHistory::default(),
+        }
+        .with_default_decoding())
     }
 
     /// Reads the adapter at `path` (a PEFT folder or a GGUF LoRA file) for this network and
@@ -175,6 +187,35 @@ impl LocalModel {
             .map_err(|why| EngineError::Load(format!("the adapter {name} cannot be applied to {}: {why}", self.path.display())))?;
         self.cached = CachedTokens::default();
         self.adapter = Some(name.to_string());
+        Ok(())
+    }
+
+    /// Prompt lookup where the network checks drafts in one pass (it measures faster there and
+    /// gives the same answers), plain decoding elsewhere.
+    fn with_default_decoding(mut self) -> LocalModel {
+        if self.network.checks_drafts_in_one_pass() {
+            self.decoding = Decoding::PromptLookup;
+        }
+        self
+    }
+
+    /// Decodes with `decoding` from now on; the draft-model kinds need [`LocalModel::set_draft_model`] first.
+    pub fn set_decoding(&mut self, decoding: Decoding) -> Result<(), EngineError> {
+        if decoding.needs_draft_model() && self.draft_model.is_none() {
+            return Err(EngineError::Load(format!("{decoding} decoding needs a draft model (--draft-model FILE.gguf, of the same tokenizer)")));
+        }
+        self.decoding = decoding;
+        Ok(())
+    }
+
+    pub fn decoding(&self) -> Decoding {
+        self.decoding
+    }
+
+    /// Makes `draft` this model's draft model; it must have the same vocabulary.
+    pub fn set_draft_model(&mut self, draft: LocalModel) -> Result<(), EngineError> {
+        let name = draft.path.display().to_string();
+        self.draft_model = Some(DraftModel::new(&name, draft.network, &draft.tokenizer, draft.context_length, draft.end_tokens, &self.tokenizer)?);
         Ok(())
     }
 
@@ -216,7 +257,11 @@ impl LocalModel {
             context_length,
             adapter: None,
             native_shape,
-        })
+            decoding: Decoding::Plain,
+            draft_model: None,
+            history: AnswerHistory::default(),
+        }
+        .with_default_decoding())
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -254,6 +299,11 @@ impl LocalModel {
         self.cached = CachedTokens::default();
     }
 
+    /// Forgets the earlier answers that lookup drafts from (benchmarks start each run afresh).
+    pub fn forget_answers(&mut self) {
+        self.history = AnswerHistory::default();
+    }
+
     /// The logits after `tokens`, from an empty cache (to compare backends).
     pub fn prompt_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
         self.forget_cached_prompt();
@@ -271,9 +321,15 @@ fn device_name(device: &Device) -> String {
 
 impl Engine for LocalModel {
     fn describe(&self) -> String {
+        let decoding = match (self.decoding, &self.draft_model) {
+            (Decoding::Plain, _) => String::new(),
+            _ if !self.network.checks_drafts_in_one_pass() => ", plain decoding".to_string(),
+            (decoding, Some(draft)) if decoding.needs_draft_model() => format!(", {decoding} decoding with {}", draft.name()),
+            (decoding, _) => format!(", {decoding} decoding"),
+        };
         let kernels = if self.backend.starts_with("native") { format!(", {} kernels", crate::native::quant::kernel_name()) } else { String::new() };
         let adapter = self.adapter.as_ref().map(|name| format!(" + adapter {name}")).unwrap_or_default();
-        format!("{}{adapter} ({}, {} backend{kernels}, {})", self.path.display(), self.format, self.backend, self.device)
+        format!("{}{adapter} ({}, {} backend{kernels}, {}{decoding})", self.path.display(), self.format, self.backend, self.device)
     }
 
     fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
@@ -286,7 +342,8 @@ impl Engine for LocalModel {
 
     fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError> {
         let vocabulary = Vocabulary { tokenizer: &self.tokenizer, end_tokens: &self.end_tokens, context_length: self.context_length };
-        decoder::generate(self.network.as_mut(), &mut self.cached, &vocabulary, prompt, options, on_text)
+        let mut drafter = Drafter::new(self.decoding, self.draft_model.as_mut(), Some(&mut self.history));
+        decoder::generate(self.network.as_mut(), &mut self.cached, &vocabulary, prompt, options, &mut drafter, on_text)
     }
 
     fn adapter(&self) -> Option<&str> {

@@ -104,6 +104,8 @@ impl OpenAiEngine {
                 Some("cancelled") => StopReason::Cancelled,
                 _ => StopReason::EndOfText,
             },
+            // The server decides how it decodes, and does not say.
+            decoding: crate::speculative::DecodingReport { note: Some("decoded by the server".to_string()), ..Default::default() },
         })
     }
 }

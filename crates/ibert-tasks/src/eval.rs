@@ -61,6 +61,12 @@ pub struct EvalOutcome {
     /// Seconds spent in generation proper (after the prompt).
     pub generation_seconds: f64,
     pub prompt_seconds: f64,
+    /// Tokens drafted by speculative decoding and checked by the model, and those it kept (0
+    /// with plain decoding).
+    #[serde(default)]
+    pub drafted_tokens: usize,
+    #[serde(default)]
+    pub accepted_tokens: usize,
 }
 
 /// Answers `example` with `engine` and scores the answer. With a `goal` (a `code_completion`
@@ -104,6 +110,8 @@ pub fn evaluate(
             generated_tokens,
             generation_seconds: 0.0,
             prompt_seconds: 0.0,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
         };
         return Ok(outcome);
     }
@@ -148,6 +156,8 @@ pub fn evaluate(
         generated_tokens: outcome.generations.iter().map(|g| g.generated_tokens).sum(),
         generation_seconds,
         prompt_seconds,
+        drafted_tokens: outcome.generations.iter().map(|g| g.decoding.drafted).sum(),
+        accepted_tokens: outcome.generations.iter().map(|g| g.decoding.accepted).sum(),
     })
 }
 

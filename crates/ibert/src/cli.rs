@@ -53,7 +53,8 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct ModelOptions {
     /// A config.yaml with the keys model.{provider, model_name, model_path, adapter,
-    /// temperature, max_tokens, device, load_in_8bit, cache_dir}, data_dir, log_level.
+    /// temperature, max_tokens, device, load_in_8bit, cache_dir, decoding, draft_model},
+    /// data_dir, log_level.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
@@ -89,6 +90,17 @@ pub struct ModelOptions {
     /// Where the model runs: cpu, or cuda / cuda:N in a build with the `cuda` feature.
     #[arg(long, env = "IBERT_DEVICE")]
     pub device: Option<String>,
+    /// How tokens are generated: `lookup` drafts the next tokens from earlier text and checks
+    /// them in one batched pass (the same answers, faster), `draft` drafts them with
+    /// --draft-model, `lookup+draft` tries earlier text first, `plain` one token per pass
+    /// [default: lookup+draft with --draft-model, else lookup; plain where the backend is not
+    /// native].
+    #[arg(long, env = "IBERT_DECODING", value_name = "KIND", value_parser = ["plain", "lookup", "draft", "lookup+draft"])]
+    pub decoding: Option<String>,
+    /// A small model of the same tokenizer that drafts tokens for the model to check
+    /// (qwen2.5-coder-0.5b for qwen2.5-coder-1.5b): a GGUF file, a folder or a model name.
+    #[arg(long, env = "IBERT_DRAFT_MODEL", value_name = "PATH|NAME")]
+    pub draft_model: Option<String>,
     /// Leave out the worked examples (by default, up to two records of the train split most
     /// like the request, when `data/splits/train.jsonl` exists and no adapter runs: adapters
     /// answer better without them).

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ibert_catalog::resolve_model;
-use ibert_model::{DeviceChoice, Engine, GenerationOptions, LoadOptions, LocalModel, OpenAiEngine};
+use ibert_model::{Decoding, DeviceChoice, Engine, GenerationOptions, LoadOptions, LocalModel, OpenAiEngine};
 use ibert_oracle::cache_dir;
 use serde::Deserialize;
 
@@ -42,6 +42,10 @@ pub struct ModelSection {
     pub base_url: Option<String>,
     /// With `provider: openai`: the environment variable that holds the API key, if one is needed.
     pub api_key_env: Option<String>,
+    /// `plain`, `lookup`, `draft` or `lookup+draft` (see `--decoding`).
+    pub decoding: Option<String>,
+    /// A small model of the same tokenizer that drafts tokens: a file, a folder or a model name.
+    pub draft_model: Option<String>,
 }
 
 /// A model behind an OpenAI-compatible server (`model.provider: openai`).
@@ -82,6 +86,10 @@ pub struct ModelSettings {
     pub adapter: AdapterChoice,
     /// Set when `model.provider` is `openai`: the answers come from that server.
     pub remote: Option<RemoteModel>,
+    /// How tokens are generated (`None`: the model's default, or lookup+draft with a draft model).
+    pub decoding: Option<Decoding>,
+    /// The draft model's file, folder or name.
+    pub draft_model: Option<String>,
 }
 
 pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
@@ -129,7 +137,15 @@ pub fn settings(options: &ModelOptions) -> anyhow::Result<ModelSettings> {
     if let Some(value) = options.repetition_penalty {
         generation.repetition_penalty = value;
     }
-    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation, adapter, remote })
+    let decoding = match options.decoding.clone().or(model.decoding) {
+        Some(name) => Some(name.parse::<Decoding>().map_err(|why| anyhow::anyhow!("{why}"))?),
+        None => None,
+    };
+    let draft_model = options.draft_model.clone().or(model.draft_model).filter(|name| !name.is_empty());
+    if decoding.is_some_and(Decoding::needs_draft_model) && draft_model.is_none() {
+        bail!("--decoding {} needs a draft model: pass --draft-model (qwen2.5-coder-0.5b drafts for qwen2.5-coder-1.5b)", decoding.unwrap_or_default());
+    }
+    Ok(ModelSettings { model_path, model_name, load_in_8bit, device, cache_dir, data_dir, generation, adapter, remote, decoding, draft_model })
 }
 
 fn remote_model(model: &ModelSection, options: &ModelOptions) -> anyhow::Result<RemoteModel> {
@@ -192,6 +208,17 @@ fn load_local(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
             None => None,
         },
     };
+    if let Some(draft) = &settings.draft_model {
+        let draft_path = if Path::new(draft).exists() { PathBuf::from(draft) } else { model_file(Some(draft), &settings.cache_dir)? };
+        let spinner = ui::spinner("loading the draft model");
+        let draft_model = LocalModel::load_with(&draft_path, options).with_context(|| format!("loading the draft model {}", draft_path.display()))?;
+        spinner.finish_and_clear();
+        engine.set_draft_model(draft_model)?;
+    }
+    let decoding = settings.decoding.or(settings.draft_model.as_ref().map(|_| Decoding::LookupThenDraft));
+    if let Some(decoding) = decoding {
+        engine.set_decoding(decoding)?;
+    }
     if let Some(adapter_path) = adapter {
         let adapter = engine.load_adapter(&adapter_path)?;
         check_base(&adapter.base, &adapter_path, &path)?;

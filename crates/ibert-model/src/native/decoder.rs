@@ -191,18 +191,30 @@ impl Forward for NativeDecoder {
     }
 
     fn logits(&mut self, tokens: &[u32], position: usize) -> Result<Vec<f32>, EngineError> {
+        // Only the last position's logits are needed to pick the next token.
+        Ok(self.logits_rows(tokens, position, 1)?.pop().unwrap_or_default())
+    }
+
+    fn logits_rows(&mut self, tokens: &[u32], position: usize, rows: usize) -> Result<Vec<Vec<f32>>, EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Inference("no tokens to run".to_string()));
         }
         let width = self.weights.shape.width;
+        let rows = rows.clamp(1, tokens.len());
         let mut hidden = self.weights.embed_all(tokens)?;
         let mut scratch = QActivations::default();
         for index in 0..self.weights.layers.len() {
             self.block(index, &mut hidden, tokens.len(), position, &mut scratch);
         }
-        // Only the last position's logits are needed to pick the next token.
-        let last = &hidden[hidden.len() - width..];
+        // The output matrix (the largest) runs over the rows asked for only.
+        let last = &hidden[hidden.len() - rows * width..];
         scratch.quantize(&ops::rms_norm(last, &self.weights.output_norm, self.weights.shape.epsilon), width);
-        Ok(ops::matmul(&[&self.weights.output], &scratch, 1))
+        let logits = ops::matmul(&[&self.weights.output], &scratch, rows);
+        let vocabulary = logits.len() / rows;
+        Ok(logits.chunks_exact(vocabulary).map(<[f32]>::to_vec).collect())
+    }
+
+    fn checks_drafts_in_one_pass(&self) -> bool {
+        true
     }
 }

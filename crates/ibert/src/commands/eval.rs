@@ -219,6 +219,8 @@ struct TaskFigures {
     latency_p95: f64,
     prompt_tokens_per_second: f64,
     generated_tokens_per_second: f64,
+    /// The share of drafted tokens the model kept (`None` with plain decoding).
+    draft_acceptance: Option<f64>,
 }
 
 impl Summary {
@@ -244,6 +246,10 @@ impl Summary {
                     latency_p95: percentile(0.95),
                     prompt_tokens_per_second: rate(outcomes.iter().map(|o| o.prompt_tokens).sum(), outcomes.iter().map(|o| o.prompt_seconds).sum()),
                     generated_tokens_per_second: rate(outcomes.iter().map(|o| o.generated_tokens).sum(), outcomes.iter().map(|o| o.generation_seconds).sum()),
+                    draft_acceptance: {
+                        let drafted: usize = outcomes.iter().map(|o| o.drafted_tokens).sum();
+                        (drafted > 0).then(|| outcomes.iter().map(|o| o.accepted_tokens).sum::<usize>() as f64 / drafted as f64)
+                    },
                 };
                 (task, figures)
             })
@@ -265,6 +271,7 @@ impl Summary {
                     format!("{:.1} s", f.latency_p95),
                     format!("{:.0}", f.prompt_tokens_per_second),
                     format!("{:.1}", f.generated_tokens_per_second),
+                    f.draft_acceptance.map_or("-".to_string(), |share| format!("{:.0}%", 100.0 * share)),
                 ]
             })
             .collect();
@@ -274,7 +281,7 @@ impl Summary {
             self.split,
             self.shots,
             self.attempts,
-            ui::table(&["task", "metric", "correct", "accuracy", "p50", "p95", "prompt tok/s", "gen tok/s"], &rows)
+            ui::table(&["task", "metric", "correct", "accuracy", "p50", "p95", "prompt tok/s", "gen tok/s", "drafts kept"], &rows)
         )
     }
 }

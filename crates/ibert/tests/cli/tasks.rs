@@ -117,6 +117,15 @@ fn bad_models_and_configs_are_clear_errors() {
     let output = ibert_with_stdin(dir.path(), &["qa", "--device", "tpu"], "hi");
     assert!(!output.status.success() && stderr(&output).contains("use cpu, cuda or cuda:N"), "{}", stderr(&output));
 
+    // Speculative decoding with a draft model needs one; a draft model that is not there is named.
+    let output = ibert_with_stdin(dir.path(), &["qa", "--decoding", "draft"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("needs a draft model: pass --draft-model"), "{}", stderr(&output));
+    std::fs::write(dir.path().join("draft.yaml"), "model:\n  decoding: fastest\n").unwrap();
+    let output = ibert_with_stdin(dir.path(), &["qa", "--config", "draft.yaml"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("decoding `fastest`: use one of plain, lookup"), "{}", stderr(&output));
+    let output = ibert_with_stdin(dir.path(), &["qa", "--draft-model", "bad.gguf"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("loading the draft model bad.gguf"), "{}", stderr(&output));
+
     std::fs::write(dir.path().join("typo.yaml"), "model:\n  temprature: 0.5\n").unwrap();
     let output = ibert_with_stdin(dir.path(), &["doc", "--config", "typo.yaml"], "x = 1");
     assert_eq!(output.status.code(), Some(1));
