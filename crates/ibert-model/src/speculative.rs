@@ -62,8 +62,8 @@ impl FromStr for Decoding {
     fn from_str(text: &str) -> Result<Decoding, String> {
         match text {
             "plain" => Ok(Decoding::Plain),
-            "lookup" | "prompt-lookup" => Ok(Decoding::PromptLookup),
-            "draft" | "draft-model" => Ok(Decoding::DraftModel),
+            "lookup" => Ok(Decoding::PromptLookup),
+            "draft" => Ok(Decoding::DraftModel),
             "lookup+draft" => Ok(Decoding::LookupThenDraft),
             other => Err(format!("decoding `{other}`: use one of {}", Decoding::NAMES)),
         }
@@ -99,17 +99,17 @@ const LOOKUP_SHORTEST: usize = 1;
 /// the longest suffix (of [`LOOKUP_LONGEST`] tokens down to [`LOOKUP_SHORTEST`]) that occurs
 /// earlier, at its latest occurrence. Empty when no suffix recurs.
 pub fn prompt_lookup(context: &[u32], max: usize) -> Vec<u32> {
-    lookup_in(context, context, LOOKUP_SHORTEST, max).0
+    lookup_in(context, true, context, LOOKUP_SHORTEST, max).0
 }
 
 /// The continuation in `text` of the longest suffix of `context` (of [`LOOKUP_LONGEST`] tokens
 /// down to `shortest`) found in it, at the latest place, and that suffix's length. When `text`
-/// is `context` itself, the suffix's own place does not count.
-fn lookup_in(text: &[u32], context: &[u32], shortest: usize, max: usize) -> (Vec<u32>, usize) {
+/// is `context` itself (`text_is_context`), the suffix's own place does not count.
+fn lookup_in(text: &[u32], text_is_context: bool, context: &[u32], shortest: usize, max: usize) -> (Vec<u32>, usize) {
     if max == 0 || context.is_empty() {
         return (Vec::new(), 0);
     }
-    let itself = usize::from(std::ptr::eq(text, context));
+    let itself = usize::from(text_is_context);
     for n in (shortest.max(1)..=LOOKUP_LONGEST.min(context.len() - itself)).rev() {
         let suffix = &context[context.len() - n..];
         let Some(last_start) = (text.len() + 1).checked_sub(n + itself) else { continue };
@@ -277,7 +277,7 @@ impl<'a> Drafter<'a> {
     fn lookup(&self, context: &[u32], max: usize) -> Vec<u32> {
         let draft = prompt_lookup(context, max);
         match &self.history {
-            Some(history) if draft.is_empty() => lookup_in(&history.0, context, 2, max).0,
+            Some(history) if draft.is_empty() => lookup_in(&history.0, false, context, 2, max).0,
             _ => draft,
         }
     }
