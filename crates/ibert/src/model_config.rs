@@ -209,7 +209,12 @@ fn load_local(settings: &ModelSettings) -> anyhow::Result<LocalModel> {
         },
     };
     if let Some(draft) = &settings.draft_model {
-        let draft_path = if Path::new(draft).exists() { PathBuf::from(draft) } else { model_file(Some(draft), &settings.cache_dir)? };
+        let looks_like_a_file = draft.starts_with(['/', '.']) || draft.ends_with(".gguf");
+        let draft_path = match Path::new(draft) {
+            path if path.exists() => path.to_path_buf(),
+            _ if looks_like_a_file => bail!("the draft model {draft}: no such file (--draft-model takes a GGUF file, a model folder or a model name)"),
+            _ => model_file(Some(draft), &settings.cache_dir)?,
+        };
         let spinner = ui::spinner("loading the draft model");
         let draft_model = LocalModel::load_with(&draft_path, options).with_context(|| format!("loading the draft model {}", draft_path.display()))?;
         spinner.finish_and_clear();

@@ -125,6 +125,8 @@ fn bad_models_and_configs_are_clear_errors() {
     assert!(!output.status.success() && stderr(&output).contains("decoding `fastest`: use one of plain, lookup"), "{}", stderr(&output));
     let output = ibert_with_stdin(dir.path(), &["qa", "--draft-model", "bad.gguf"], "hi");
     assert!(!output.status.success() && stderr(&output).contains("loading the draft model bad.gguf"), "{}", stderr(&output));
+    let output = ibert_with_stdin(dir.path(), &["qa", "--draft-model", "missing.gguf"], "hi");
+    assert!(!output.status.success() && stderr(&output).contains("the draft model missing.gguf: no such file"), "{}", stderr(&output));
 
     std::fs::write(dir.path().join("typo.yaml"), "model:\n  temprature: 0.5\n").unwrap();
     let output = ibert_with_stdin(dir.path(), &["doc", "--config", "typo.yaml"], "x = 1");
