@@ -2,23 +2,78 @@
 //! request is a job run to its end before the next starts (one model generates one sequence at
 //! a time), a full queue is refused at once (503 with `Retry-After`) rather than left to time
 //! out, and a job whose client left or whose deadline passed is cancelled: skipped if it has not
-//! started, stopped at the next token if it has.
+//! started, stopped at the next token if it has. The thread counts every generation's tokens and
+//! every cancellation itself ([`Metered`]), since a cancelled job's handler is gone.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use ibert_model::{Cancel, Engine};
+use ibert_model::{Cancel, ChatMessage, Engine, EngineError, Generation, GenerationOptions, StopReason};
 use tokio::sync::oneshot;
 
 use crate::errors::ApiError;
+use crate::metrics::{GenerationCounters, ReasonLabel};
 
 type Work = Box<dyn FnOnce(&mut dyn Engine) + Send>;
 
 struct Job {
-    cancel: Cancel,
+    cancellation: Cancellation,
     work: Work,
+}
+
+/// A job's cancel flag, and whether its deadline set it (otherwise its client went away).
+#[derive(Clone, Default)]
+pub struct Cancellation {
+    pub cancel: Cancel,
+    by_deadline: Arc<AtomicBool>,
+}
+
+impl Cancellation {
+    /// Cancels because the deadline passed, unless the job was cancelled (or ended) before.
+    pub fn expire(&self) {
+        if !self.cancel.is_cancelled() {
+            self.by_deadline.store(true, Ordering::Relaxed);
+            self.cancel.cancel();
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        if self.by_deadline.load(Ordering::Relaxed) { "deadline" } else { "client_gone" }
+    }
+}
+
+/// The model as a job sees it: each generation's tokens, and its cancellation, are counted
+/// where they happen.
+struct Metered<'a> {
+    engine: &'a mut dyn Engine,
+    counters: &'a GenerationCounters,
+    cancellation: &'a Cancellation,
+}
+
+impl Engine for Metered<'_> {
+    fn describe(&self) -> String {
+        self.engine.describe()
+    }
+
+    fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<String, EngineError> {
+        self.engine.chat_prompt(messages)
+    }
+
+    fn generate(&mut self, prompt: &str, options: &GenerationOptions, on_text: &mut dyn FnMut(&str)) -> Result<Generation, EngineError> {
+        let generation = self.engine.generate(prompt, options, on_text)?;
+        self.counters.prompt_tokens.inc_by(generation.prompt_tokens as u64);
+        self.counters.generated_tokens.inc_by(generation.generated_tokens as u64);
+        if generation.stop_reason == StopReason::Cancelled {
+            self.counters.cancelled.get_or_create(&ReasonLabel { reason: self.cancellation.reason() }).inc();
+        }
+        Ok(generation)
+    }
+
+    fn adapter(&self) -> Option<&str> {
+        self.engine.adapter()
+    }
 }
 
 pub struct GenerationQueue {
@@ -33,7 +88,7 @@ pub struct GenerationQueue {
 
 impl GenerationQueue {
     /// Starts the model's thread with room for `capacity` waiting jobs.
-    pub fn start(mut engine: Box<dyn Engine + Send>, model_id: String, capacity: usize) -> GenerationQueue {
+    pub fn start(mut engine: Box<dyn Engine + Send>, model_id: String, capacity: usize, counters: GenerationCounters) -> GenerationQueue {
         let (sender, receiver) = sync_channel::<Job>(capacity);
         let waiting = Arc::new(AtomicUsize::new(0));
         let describe = engine.describe();
@@ -43,9 +98,12 @@ impl GenerationQueue {
             .spawn(move || {
                 for job in receiver {
                     counter.fetch_sub(1, Ordering::Relaxed);
-                    if !job.cancel.is_cancelled() {
-                        (job.work)(engine.as_mut());
+                    if job.cancellation.cancel.is_cancelled() {
+                        counters.cancelled.get_or_create(&ReasonLabel { reason: job.cancellation.reason() }).inc();
+                        continue;
                     }
+                    let mut metered = Metered { engine: engine.as_mut(), counters: &counters, cancellation: &job.cancellation };
+                    (job.work)(&mut metered);
                 }
             })
             .expect("a thread for the model");
@@ -59,7 +117,7 @@ impl GenerationQueue {
     /// Queues `work`, whose result comes back through the receiver; a 503 when the queue is full.
     pub fn submit<T: Send + 'static>(
         &self,
-        cancel: &Cancel,
+        cancellation: &Cancellation,
         work: impl FnOnce(&mut dyn Engine) -> T + Send + 'static,
     ) -> Result<oneshot::Receiver<T>, ApiError> {
         let (done, result) = oneshot::channel();
@@ -67,7 +125,7 @@ impl GenerationQueue {
             let _ = done.send(work(engine));
         });
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(Job { cancel: cancel.clone(), work }) {
+        match self.sender.try_send(Job { cancellation: cancellation.clone(), work }) {
             Ok(()) => Ok(result),
             Err(refused) => {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
@@ -85,12 +143,15 @@ impl GenerationQueue {
     /// Runs `work` on the model and waits for it, at most `deadline` (then cancels it: 504).
     pub async fn run<T: Send + 'static>(&self, deadline: Duration, work: impl FnOnce(&mut dyn Engine, &Cancel) -> T + Send + 'static) -> Result<T, ApiError> {
         let guard = CancelOnDrop::default();
-        let cancel = guard.0.clone();
+        let cancel = guard.0.cancel.clone();
         let result = self.submit(&guard.0, move |engine| work(engine, &cancel))?;
         match tokio::time::timeout(deadline, result).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_)) => Err(ApiError::internal("the model's thread dropped the request")),
-            Err(_) => Err(deadline_passed(deadline)),
+            Err(_) => {
+                guard.0.expire();
+                Err(deadline_passed(deadline))
+            }
         }
     }
 }
@@ -107,10 +168,10 @@ pub fn deadline_passed(deadline: Duration) -> ApiError {
 /// Cancels its job when dropped: when the handler's future is dropped because the client went
 /// away, when a stream is dropped, or when the answer is complete (then it changes nothing).
 #[derive(Default)]
-pub struct CancelOnDrop(pub Cancel);
+pub struct CancelOnDrop(pub Cancellation);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.cancel();
+        self.0.cancel.cancel();
     }
 }

@@ -51,13 +51,14 @@ async fn serve(options: ServeOptions, dataset: Option<Dataset>, loader: Loader) 
     eprintln!("ibert serve: listening on http://{bound} (loading the Ibis workers and the model; /health answers 503 until ready)");
     let (failed, load_failure) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let loading = Arc::clone(&state);
+    let counters = state.metrics.generation.clone();
     std::thread::Builder::new()
         .name("ibert-load".to_string())
         .spawn(move || {
             let started = Instant::now();
             match loader() {
                 Ok(loaded) => {
-                    let ready = Ready::new(loaded, queue);
+                    let ready = Ready::new(loaded, queue, counters);
                     let model = ready.generation.as_ref().map_or("no model".to_string(), |queue| queue.describe.clone());
                     let _ = loading.ready.set(ready);
                     eprintln!("ibert serve: ready in {:.1} s ({model})", started.elapsed().as_secs_f64());
@@ -98,14 +99,18 @@ fn router(state: state::State) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/metrics", get(metrics_text))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::require_bearer));
-    Router::new()
-        .merge(api)
-        .route("/health", get(health))
+    let explorer = Router::new()
         .route("/", get(explorer::page))
         .route("/api/summary", get(explorer::summary))
         .route("/api/records", get(explorer::records))
         .route("/api/records/{n}", get(explorer::record))
         .route("/api/rejects", get(explorer::rejects))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth::require_session));
+    Router::new()
+        .merge(api)
+        .merge(explorer)
+        .route("/health", get(health))
+        .route("/login", get(auth::login_page).post(auth::login))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .layer(DefaultBodyLimit::max(state.options.max_body_bytes))

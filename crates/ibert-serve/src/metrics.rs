@@ -1,6 +1,6 @@
 //! `/metrics` in Prometheus's text format (the `prometheus-client` crate): requests by route and
-//! status, request latencies, the generation queue's depth, tokens in and out, and the time to
-//! first token of streamed answers.
+//! status, request latencies, the generation queue's depth, tokens in and out, generations
+//! cancelled by reason, and the time to first token of streamed answers.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,13 +24,28 @@ pub struct RouteLabel {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// What the model's thread counts itself, so that a generation whose client left is counted
+/// too (its handler is gone by then). The counters share their values with their clones.
+#[derive(Clone, Default)]
+pub struct GenerationCounters {
+    pub prompt_tokens: Counter,
+    pub generated_tokens: Counter,
+    /// Generations stopped, or requests dropped before they started, by why: `deadline` or
+    /// `client_gone`.
+    pub cancelled: Family<ReasonLabel, Counter>,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabel, Histogram>,
     pub queue_depth: Gauge,
-    pub prompt_tokens: Counter,
-    pub generated_tokens: Counter,
+    pub generation: GenerationCounters,
     pub first_token: Histogram,
 }
 
@@ -40,17 +55,17 @@ impl Default for Metrics {
         // 1 ms to about 9 minutes.
         let latency = Family::<RouteLabel, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 20)));
         let queue_depth = Gauge::default();
-        let prompt_tokens = Counter::default();
-        let generated_tokens = Counter::default();
+        let generation = GenerationCounters::default();
         let first_token = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let mut registry = Registry::with_prefix("ibert");
         registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         registry.register("http_request_duration_seconds", "Time to answer a request, by route", latency.clone());
         registry.register("generation_queue_depth", "Generation requests waiting for the model", queue_depth.clone());
-        registry.register("prompt_tokens", "Prompt tokens run through the model", prompt_tokens.clone());
-        registry.register("generated_tokens", "Tokens generated", generated_tokens.clone());
+        registry.register("prompt_tokens", "Prompt tokens run through the model", generation.prompt_tokens.clone());
+        registry.register("generated_tokens", "Tokens generated", generation.generated_tokens.clone());
+        registry.register("generations_cancelled", "Generations cancelled, by reason (deadline, client_gone)", generation.cancelled.clone());
         registry.register("time_to_first_token_seconds", "From a streamed request's arrival to its first token", first_token.clone());
-        Metrics { registry: Mutex::new(registry), requests, latency, queue_depth, prompt_tokens, generated_tokens, first_token }
+        Metrics { registry: Mutex::new(registry), requests, latency, queue_depth, generation, first_token }
     }
 }
 
@@ -58,11 +73,6 @@ impl Metrics {
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
         self.requests.get_or_create(&RequestLabels { route: route.to_string(), status }).inc();
         self.latency.get_or_create(&RouteLabel { route: route.to_string() }).observe(elapsed.as_secs_f64());
-    }
-
-    pub fn observe_tokens(&self, prompt: usize, generated: usize) {
-        self.prompt_tokens.inc_by(prompt as u64);
-        self.generated_tokens.inc_by(generated as u64);
     }
 
     /// The text exposition, with the queue depth as of now.

@@ -232,18 +232,18 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
     let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
     let model = queue.model_id.clone();
     let guard = CancelOnDrop::default();
-    let cancel = guard.0.clone();
+    let cancel = guard.0.cancel.clone();
     // The deadline cancels generation wherever it is; a finished request is unaffected.
     let deadline = state.options.deadline;
-    let on_deadline = cancel.clone();
+    let on_deadline = guard.0.clone();
     tokio::spawn(async move {
         tokio::time::sleep(deadline).await;
-        on_deadline.cancel();
+        on_deadline.expire();
     });
     let (pieces, received) = mpsc::unbounded_channel();
     let streamed = sampling.stream;
     let options = GenerationOptions { cancel: cancel.clone(), ..options };
-    queue.submit(&cancel, move |engine: &mut dyn Engine| {
+    queue.submit(&guard.0, move |engine: &mut dyn Engine| {
         let mut run = || -> Result<Generation, EngineError> {
             let text = match &prompt {
                 Prompt::Chat(messages) => engine.chat_prompt(messages)?,
@@ -258,13 +258,9 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
         };
         let _ = pieces.send(Piece::Done(run().map_err(|error| error.to_string())));
     })?;
-    let metrics_state = state.clone();
-    let finish = move |generation: &Generation| {
-        metrics_state.metrics.observe_tokens(generation.prompt_tokens, generation.generated_tokens);
-        match generation.stop_reason {
-            StopReason::Length => "length",
-            StopReason::EndOfText | StopReason::StopText | StopReason::Cancelled => "stop",
-        }
+    let finish = |generation: &Generation| match generation.stop_reason {
+        StopReason::Length => "length",
+        StopReason::EndOfText | StopReason::StopText | StopReason::Cancelled => "stop",
     };
     let usage = |generation: &Generation| json!({"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.generated_tokens, "total_tokens": generation.prompt_tokens + generation.generated_tokens});
     // The engine's own times, under the names llama.cpp's server gives them (an extension that

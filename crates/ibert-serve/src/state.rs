@@ -16,7 +16,7 @@ use ibert_tasks::{Prompt, TaskInput};
 use crate::errors::ApiError;
 use crate::explorer::Dataset;
 use crate::generation::GenerationQueue;
-use crate::metrics::Metrics;
+use crate::metrics::{GenerationCounters, Metrics};
 use crate::verification::VerificationThreads;
 
 /// How the server runs; see `ibert serve --help`.
@@ -68,8 +68,8 @@ pub struct Ready {
 }
 
 impl Ready {
-    pub fn new(loaded: Loaded, queue: usize) -> Ready {
-        let generation = loaded.model.map(|model| GenerationQueue::start(model.engine, model.id, queue.max(1)));
+    pub fn new(loaded: Loaded, queue: usize, counters: GenerationCounters) -> Ready {
+        let generation = loaded.model.map(|model| GenerationQueue::start(model.engine, model.id, queue.max(1), counters));
         let shots = [Task::SqlToIbis, Task::CodeCompletion, Task::ErrorResolution, Task::Qa, Task::Documentation]
             .into_iter()
             .map(|task| (task, ShotIndex::new(task, &loaded.train)))

@@ -412,9 +412,6 @@ async fn run_model(
             RetryError::Engine(ibert_model::EngineError::Context { .. }) => ApiError::bad_request(error.to_string()),
             error => ApiError::internal(error.to_string()),
         })?;
-    for generation in &answered.generations {
-        state.metrics.observe_tokens(generation.prompt_tokens, generation.generated_tokens);
-    }
     Ok(answered)
 }
 

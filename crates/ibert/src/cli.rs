@@ -707,8 +707,8 @@ pub struct ServeArgs {
     pub host: String,
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// A file holding the token clients must send as `Authorization: Bearer <token>` to /v1 and
-    /// /metrics.
+    /// A file holding the token clients must send as `Authorization: Bearer <token>` to /v1,
+    /// /metrics and the explorer's API; a browser signs in to the explorer at /login with it.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
     /// The dataset the explorer shows: a folder `ibert data all` wrote [default: data_dir of

@@ -219,18 +219,42 @@ fn without_a_model_serve_answers_the_deterministic_tasks_refuses_bad_input_and_s
     assert_eq!(status, 501, "{answer}");
     assert_eq!(server.get("/no/such/page").0, 404);
 
+    // The explorer is behind the token too: its page offers the sign-in form, its API says
+    // where to sign in, and signing in sets a cookie (not the token itself) that opens both.
+    let (status, page) = server.get("/");
+    assert_eq!(status, 401);
+    assert!(page.contains(r#"<form method="post" action="/login">"#), "{page}");
+    assert_eq!(server.get("/api/summary").0, 401);
+    let sign_in = |key: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+        let response = agent.post(&server.url("/login")).header("content-type", "application/x-www-form-urlencoded").send(format!("key={key}")).unwrap();
+        let cookie = response.headers().get("set-cookie").map(|value| value.to_str().unwrap().to_string());
+        (response.status().as_u16(), cookie)
+    };
+    assert_eq!(sign_in("wrong"), (401, None));
+    let (status, cookie) = sign_in("s3cret-token");
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("signing in sets a cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("s3cret-token"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_string();
+    let explorer_get = |path: &str| send(agent().get(&server.url(path)).header("cookie", &session).call());
+    let (status, page) = explorer_get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("<html") && !page.contains("action=\"/login\""), "the explorer itself, not the form");
+    assert_eq!(send(agent().get(&server.url("/api/summary")).header("authorization", "Bearer s3cret-token").call()).0, 200);
+
     // The explorer's API pages and filters on the server.
-    let (status, page) = server.get("/api/records?task=sql_to_ibis&limit=1");
+    let (status, page) = explorer_get("/api/records?task=sql_to_ibis&limit=1");
     assert_eq!(status, 200);
     let page: Value = serde_json::from_str(&page).unwrap();
     assert_eq!((page["total"].as_u64(), page["items"].as_array().unwrap().len()), (Some(2), 1), "{page}");
-    let page: Value = serde_json::from_str(&server.get("/api/records?q=COUNT%20the").1).unwrap();
+    let page: Value = serde_json::from_str(&explorer_get("/api/records?q=COUNT%20the").1).unwrap();
     assert_eq!(page["items"][0]["id"], "orders.count.qa", "{page}");
-    let record: Value = serde_json::from_str(&server.get("/api/records/2").1).unwrap();
+    let record: Value = serde_json::from_str(&explorer_get("/api/records/2").1).unwrap();
     assert_eq!((record["id"].as_str(), record["split"].as_str()), (Some("customers.all"), Some("test")), "{record}");
-    assert_eq!(server.get("/api/records/3").0, 404);
-    assert_eq!(server.get("/api/records?limit=many").0, 400);
-    let rejects: Value = serde_json::from_str(&server.get("/api/rejects?reason=ibis_error").1).unwrap();
+    assert_eq!(explorer_get("/api/records/3").0, 404);
+    assert_eq!(explorer_get("/api/records?limit=many").0, 400);
+    let rejects: Value = serde_json::from_str(&explorer_get("/api/rejects?reason=ibis_error").1).unwrap();
     assert_eq!(rejects["items"][0]["file"], "sql2ibis/rejects.jsonl", "{rejects}");
 
     // Metrics need the token too, and count what was answered.
@@ -335,6 +359,48 @@ fn the_openai_python_client_gets_the_same_greedy_answer_streamed_and_whole_and_a
     assert_eq!(answer["origin"], "model", "{answer}");
     assert!(answer["timings"]["generated_tokens"].as_u64().unwrap() > 0, "{answer}");
     assert!(!answer["verification"].as_str().unwrap().is_empty(), "{answer}");
+}
+
+/// The value of one sample in a Prometheus text exposition, if it is there.
+fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn a_passed_deadline_and_a_client_that_leaves_stop_their_generation_and_are_counted_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--deadline", "2", "--no-examples"]);
+    // SmolLM2 counts on from here for far more than the deadline's 2 s of tokens.
+    let counting = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,";
+    let (status, answer) = server.post("/v1/completions", &json!({"prompt": counting, "max_tokens": 2000}));
+    assert_eq!(status, 504, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("deadline of 2 s"), "{answer}");
+
+    // A stream whose client reads one chunk and hangs up.
+    let body = json!({"prompt": counting, "max_tokens": 2000, "stream": true}).to_string();
+    let mut response = agent().post(&server.url("/v1/completions")).header("content-type", "application/json").send(&body).unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut reader = BufReader::new(response.body_mut().as_reader());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.starts_with("data: {"), "{first}");
+    drop(reader);
+    drop(response);
+
+    // The one model thread runs requests in order, so once this short one is answered both
+    // earlier ones have ended, and the metrics say why each was cut short.
+    let (status, answer) = server.post("/v1/completions", &json!({"prompt": "1, 2,", "max_tokens": 1}));
+    assert_eq!(status, 200, "{answer}");
+    let (_, metrics) = server.get("/metrics");
+    assert_eq!(metric(&metrics, r#"ibert_generations_cancelled_total{reason="deadline"}"#), Some(1.0), "{metrics}");
+    assert_eq!(
+        metric(&metrics, r#"ibert_generations_cancelled_total{reason="client_gone"}"#),
+        Some(1.0),
+        "the stream stopped when its client left, before its deadline: {metrics}"
+    );
+    // The tokens of both cut-short answers are counted, and neither ran to its 2000.
+    let generated = metric(&metrics, "ibert_generated_tokens_total").unwrap();
+    assert!(generated > 2.0 && generated < 4000.0, "{metrics}");
 }
 
 /// `chromium` from Debian's packages (`.ci/run` installs it).
