@@ -14,26 +14,10 @@ use ibert_model::tensor_file::Precision;
 
 const PYTHON_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/tests");
 
-/// The venv with `safetensors`, created on first use (beside its final place, then renamed).
+/// The venv with `safetensors`, created on first use.
 fn python() -> PathBuf {
     let requirements = Path::new(PYTHON_DIR).join("requirements-safetensors.txt");
-    let text = std::fs::read(&requirements).unwrap();
-    let digest = ibert_fetch::hex(&<sha2::Sha256 as sha2::Digest>::digest(&text))[..12].to_string();
-    let venv = ibert_fetch::cache_dir().join("python").join(format!("test-safetensors-{digest}"));
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        let staging = venv.with_extension(format!("partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
-        let created = Command::new("python3").args(["-m", "venv"]).arg(&staging).status().expect("python3 runs");
-        assert!(created.success(), "python3 -m venv failed");
-        let installed = Command::new(staging.join("bin/python")).args(["-m", "pip", "install", "-q", "-r"]).arg(&requirements).status().unwrap();
-        assert!(installed.success(), "pip install -r {} failed", requirements.display());
-        if std::fs::rename(&staging, &venv).is_err() {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-    }
-    python
+    ibert_oracle::ensure_requirements_venv("test-safetensors", &requirements).unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn shape() -> Shape {

@@ -20,5 +20,5 @@ pub use error::OracleError;
 pub use ibert_fetch::cache_dir;
 pub use pool::{PoolOptions, PoolStats, WorkerPool};
 pub use protocol::{CompileRequest, Compiled, DocumentedFunction, FailureKind, Outline, ProgramFailure, SqlCall, WorkerHello};
-pub use python_env::{LOCK_FILE, PINNED_IBIS_VERSION, PythonEnv};
+pub use python_env::{LOCK_FILE, PINNED_IBIS_VERSION, PythonEnv, ensure_requirements_venv};
 pub use worker::{Worker, WorkerOptions};

@@ -109,7 +109,48 @@ fn check_python_version(python: &str) -> Result<(), OracleError> {
     Ok(())
 }
 
+/// A venv of its own for packages pinned in a requirements file beside the oracle's (the test
+/// suites' `openai` client and `safetensors`), in the cache's python folder, named by `name` and
+/// the file's hash. Made the way the oracle's is: under a file lock, so that tests running at
+/// once install it once, and marked ready only when pip has finished, so that an install cut
+/// short is redone. Returns its interpreter.
+pub fn ensure_requirements_venv(name: &str, requirements: &Path) -> Result<PathBuf, OracleError> {
+    let text = fs::read_to_string(requirements).map_err(|e| OracleError::io("reading", requirements, e))?;
+    let root = cache_dir().join("python");
+    fs::create_dir_all(&root).map_err(|e| OracleError::io("creating", &root, e))?;
+    let venv = root.join(format!("{name}-{}", short_hash([text.as_bytes()])));
+    let lock_path = root.join(format!("{}.lock", venv.file_name().unwrap().to_string_lossy()));
+    let lock = fs::File::create(&lock_path).map_err(|e| OracleError::io("creating", &lock_path, e))?;
+    lock.lock().map_err(|e| OracleError::io("locking", &lock_path, e))?;
+    let marker = venv.join(READY_MARKER);
+    if !marker.exists() {
+        create_and_install(&venv, &text, &[], &format!("installing {}", requirements.display()), &|_| {})?;
+        fs::write(&marker, "installed\n").map_err(|e| OracleError::io("writing", &marker, e))?;
+    }
+    Ok(venv.join("bin").join("python"))
+}
+
 fn install_venv(venv: &Path, progress: &dyn Fn(&str)) -> Result<(), OracleError> {
+    create_and_install(venv, LOCK_FILE, &["--no-deps"], "installing ibis-framework and its pinned dependencies", progress)?;
+    let venv_python = venv.join("bin").join("python");
+    progress("checking the installed Ibis");
+    let output = Command::new(&venv_python)
+        .args(["-c", "import ibis; print(ibis.__version__)"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| OracleError::io("running", &venv_python, e))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if version != PINNED_IBIS_VERSION {
+        let log_tail = format!("`import ibis` gave version `{version}`: {}", String::from_utf8_lossy(&output.stderr).trim());
+        return Err(OracleError::PipInstall { path: venv.to_path_buf(), status: "0".into(), log_tail });
+    }
+    let marker = venv.join(READY_MARKER);
+    fs::write(&marker, format!("ibis-framework {version}\n")).map_err(|e| OracleError::io("writing", &marker, e))
+}
+
+/// Creates `venv` afresh (removing what an unfinished install left) and pip-installs the
+/// `requirements` text into it, saved in the venv as `requirements.lock`.
+fn create_and_install(venv: &Path, requirements: &str, pip_options: &[&str], what: &str, progress: &dyn Fn(&str)) -> Result<(), OracleError> {
     let python = base_python();
     check_python_version(&python)?;
     if venv.exists() {
@@ -130,11 +171,12 @@ fn install_venv(venv: &Path, progress: &dyn Fn(&str)) -> Result<(), OracleError>
     }
 
     let lock_copy = venv.join("requirements.lock");
-    fs::write(&lock_copy, LOCK_FILE).map_err(|e| OracleError::io("writing", &lock_copy, e))?;
-    progress("installing ibis-framework and its pinned dependencies");
+    fs::write(&lock_copy, requirements).map_err(|e| OracleError::io("writing", &lock_copy, e))?;
+    progress(what);
     let venv_python = venv.join("bin").join("python");
     let mut child = Command::new(&venv_python)
-        .args(["-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "--no-input"])
+        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input"])
+        .args(pip_options)
         .args(["--progress-bar", "off", "-r"])
         .arg(&lock_copy)
         .stdin(Stdio::null())
@@ -164,20 +206,7 @@ fn install_venv(venv: &Path, progress: &dyn Fn(&str)) -> Result<(), OracleError>
         let status = status.code().map_or_else(|| "killed".to_string(), |code| code.to_string());
         return Err(OracleError::PipInstall { path: venv.to_path_buf(), status, log_tail });
     }
-
-    progress("checking the installed Ibis");
-    let output = Command::new(&venv_python)
-        .args(["-c", "import ibis; print(ibis.__version__)"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| OracleError::io("running", &venv_python, e))?;
-    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    if version != PINNED_IBIS_VERSION {
-        let log_tail = format!("`import ibis` gave version `{version}`: {}", String::from_utf8_lossy(&output.stderr).trim());
-        return Err(OracleError::PipInstall { path: venv.to_path_buf(), status: "0".into(), log_tail });
-    }
-    let marker = venv.join(READY_MARKER);
-    fs::write(&marker, format!("ibis-framework {version}\n")).map_err(|e| OracleError::io("writing", &marker, e))
+    Ok(())
 }
 
 /// Writes the embedded worker package under `root/worker-<hash>/ibert_worker`, once per version of

@@ -15,6 +15,7 @@ mod metrics;
 mod openai;
 mod state;
 mod tasks;
+mod timings;
 mod verification;
 
 use std::sync::{Arc, OnceLock};

@@ -21,6 +21,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use crate::errors::{ApiError, JsonBody};
 use crate::generation::{CancelOnDrop, deadline_passed};
 use crate::state::State;
+use crate::timings::Timings;
 
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
@@ -263,17 +264,8 @@ async fn generate(state: State, prompt: Prompt, sampling: Sampling, kind: Kind) 
         StopReason::EndOfText | StopReason::StopText | StopReason::Cancelled => "stop",
     };
     let usage = |generation: &Generation| json!({"prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.generated_tokens, "total_tokens": generation.prompt_tokens + generation.generated_tokens});
-    // The engine's own times, under the names llama.cpp's server gives them (an extension that
-    // OpenAI clients ignore): what a client's wait can be compared with.
-    let timings = |generation: &Generation| {
-        json!({
-            "prompt_n": generation.prompt_tokens,
-            "cache_n": generation.reused_prompt_tokens,
-            "prompt_ms": generation.prompt_time.as_secs_f64() * 1000.0,
-            "predicted_n": generation.generated_tokens,
-            "predicted_ms": generation.generation_time.as_secs_f64() * 1000.0,
-        })
-    };
+    // The engine's own times (an extension that OpenAI clients ignore).
+    let timings = |generation: &Generation| serde_json::to_value(Timings::of(std::slice::from_ref(generation))).expect("timings serialize");
     if !streamed {
         let mut received = received;
         let done = loop {

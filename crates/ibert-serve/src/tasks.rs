@@ -7,11 +7,11 @@
 //! passed; a program or query that nothing could be made of (SQL that does not parse, a program
 //! the sandbox refuses, no model to fall back on) is a 422 with the reason.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State as AxumState;
-use ibert_model::{Cancel, Engine, Generation, GenerationOptions};
+use ibert_model::{Cancel, Engine, GenerationOptions};
 use ibert_oracle::protocol::{CompileRequest, TableSchemas};
 use ibert_oracle::{FailureKind, OracleError};
 use ibert_records::DocStyle;
@@ -21,12 +21,13 @@ use ibert_tasks::checked::{self, CheckedAnswer, Diagnosis, TaskRequest};
 use ibert_tasks::goal::goal_sql;
 use ibert_tasks::retry::{RetryError, RetryOptions};
 use ibert_transpile::{Catalog, RESULT_NAME, SqlDialect, TranspileError, transpile};
-use ibert_verify::{Verdict, Verifier, fixtures_for_seed};
+use ibert_verify::Verdict;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, JsonBody};
 use crate::state::{Ready, State};
+use crate::timings::Timings;
 
 /// The answer of every task endpoint.
 #[derive(Debug, Serialize)]
@@ -50,28 +51,6 @@ pub struct TaskResponse {
     pub attempts: u32,
     pub repairs: Vec<String>,
     pub timings: Timings,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct Timings {
-    pub total_ms: u64,
-    pub prompt_ms: u64,
-    pub generation_ms: u64,
-    pub prompt_tokens: usize,
-    pub generated_tokens: usize,
-}
-
-impl Timings {
-    fn of(started: Instant, generations: &[Generation]) -> Timings {
-        let sum = |f: fn(&Generation) -> Duration| generations.iter().map(f).sum::<Duration>().as_millis() as u64;
-        Timings {
-            total_ms: started.elapsed().as_millis() as u64,
-            prompt_ms: sum(|g| g.prompt_time),
-            generation_ms: sum(|g| g.generation_time),
-            prompt_tokens: generations.iter().map(|g| g.prompt_tokens).sum(),
-            generated_tokens: generations.iter().map(|g| g.generated_tokens).sum(),
-        }
-    }
 }
 
 /// Settings every model-backed task request may carry.
@@ -204,7 +183,7 @@ pub async fn to_sql(AxumState(state): AxumState<State>, JsonBody(request): JsonB
                 program: None,
                 attempts: 0,
                 repairs: Vec::new(),
-                timings: Timings::of(started, &[]),
+                timings: Timings::since(started, &[]),
             }));
         }
         Err(failure) => failure,
@@ -259,7 +238,7 @@ pub async fn from_sql(AxumState(state): AxumState<State>, JsonBody(request): Jso
                 program: None,
                 attempts: 0,
                 repairs: Vec::new(),
-                timings: Timings::of(started, &[]),
+                timings: Timings::since(started, &[]),
             }));
         }
         // SQL that does not parse or names what the schema lacks is the input's fault: no
@@ -277,8 +256,7 @@ pub async fn from_sql(AxumState(state): AxumState<State>, JsonBody(request): Jso
     let prompt = ready.prompt(&TaskInput::SqlToIbis { sql: &sql }, &tables);
     let pool = ready.pool;
     let answered = run_model(&state, ready, &request.model, move |engine, options| {
-        let fixtures = fixtures_for_seed(0);
-        let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
+        let mut checker = Checker::on_default_fixtures(pool);
         checked::translate_sql(engine, &mut checker, prompt, &sql, &tables, options)
     })
     .await?;
@@ -419,7 +397,7 @@ fn response(task: &'static str, origin: &'static str, answered: CheckedAnswer, s
     TaskResponse {
         task,
         evidence: answered.verdict.as_ref().map(evidence),
-        timings: Timings::of(started, &answered.generations),
+        timings: Timings::since(started, &answered.generations),
         answer: answered.answer,
         verified: answered.verified,
         verification: answered.report,

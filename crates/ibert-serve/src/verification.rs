@@ -6,7 +6,7 @@
 
 use crossbeam_channel::Sender;
 use ibert_oracle::WorkerPool;
-use ibert_verify::{Verifier, fixtures_for_seed};
+use ibert_verify::Verifier;
 use tokio::sync::oneshot;
 
 use crate::errors::ApiError;
@@ -25,7 +25,7 @@ impl VerificationThreads {
             std::thread::Builder::new()
                 .name(format!("ibert-verify-{index}"))
                 .spawn(move || {
-                    let mut verifier = Verifier::new(pool, &fixtures_for_seed(0));
+                    let mut verifier = Verifier::on_default_fixtures(pool);
                     for job in receiver {
                         job(&mut verifier);
                     }

@@ -44,6 +44,11 @@ impl<'p> Checker<'p> {
         Checker { pool, verifier }
     }
 
+    /// The checks of a task command's answers: on the default fixture databases.
+    pub fn on_default_fixtures(pool: &'p WorkerPool) -> Self {
+        Checker::new(pool, Verifier::on_default_fixtures(pool))
+    }
+
     /// `program` returns what `sql` returns (a translation; numeric and temporal result types
     /// aligned to the SQL's, see `Verifier::verify_aligned`).
     pub fn program_matches_sql(&mut self, sql: &str, program: &str, tables: &Tables) -> Result<Checked, OracleError> {

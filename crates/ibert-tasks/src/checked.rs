@@ -6,7 +6,7 @@
 use ibert_model::{Engine, Generation};
 use ibert_oracle::{OracleError, WorkerPool};
 use ibert_records::DocStyle;
-use ibert_verify::{RejectReason, Verdict, Verifier, fixtures_for_seed};
+use ibert_verify::{RejectReason, Verdict};
 
 use crate::check::{Checker, compile_to};
 use crate::prompt::Tables;
@@ -112,8 +112,7 @@ fn program_answer(
     read: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<CheckedAnswer, RetryError> {
     let attempts = options.attempts;
-    let fixtures = fixtures_for_seed(0);
-    let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
+    let mut checker = Checker::on_default_fixtures(pool);
     let mut last = None;
     let mut repaired = None;
     let outcome = answer_until_accepted(engine, prompt, options, read, &mut |program| {
@@ -211,8 +210,7 @@ pub fn diagnose(pool: &WorkerPool, broken: &str, tables: &Tables, goal: Option<&
         (Err(error), _) => Diagnosis::Broken(error),
         // It compiles: with a goal, it is broken when it does not return the goal's result.
         (Ok(_), Some(goal)) => {
-            let fixtures = fixtures_for_seed(0);
-            let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
+            let mut checker = Checker::on_default_fixtures(pool);
             match checker.program_matches_sql(goal, broken, tables)?.as_feedback() {
                 Ok(_) => Diagnosis::AlreadyRight("the program already returns the goal SQL's result; nothing to fix".to_string()),
                 Err(why) => Diagnosis::Broken(format!("It runs but {why}")),
@@ -227,8 +225,7 @@ pub fn diagnose(pool: &WorkerPool, broken: &str, tables: &Tables, goal: Option<&
 /// The repairs `error` itself proposes for `broken`, each run through the checks: the program
 /// that passes and the repairs made, with no model needed.
 pub fn repair_from_error(pool: &WorkerPool, broken: &str, error: &str, tables: &Tables, goal: Option<&str>) -> Result<Option<CheckedAnswer>, OracleError> {
-    let fixtures = fixtures_for_seed(0);
-    let mut checker = Checker::new(pool, Verifier::new(pool, &fixtures));
+    let mut checker = Checker::on_default_fixtures(pool);
     let Some((program, repairs)) = repair::repair_and_check(&mut checker, broken, error, tables, goal)? else {
         return Ok(None);
     };

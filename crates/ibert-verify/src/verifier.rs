@@ -229,6 +229,12 @@ impl<'p> Verifier<'p> {
         Self::with_references(pool, fixtures, &[]).expect("an in-memory DuckDB database opens")
     }
 
+    /// A verifier on the default fixture databases (seed 0): the ones every checked answer of
+    /// the task commands and the server is checked on.
+    pub fn on_default_fixtures(pool: &'p WorkerPool) -> Self {
+        Self::new(pool, &crate::fixtures_for_seed(0))
+    }
+
     /// A verifier that runs pairs over the tables of a reference database on that database's
     /// data, and every other pair on generated fixtures.
     pub fn with_references(pool: &'p WorkerPool, fixtures: &[FixtureConfig], references: &[ReferenceDatabase]) -> Result<Self, crate::FixtureError> {
