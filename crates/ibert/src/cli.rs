@@ -447,6 +447,15 @@ pub struct MineArgs {
     /// Also mine the installed Ibis package when sources are given.
     #[arg(long)]
     pub ibis: bool,
+    /// A package that uses Ibis, from the Python package index: fetched (pinned by sha256 on
+    /// iBERT's list: ibis-ml, boring-semantic-layer, dbt-ibis, ibis-substrait), unpacked and
+    /// mined, its examples carrying the package, version and license. Repeat, or separate with
+    /// commas.
+    #[arg(long, value_name = "NAME[==VERSION]", value_delimiter = ',')]
+    pub pypi: Vec<String>,
+    /// The package index --pypi fetches from (PyPI's JSON API, or a mirror of it).
+    #[arg(long, value_name = "URL", default_value = "https://pypi.org", env = "IBERT_INDEX_URL")]
+    pub index_url: String,
     #[arg(short, long, value_name = "FILE", default_value = "data/mining/ibis_mined.jsonl")]
     pub output: PathBuf,
     #[command(flatten)]

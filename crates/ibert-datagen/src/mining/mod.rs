@@ -15,6 +15,7 @@
 pub mod blocks;
 pub mod docstrings;
 pub mod files;
+pub mod pypi;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -285,7 +286,13 @@ impl Miner<'_> {
                 source: "mined".into(),
                 features: vec!["mined".into(), feature.into()],
                 difficulty: None,
-                provenance: Some(Provenance { source: self.source.label.clone(), commit: self.source.commit.clone(), path: Some(path), line: Some(line) }),
+                provenance: Some(Provenance {
+                    source: self.source.label.clone(),
+                    commit: self.source.commit.clone(),
+                    path: Some(path),
+                    line: Some(line),
+                    license: self.source.license.clone(),
+                }),
                 derived_from: None,
                 split: None,
             },

@@ -14,7 +14,7 @@ pub fn installed_ibis() -> Result<MineSource, ibert_oracle::OracleError> {
     let env = ibert_oracle::PythonEnv::ensure(&|_| {})?;
     let root = env.package_dir("ibis")?;
     let label = format!("ibis-framework {} (installed)", ibert_oracle::PINNED_IBIS_VERSION);
-    Ok(MineSource { label, root, commit: None, ibis_package: true })
+    Ok(MineSource { label, root, commit: None, ibis_package: true, license: Some("Apache-2.0".to_string()) })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,8 @@ pub struct MineSource {
     pub commit: Option<String>,
     /// Whether the files are the installed Ibis package (documents its own API).
     pub ibis_package: bool,
+    /// The license of its files, where it is known (a pinned package, Ibis itself).
+    pub license: Option<String>,
 }
 
 /// `sources:` in a YAML file: paths (relative to the file) or URLs.
@@ -71,7 +73,7 @@ pub fn resolve(spec: &str, work: &Path) -> Result<MineSource, SourceError> {
         if !target.join(".git").exists() {
             clone(spec, &target)?;
         }
-        return Ok(MineSource { label: spec.to_string(), commit: head_commit(&target), root: target, ibis_package: false });
+        return Ok(MineSource { label: spec.to_string(), commit: head_commit(&target), root: target, ibis_package: false, license: None });
     }
     let path = PathBuf::from(spec);
     if !path.exists() {
@@ -83,10 +85,10 @@ pub fn resolve(spec: &str, work: &Path) -> Result<MineSource, SourceError> {
         if !target.join(".git").exists() {
             clone(spec, &target)?;
         }
-        return Ok(MineSource { label: spec.to_string(), commit: head_commit(&target), root: target, ibis_package: false });
+        return Ok(MineSource { label: spec.to_string(), commit: head_commit(&target), root: target, ibis_package: false, license: None });
     }
     let commit = if path.join(".git").exists() { head_commit(&path) } else { None };
-    Ok(MineSource { label: spec.to_string(), root: path, commit, ibis_package: false })
+    Ok(MineSource { label: spec.to_string(), root: path, commit, ibis_package: false, license: None })
 }
 
 fn clone(from: &str, target: &Path) -> Result<(), SourceError> {

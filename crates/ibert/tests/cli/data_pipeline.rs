@@ -128,6 +128,27 @@ fn mining_skips_bad_files_with_reasons_and_never_runs_hostile_code() {
     assert!(!missing.status.success() && stderr(&missing).contains("no/such/dir does not exist"), "{}", stderr(&missing));
 }
 
+/// A pinned package from the real package index (PyPI; fetched once into the cache).
+#[test]
+fn mine_pypi_fetches_a_pinned_package_and_its_examples_name_package_version_and_license() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ibert(dir.path(), &["data", "mine", "--pypi", "ibis_ml==0.1.4", "-o", "mined.jsonl", "-j", "1"]);
+    assert!(out.contains("examples per source (level)") && out.contains("pypi:ibis-ml==0.1.4 (parsed)"), "{out}");
+    let mined = records(&dir.path().join("mined.jsonl"));
+    assert!(mined.len() >= 10, "{out}");
+    for record in &mined {
+        let provenance = &record["meta"]["provenance"];
+        assert_eq!((provenance["source"].as_str(), provenance["license"].as_str()), (Some("pypi:ibis-ml==0.1.4"), Some("Apache-2.0")), "{record}");
+        assert!(provenance["path"].as_str().unwrap().starts_with("ibis_ml-0.1.4/"), "{record}");
+    }
+    assert!(mined.iter().any(|record| record["target"]["docstring"].as_str().is_some_and(|doc| doc.contains("Parameters"))));
+
+    for (spec, says) in [("pandas", "is not on iBERT's list of pinned packages"), ("ibis-ml==9", "pinned at version 0.1.4, not 9")] {
+        let refused = ibert_with_stdin(dir.path(), &["data", "mine", "--pypi", spec], "");
+        assert!(!refused.status.success() && stderr(&refused).contains(says), "{spec}: {}", stderr(&refused));
+    }
+}
+
 #[test]
 fn concat_removes_duplicates_and_stats_counts_by_task_and_level() {
     let dir = tempfile::tempdir().unwrap();
