@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ibert_catalog::{Hub, ensure_hub_model, ensure_test_model};
-use ibert_model::{LocalModel, convert::gguf_to_hf_folder};
+use ibert_model::LocalModel;
+use ibert_model::convert::cached_hf_folder;
 use ibert_oracle::{PythonEnv, cache_dir};
 
 mod common;
@@ -20,15 +21,11 @@ fn python() -> PathBuf {
 
 /// The default model as a folder, converted once.
 fn folder() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = DIR.get_or_init(|| {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let gguf = ensure_test_model(&python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("smollm2");
-        gguf_to_hf_folder(&gguf, &path).unwrap_or_else(|error| panic!("conversion: {error}"));
-        (dir, path)
-    });
-    path
+        cached_hf_folder(&gguf).unwrap_or_else(|error| panic!("the default model as a folder: {error}"))
+    })
 }
 
 /// A Hugging Face hub on a loopback port: each repository's files at

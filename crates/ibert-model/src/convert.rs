@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
@@ -15,6 +15,18 @@ use crate::architecture::{Architecture, Shape, hf_name, rows_to_hf_order};
 use crate::engine::EngineError;
 use crate::gguf::Gguf;
 use crate::tokenizer::tokenizer_from_gguf;
+
+/// The folder of `gguf_path`, converted once and kept beside it (`<file>.hf/`), so that what
+/// reads the same model as a folder again (the tests of folder loading and of the hub) does not
+/// convert it, or leave a copy behind, each time. The conversion renames a whole staging folder
+/// into place, so a folder under that name is complete.
+pub fn cached_hf_folder(gguf_path: &Path) -> Result<PathBuf, EngineError> {
+    let folder = gguf_path.with_extension("hf");
+    if !folder.exists() {
+        gguf_to_hf_folder(gguf_path, &folder)?;
+    }
+    Ok(folder)
+}
 
 /// Writes the folder `out` (replacing nothing: it must not exist yet).
 pub fn gguf_to_hf_folder(gguf_path: &Path, out: &Path) -> Result<(), EngineError> {

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ibert_catalog::ensure_test_model;
-use ibert_model::{ChatMessage, Engine, GenerationOptions, LoadOptions, LocalModel, convert::gguf_to_hf_folder};
+use ibert_model::{
+    ChatMessage, Engine, GenerationOptions, LoadOptions, LocalModel,
+    convert::{cached_hf_folder, gguf_to_hf_folder},
+};
 use ibert_oracle::{PythonEnv, cache_dir};
 
 fn python() -> PathBuf {
@@ -18,16 +21,10 @@ fn gguf() -> PathBuf {
     PATH.get_or_init(|| ensure_test_model(&python(), &cache_dir()).unwrap_or_else(|error| panic!("the default model: {error}"))).clone()
 }
 
-/// The default model as a folder, converted once for all tests.
+/// The default model as a folder, converted once into the cache.
 fn folder() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("smollm2");
-        gguf_to_hf_folder(&gguf(), &path).unwrap_or_else(|error| panic!("conversion: {error}"));
-        (dir, path)
-    });
-    path
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| cached_hf_folder(&gguf()).unwrap_or_else(|error| panic!("the default model as a folder: {error}")))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
