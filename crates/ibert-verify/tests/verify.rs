@@ -129,6 +129,19 @@ fn ties_under_limit_are_nondeterministic() {
 }
 
 #[test]
+fn a_window_ordered_by_a_column_with_nulls_is_verified_on_fixtures_without_ties() {
+    // The default fixtures hold several NULL (and repeated) dates, so LAG's previous row is
+    // arbitrary there; the distinct fixtures keep at most one NULL a column and so a total order.
+    let sql = "SELECT id, amount - LAG(amount) OVER (ORDER BY order_date) AS delta FROM orders";
+    let ibis = "expr = orders.select('id', delta=orders.amount - orders.amount.lag().over(order_by=orders.order_date))";
+    let verdict = verify(sql, ibis);
+    assert_eq!(reason(&verdict), None, "{verdict:?}");
+    // A wrong window (the next row instead of the previous) is still caught there.
+    let wrong = verify(sql, "expr = orders.select('id', delta=orders.amount - orders.amount.lead().over(order_by=orders.order_date))");
+    assert_eq!(reason(&wrong), Some(RejectReason::Mismatch), "{wrong:?}");
+}
+
+#[test]
 fn empty_everywhere_is_vacuous() {
     let verdict = verify("SELECT id FROM orders WHERE 1 = 0", "orders.filter(ibis.literal(False)).select('id')");
     assert_eq!(reason(&verdict), Some(RejectReason::Vacuous));
