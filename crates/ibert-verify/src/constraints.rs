@@ -67,6 +67,9 @@ pub struct ColumnWants {
     pub weekdays: BTreeSet<u32>,
     /// String lengths the query compares with (`length(name) > 5`).
     pub lengths: BTreeSet<usize>,
+    /// Cast to a number (`CAST(substr(code, 1, 4) AS INTEGER)`): a string column's values are
+    /// then written in digits, since one value that is not fails the whole query.
+    pub numeric_text: bool,
 }
 
 impl ColumnWants {
@@ -78,6 +81,7 @@ impl ColumnWants {
         self.hours.extend(&other.hours);
         self.weekdays.extend(&other.weekdays);
         self.lengths.extend(&other.lengths);
+        self.numeric_text |= other.numeric_text;
     }
 }
 
@@ -198,6 +202,8 @@ struct Collector {
     group_keys: BTreeSet<String>,
     group_size: Option<u64>,
     orders_and_limits: bool,
+    /// Columns inside a cast to a number.
+    cast_to_number: BTreeSet<String>,
 }
 
 impl Visitor for Collector {
@@ -253,6 +259,14 @@ impl Visitor for Collector {
                     }
                 }
             }
+            Expr::Cast { expr, data_type, .. } if is_numeric_type(data_type) => {
+                let _ = sqlparser::ast::visit_expressions(expr.as_ref(), |inner| {
+                    if let Some(column) = column_name(inner) {
+                        self.cast_to_number.insert(column);
+                    }
+                    ControlFlow::<()>::Continue(())
+                });
+            }
             Expr::Like { expr, pattern, escape_char, .. } | Expr::ILike { expr, pattern, escape_char, .. } => {
                 if let (Some(column), Some(pattern)) = (column_name(expr), string_value(pattern)) {
                     let escape = escape_char.as_deref().and_then(string_value).and_then(|text| text.chars().next());
@@ -298,6 +312,9 @@ impl Collector {
             linked: link_groups(&self.links),
             ..QueryShape::default()
         };
+        for column in self.cast_to_number {
+            shape.columns.entry(column).or_default().numeric_text = true;
+        }
         let mut evaluated: BTreeMap<String, Option<Evaluated>> = BTreeMap::new();
         let mut value_of = |sql: &str| evaluated.entry(sql.to_string()).or_insert_with(|| Evaluated::of(sql, evaluate)).clone();
         for found in self.found {
@@ -461,6 +478,16 @@ fn link_groups(links: &[(String, String)]) -> Vec<BTreeSet<String>> {
 }
 
 /// The lowercase name of a plain column reference (`c`, `t.c`), through parentheses and casts.
+/// Whether a cast to `data_type` reads its operand as a number.
+fn is_numeric_type(data_type: &sqlparser::ast::DataType) -> bool {
+    let name = data_type.to_string().to_ascii_uppercase();
+    let name = name.split('(').next().unwrap_or_default().trim();
+    ["TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT", "INT2", "INT4", "INT8", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"]
+        .iter()
+        .chain(&["FLOAT", "REAL", "DOUBLE", "DOUBLE PRECISION", "FLOAT4", "FLOAT8", "DECIMAL", "NUMERIC"])
+        .any(|numeric| name == *numeric)
+}
+
 fn column_name(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Identifier(ident) => Some(ident.value.to_ascii_lowercase()),
@@ -599,6 +626,13 @@ mod tests {
 
     fn texts(shape: &QueryShape, column: &str) -> Vec<String> {
         shape.columns[column].values.iter().map(|v| v.text.clone()).collect()
+    }
+
+    #[test]
+    fn columns_cast_to_a_number_want_digits_and_other_casts_do_not() {
+        let shape = analyze("SELECT CAST(SUBSTRING(code, 1, 4) AS INTEGER) AS n, zip::BIGINT, name::VARCHAR, CAST(d AS DATE) FROM t");
+        assert!(shape.columns["code"].numeric_text && shape.columns["zip"].numeric_text);
+        assert!(!shape.columns.contains_key("name") && !shape.columns.contains_key("d"), "{shape:?}");
     }
 
     #[test]

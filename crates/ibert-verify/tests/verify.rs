@@ -142,6 +142,17 @@ fn a_window_ordered_by_a_column_with_nulls_is_verified_on_fixtures_without_ties(
 }
 
 #[test]
+fn a_string_cast_to_a_number_is_verified_on_fixtures_written_in_digits() {
+    // Fixture strings are words, so the cast fails on the default fixtures; fixtures aimed at
+    // the query write the column in digits. A wrong substring is still caught there.
+    let sql = "SELECT id, CAST(SUBSTRING(status, 1, 3) AS INTEGER) AS code FROM orders";
+    let right = verify(sql, "expr = orders.select('id', code=orders.status.substr(0, 3).cast('int32'))");
+    assert_eq!(reason(&right), None, "{right:?}");
+    let wrong = verify(sql, "expr = orders.select('id', code=orders.status.substr(1, 3).cast('int32'))");
+    assert_eq!(reason(&wrong), Some(RejectReason::Mismatch), "{wrong:?}");
+}
+
+#[test]
 fn empty_everywhere_is_vacuous() {
     let verdict = verify("SELECT id FROM orders WHERE 1 = 0", "orders.filter(ibis.literal(False)).select('id')");
     assert_eq!(reason(&verdict), Some(RejectReason::Vacuous));
