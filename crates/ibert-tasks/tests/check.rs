@@ -1,14 +1,12 @@
 //! The "it runs" check of answers with no goal, through real Ibis and DuckDB.
 
 use ibert_oracle::protocol::TableSchemas;
-use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool};
 use ibert_tasks::check::Checker;
 use ibert_verify::{RejectReason, Verdict};
 
-fn pool() -> WorkerPool {
-    let env = PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment for the oracle: {error}"));
-    WorkerPool::start(env, PoolOptions { workers: 1, ..PoolOptions::default() }).expect("pool starts")
-}
+mod common;
+
+use common::pool;
 
 #[test]
 fn a_program_runs_when_only_ibis_s_own_result_types_differ_from_its_sql_and_a_failing_one_does_not() {

@@ -1,13 +1,11 @@
 //! The code of prose answers through real Ibis, with the tables inferred from its errors.
 
 use ibert_oracle::protocol::TableSchemas;
-use ibert_oracle::{PoolOptions, PythonEnv, WorkerPool};
 use ibert_tasks::snippet::run_snippet;
 
-fn pool() -> WorkerPool {
-    let env = PythonEnv::ensure(&|_| {}).unwrap_or_else(|error| panic!("the Python environment for the oracle: {error}"));
-    WorkerPool::start(env, PoolOptions { workers: 1, ..PoolOptions::default() }).expect("pool starts")
-}
+mod common;
+
+use common::pool;
 
 #[test]
 fn snippets_compile_against_the_tables_their_errors_reveal_and_real_mistakes_stay_errors() {

@@ -154,13 +154,15 @@ pub fn fetch_package(package: &PypiPackage, index_url: &str, work: &Path) -> Res
 pub fn unpack(archive: &Path, into: &Path) -> Result<usize, PypiError> {
     let name = archive.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
     let mut budget = Budget { archive, bytes: MAX_UNPACKED_BYTES, entries: MAX_ENTRIES, skipped: 0 };
+    let tarball = name.ends_with(".tar.gz") || name.ends_with(".tgz");
+    if !tarball && !name.ends_with(".whl") && !name.ends_with(".zip") {
+        return Err(budget.error("not a .tar.gz, .whl or .zip file"));
+    }
     let file = File::open(archive).map_err(io_error("reading", archive))?;
-    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+    if tarball {
         unpack_tar(tar::Archive::new(flate2::read::GzDecoder::new(file)), into, &mut budget)?;
-    } else if name.ends_with(".whl") || name.ends_with(".zip") {
-        unpack_zip(file, into, &mut budget)?;
     } else {
-        return Err(PypiError::Archive { path: archive.to_path_buf(), detail: "not a .tar.gz, .whl or .zip file".to_string() });
+        unpack_zip(file, into, &mut budget)?;
     }
     Ok(budget.skipped)
 }
@@ -184,6 +186,21 @@ impl Budget<'_> {
         }
         self.entries -= 1;
         Ok(())
+    }
+
+    /// Writes one entry at `path` (a folder, or a file read from `reader`); `None`, for an entry
+    /// that would leave the folder or is a link, is skipped and counted.
+    fn place(&mut self, path: Option<PathBuf>, is_dir: bool, reader: &mut dyn Read) -> Result<(), PypiError> {
+        self.entry()?;
+        let Some(path) = path else {
+            self.skipped += 1;
+            return Ok(());
+        };
+        let folder = if is_dir { Some(path.as_path()) } else { path.parent() };
+        if let Some(folder) = folder {
+            fs::create_dir_all(folder).map_err(io_error("creating", folder))?;
+        }
+        if is_dir { Ok(()) } else { self.copy(reader, &path) }
     }
 
     /// Copies at most what is left of the byte budget; more is an error.
@@ -219,21 +236,10 @@ fn unpack_tar(mut archive: tar::Archive<impl Read>, into: &Path, budget: &mut Bu
     let entries = archive.entries().map_err(|error| budget.error(error))?;
     for entry in entries {
         let mut entry = entry.map_err(|error| budget.error(error))?;
-        budget.entry()?;
         let kind = entry.header().entry_type();
         let relative = entry.path().map_err(|error| budget.error(error))?.into_owned();
-        let Some(path) = inside(into, &relative).filter(|_| kind.is_file() || kind.is_dir()) else {
-            budget.skipped += 1;
-            continue;
-        };
-        if kind.is_dir() {
-            fs::create_dir_all(&path).map_err(io_error("creating", &path))?;
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
-        }
-        budget.copy(&mut entry, &path)?;
+        let path = inside(into, &relative).filter(|_| kind.is_file() || kind.is_dir());
+        budget.place(path, kind.is_dir(), &mut entry)?;
     }
     Ok(())
 }
@@ -242,19 +248,9 @@ fn unpack_zip(file: File, into: &Path, budget: &mut Budget) -> Result<(), PypiEr
     let mut archive = zip::ZipArchive::new(file).map_err(|error| budget.error(error))?;
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(|error| budget.error(error))?;
-        budget.entry()?;
-        let Some(path) = entry.enclosed_name().and_then(|relative| inside(into, &relative)).filter(|_| !entry.is_symlink()) else {
-            budget.skipped += 1;
-            continue;
-        };
-        if entry.is_dir() {
-            fs::create_dir_all(&path).map_err(io_error("creating", &path))?;
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
-        }
-        budget.copy(&mut entry, &path)?;
+        let path = entry.enclosed_name().and_then(|relative| inside(into, &relative)).filter(|_| !entry.is_symlink());
+        let is_dir = entry.is_dir();
+        budget.place(path, is_dir, &mut entry)?;
     }
     Ok(())
 }
@@ -283,6 +279,27 @@ mod tests {
         assert!(wrong.contains("pinned at version 0.1.4, not 9.9"), "{wrong}");
         let unknown = find("pandas", &packages).unwrap_err().to_string();
         assert!(unknown.contains("`pandas` is not on") && unknown.contains("dbt-ibis==0.11.0"), "{unknown}");
+    }
+
+    #[test]
+    fn a_wheel_unpacks_its_files_and_skips_links_and_entries_that_climb_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("demo-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(File::create(&wheel).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("demo/core.py", options).unwrap();
+        zip.write_all(b"x = 1\n").unwrap();
+        zip.start_file("../escaped.py", options).unwrap();
+        zip.write_all(b"x = 2\n").unwrap();
+        zip.add_symlink("demo/passwd.md", "/etc/passwd", options).unwrap();
+        zip.finish().unwrap();
+        let into = dir.path().join("out");
+        fs::create_dir(&into).unwrap();
+        assert_eq!(unpack(&wheel, &into).unwrap(), 2);
+        assert_eq!(fs::read_to_string(into.join("demo/core.py")).unwrap(), "x = 1\n");
+        assert!(!dir.path().join("escaped.py").exists() && !into.join("demo/passwd.md").exists());
+        let error = unpack(&dir.path().join("notes.txt"), &into).unwrap_err().to_string();
+        assert!(error.contains("not a .tar.gz, .whl or .zip"), "{error}");
     }
 
     #[test]
