@@ -1,17 +1,18 @@
-//! Which `x = ANY (list)` comparisons only decide whether a row is kept: those reached from a
-//! WHERE, HAVING, QUALIFY, `JOIN ... ON`, `FILTER (WHERE ...)` or `CASE WHEN` condition through
-//! AND, OR and parentheses. There a NULL and a false keep the same rows (in SQL's three-valued
-//! logic, a condition that is true with an unknown operand is true with any), so the comparison
-//! can be Ibis's `list.contains(x)`, which says false where SQL says NULL. Anywhere else (under
-//! NOT, as a value) it needs the exact form.
+//! Which `x = ANY (list)` comparisons and `(a, b) IN (SELECT ...)` tests only decide whether a
+//! row is kept: those reached from a WHERE, HAVING, QUALIFY, `JOIN ... ON`, `FILTER (WHERE ...)`
+//! or `CASE WHEN` condition through AND, OR and parentheses. There a NULL and a false keep the
+//! same rows (in SQL's three-valued logic, a condition that is true with an unknown operand is
+//! true with any), so the comparison can be Ibis's `list.contains(x)`, and the row test a
+//! correlated EXISTS, both of which say false where SQL says NULL. Anywhere else (under NOT, as
+//! a value) they need the exact form.
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, Query, Select, SetExpr, Spanned, Visit, Visitor};
+use sqlparser::ast::{BinaryOperator, Expr, InTarget, JoinConstraint, JoinOperator, Query, Select, SetExpr, Spanned, Visit, Visitor};
 use sqlparser::tokenizer::Location;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 /// Where each such comparison starts in the SQL.
-pub(crate) fn filtering_any_comparisons(query: &Query) -> HashSet<Location> {
+pub(crate) fn filtering_comparisons(query: &Query) -> HashSet<Location> {
     let mut collector = Collector { found: HashSet::new() };
     let _ = query.visit(&mut collector);
     collector.found
@@ -72,6 +73,9 @@ impl Collector {
             Expr::AnyOp { compare_op: BinaryOperator::Eq, .. } => {
                 self.found.insert(condition.span().start);
             }
+            Expr::In { expr, target: InTarget::Subquery(_), negated: false, .. } if matches!(expr.as_ref(), Expr::Tuple(_)) => {
+                self.found.insert(condition.span().start);
+            }
             _ => {}
         }
     }
@@ -105,7 +109,7 @@ mod tests {
 
     fn columns_of(sql: &str) -> Vec<u64> {
         let Statement::Query(query) = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap().remove(0) else { panic!("a query") };
-        let mut columns: Vec<u64> = filtering_any_comparisons(&query).iter().map(|at| at.column).collect();
+        let mut columns: Vec<u64> = filtering_comparisons(&query).iter().map(|at| at.column).collect();
         columns.sort();
         columns
     }
@@ -116,5 +120,9 @@ mod tests {
         assert_eq!(columns_of("SELECT id FROM t WHERE NOT ('x' = ANY(tags))"), Vec::<u64>::new());
         assert_eq!(columns_of("SELECT 'x' = ANY(tags) AS has_x, count(*) FILTER (WHERE 'y' = ANY(tags)) AS n FROM t"), [57]);
         assert_eq!(columns_of("SELECT CASE WHEN 'x' = ANY(tags) THEN 1 END AS v FROM t JOIN u ON u.k = ANY(t.ks)"), [18, 67]);
+        // Row values IN a subquery: in a filter, not under NOT, not as a value.
+        assert_eq!(columns_of("SELECT id FROM t WHERE (a, b) IN (SELECT x, y FROM u) OR c > 1"), [25]);
+        assert_eq!(columns_of("SELECT id FROM t WHERE (a, b) NOT IN (SELECT x, y FROM u)"), Vec::<u64>::new());
+        assert_eq!(columns_of("SELECT (a, b) IN (SELECT x, y FROM u) AS found FROM t"), Vec::<u64>::new());
     }
 }

@@ -155,7 +155,7 @@ impl Translator<'_> {
             // `filter_context`), else SQL's three-valued answer; `x <> ALL (list)` is its negation.
             Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } => {
                 let (list, value) = (self.expr(right, cx)?, self.expr(left, cx)?);
-                if self.filtering_any.contains(&expr.span().start) {
+                if self.filtering.contains(&expr.span().start) {
                     return Ok(list.method("contains", &[value.code]));
                 }
                 Ok(self.any_equal(&list, &value))
@@ -163,6 +163,13 @@ impl Translator<'_> {
             Expr::AllOp { left, compare_op: BinaryOperator::NotEq, right } => {
                 let (list, value) = (self.expr(right, cx)?, self.expr(left, cx)?);
                 Ok(not(self.any_equal(&list, &value)))
+            }
+            // `(a, b) IN (SELECT x, y ...)` where it decides a filter (see `filter_context`).
+            Expr::In { expr: inner, target: InTarget::Subquery(query), negated: false, global: false }
+                if self.filtering.contains(&expr.span().start)
+                    && let Expr::Tuple(items) = inner.as_ref() =>
+            {
+                self.row_in_subquery(items, query, cx)
             }
             Expr::In { expr: inner, target, negated, global: false } => {
                 let value = self.expr(inner, cx)?;

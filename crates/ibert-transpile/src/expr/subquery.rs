@@ -8,7 +8,7 @@ use crate::error::TranspileError;
 use crate::python;
 use crate::query::Translator;
 use crate::scope::Scope;
-use sqlparser::ast::{GroupByExpr, Query, SetExpr, TableFactor};
+use sqlparser::ast::{Expr, GroupByExpr, Query, SetExpr, TableFactor};
 
 impl Translator<'_> {
     /// A subquery used inside an expression: inline when short, else bound to a name; always
@@ -29,6 +29,28 @@ impl Translator<'_> {
         let name = column.name.clone();
         let receiver = self.relation_receiver(rel.chain);
         Ok(python::attribute(&receiver, &name))
+    }
+
+    /// `(a, b) IN (SELECT x, y ...)` where it only decides whether a row is kept: the rows of
+    /// `EXISTS (... WHERE x = a AND y = b)`, which Ibis writes `((sub.x == a) & (sub.y ==
+    /// b)).any()` and compiles to a correlated EXISTS. (As a value, or under NOT, the NULLs of
+    /// SQL's IN differ from EXISTS's false, and the row value is refused.)
+    pub(super) fn row_in_subquery(&mut self, items: &[Expr], query: &Query, cx: &Cx) -> Result<Py, TranspileError> {
+        let rel = self.query(query, cx.scope)?;
+        if rel.columns.len() != items.len() {
+            return Err(TranspileError::resolve_at(
+                format!("the row value has {} fields but its IN subquery returns {} columns", items.len(), rel.columns.len()),
+                query,
+            ));
+        }
+        let names: Vec<String> = rel.columns.iter().map(|column| column.name.clone()).collect();
+        let receiver = self.relation_receiver(rel.chain);
+        let mut equalities = Vec::new();
+        for (item, name) in items.iter().zip(&names) {
+            let value = self.expr(item, cx)?;
+            equalities.push(format!("({} == {})", python::attribute(&receiver, name), value.code));
+        }
+        Ok(Py::atom(format!("({}).any()", equalities.join(" & "))))
     }
 
     /// EXISTS over one table with a WHERE becomes `(condition).any()`, which Ibis compiles to a

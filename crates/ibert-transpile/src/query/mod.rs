@@ -51,7 +51,7 @@ pub(crate) struct Translator<'c> {
     /// a variable) itself: `t.count(where=...)` then refers to rows Ibis 12 does not rebind.
     pub(crate) aggregating_built_rows: bool,
     /// Where the `x = ANY (list)` comparisons start that only decide whether a row is kept.
-    pub(crate) filtering_any: HashSet<Location>,
+    pub(crate) filtering: HashSet<Location>,
 }
 
 pub(crate) fn translate(query: &Query, catalog: &Catalog, asof_tables: Vec<Location>) -> Result<Translation, TranspileError> {
@@ -63,7 +63,7 @@ pub(crate) fn translate(query: &Query, catalog: &Catalog, asof_tables: Vec<Locat
         ctes: Vec::new(),
         asof_tables: asof_tables.into_iter().map(|at| (at, false)).collect(),
         aggregating_built_rows: false,
-        filtering_any: crate::filter_context::filtering_any_comparisons(query),
+        filtering: crate::filter_context::filtering_comparisons(query),
     };
     translator.variables.insert(RESULT_NAME.to_string());
     let root = Scope::default();
