@@ -1,7 +1,9 @@
 //! Repairs a broken program's own error proposes, tried before any model answer: Python's and
 //! Ibis's "did you mean", the nearest column or table name of the schema to a misspelt one, and
-//! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`). Each is a whole-word
-//! replacement; the caller runs each through the checks, the smallest change first.
+//! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`), and the brackets a
+//! program cut short leaves open (`'(' was never closed`), closed at its end. Each is a
+//! whole-word replacement or an ending; the caller runs each through the checks, the smallest
+//! change first.
 
 use ibert_oracle::OracleError;
 use ibert_records::TableSchemas;
@@ -19,7 +21,7 @@ pub struct Repair {
 
 impl Repair {
     pub fn describe(&self) -> String {
-        format!("`{}` -> `{}`", self.from, self.to)
+        if self.from.is_empty() { format!("`{}` added at the end", self.to) } else { format!("`{}` -> `{}`", self.from, self.to) }
     }
 
     /// How much of the program changed (the smallest repair is tried first).
@@ -76,7 +78,7 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
         let names: Vec<&str> = tables.keys().map(String::as_str).collect();
         pairs.extend(nearest(&wrong, &names).map(|right| (wrong.clone(), right.to_string())));
     }
-    let mut repairs: Vec<Repair> = sql_style_aggregates(program, error).into_iter().collect();
+    let mut repairs: Vec<Repair> = sql_style_aggregates(program, error).into_iter().chain(closed_brackets(program, error)).collect();
     for (from, to) in pairs {
         if from == to || repairs.iter().any(|r| r.from == from && r.to == to) {
             continue;
@@ -88,6 +90,77 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
     }
     repairs.sort_by_key(Repair::size);
     repairs
+}
+
+/// A program that ends inside brackets (Python: `'(' was never closed`, or an unexpected end of
+/// file), with the open ones closed in order at its end.
+fn closed_brackets(program: &str, error: &str) -> Option<Repair> {
+    if !(error.contains("was never closed") || error.contains("unexpected EOF")) {
+        return None;
+    }
+    let mut open = Vec::new();
+    let mut chars = program.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => while chars.next_if(|&next| next != '\n').is_some() {},
+            '\'' | '"' => {
+                // A string, triple-quoted or not, with its escapes.
+                let triple = chars.peek() == Some(&c) && {
+                    let mut ahead = chars.clone();
+                    ahead.next();
+                    ahead.peek() == Some(&c)
+                };
+                if triple {
+                    chars.next();
+                    chars.next();
+                }
+                let mut quotes = 0;
+                while let Some(inside) = chars.next() {
+                    match inside {
+                        '\\' => {
+                            chars.next();
+                            quotes = 0;
+                        }
+                        _ if inside == c => {
+                            quotes += 1;
+                            if !triple || quotes == 3 {
+                                break;
+                            }
+                        }
+                        '\n' if !triple => return None,
+                        _ => quotes = 0,
+                    }
+                }
+            }
+            '(' | '[' | '{' => open.push(c),
+            ')' | ']' | '}' => {
+                let expected = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open.pop() != Some(expected) {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    let closing: String = open
+        .iter()
+        .rev()
+        .map(|bracket| match bracket {
+            '(' => ')',
+            '[' => ']',
+            _ => '}',
+        })
+        .collect();
+    if closing.is_empty() {
+        return None;
+    }
+    let body = program.trim_end();
+    let separator = if body.ends_with(',') || body.lines().last().is_some_and(|line| line.trim_start().starts_with('.')) { "\n" } else { "" };
+    Some(Repair { program: format!("{body}{separator}{closing}\n"), from: String::new(), to: closing })
 }
 
 /// SQL's aggregate functions as Ibis has no such top-level function (`ibis.count("id")`,
@@ -277,6 +350,21 @@ mod tests {
         );
         // Not a column name: nothing to rewrite.
         assert!(propose("expr = orders.agg(n=ibis.count(orders))", "SandboxViolation: `ibis.count` is not part of the Ibis API", &tables).is_empty());
+    }
+
+    #[test]
+    fn brackets_a_cut_short_program_leaves_open_are_closed_at_its_end() {
+        let error = "SyntaxError: '(' was never closed";
+        let repairs = propose("expr = t.order_by(ibis.desc(\"a\")).head(5", error, &tables());
+        assert_eq!(repairs[0].program, "expr = t.order_by(ibis.desc(\"a\")).head(5)\n");
+        assert_eq!(repairs[0].describe(), "`)` added at the end");
+        let chained = "expr = (\n    t\n    .filter(t.a > 1)\n    .select([\"a\", \"b\"\n";
+        assert_eq!(propose(chained, error, &tables())[0].program, format!("{chained}]))\n"), "each open bracket, innermost first");
+        // Brackets inside strings and comments do not count; a mismatched closer proposes nothing.
+        let quoted = "expr = t.filter(t.s == \"(\")  # (\n";
+        assert!(propose(quoted, error, &tables()).is_empty());
+        assert!(propose("expr = t.select(]", error, &tables()).is_empty());
+        assert!(propose("expr = t.select(", "NameError: name 'u' is not defined", &tables()).is_empty());
     }
 
     #[test]
