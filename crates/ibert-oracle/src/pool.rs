@@ -1,8 +1,8 @@
 //! Several workers serving callers on many threads; a worker that dies is replaced.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -17,12 +17,16 @@ pub struct PoolOptions {
     /// Number of worker processes; default: the number of cores.
     pub workers: usize,
     pub worker: WorkerOptions,
+    /// Replace a worker by a fresh one once it has answered this many requests, so that what a
+    /// long-running process accumulates in Python's heap and the worker's DuckDB is given back;
+    /// the fresh one starts in the background while the others answer. `None`: never.
+    pub recycle_after: Option<u64>,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        PoolOptions { workers: cores, worker: WorkerOptions::default() }
+        PoolOptions { workers: cores, worker: WorkerOptions::default(), recycle_after: None }
     }
 }
 
@@ -32,6 +36,8 @@ pub struct PoolStats {
     pub requests: u64,
     pub timeouts: u64,
     pub crashes: u64,
+    /// Workers replaced after `recycle_after` requests.
+    pub recycled: u64,
     /// Time spent inside workers answering requests, summed over workers.
     pub busy: Duration,
 }
@@ -43,8 +49,8 @@ pub struct WorkerPool {
     idle: Receiver<Worker>,
     hello: WorkerHello,
     stats: Mutex<PoolStats>,
-    /// Workers in the pool, idle or busy; drops when a dead worker cannot be replaced.
-    alive: AtomicUsize,
+    /// Workers in the pool, idle, busy or starting; drops when a worker cannot be replaced.
+    alive: Arc<AtomicUsize>,
 }
 
 impl WorkerPool {
@@ -63,7 +69,7 @@ impl WorkerPool {
             idle_sender.send(worker).expect("receiver alive");
         }
         let hello = hello.expect("at least one worker");
-        Ok(WorkerPool { env, options, idle_sender, idle, hello, stats: Mutex::new(PoolStats::default()), alive: AtomicUsize::new(count) })
+        Ok(WorkerPool { env, options, idle_sender, idle, hello, stats: Mutex::new(PoolStats::default()), alive: Arc::new(AtomicUsize::new(count)) })
     }
 
     /// Versions reported by the workers (Ibis, sqlglot, Python) and whether seccomp is on.
@@ -144,6 +150,23 @@ impl WorkerPool {
         }
     }
 
+    /// Starts a fresh worker on a thread of its own and adds it to the idle ones when it has
+    /// said hello; one that fails to start leaves the pool a worker smaller.
+    fn replace_in_background(&self) {
+        let (env, options, idle, alive) = (self.env.clone(), self.options.worker.clone(), self.idle_sender.clone(), Arc::clone(&self.alive));
+        let started = std::thread::Builder::new().name("ibert-worker-start".into()).spawn(move || match Worker::spawn(&env, &options) {
+            Ok(worker) => {
+                let _ = idle.send(worker);
+            }
+            Err(_) => {
+                alive.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        if started.is_err() {
+            self.alive.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     fn with_worker<T>(
         &self,
         call: impl FnOnce(&mut Worker) -> Result<Result<T, ProgramFailure>, WorkerDown>,
@@ -157,8 +180,15 @@ impl WorkerPool {
         stats.busy += elapsed;
         match outcome {
             Ok(answer) => {
+                let worn = self.options.recycle_after.is_some_and(|limit| worker.requests() >= limit);
+                stats.recycled += u64::from(worn);
                 drop(stats);
-                self.idle_sender.send(worker).map_err(|_| OracleError::ShutDown)?;
+                if worn {
+                    drop(worker);
+                    self.replace_in_background();
+                } else {
+                    self.idle_sender.send(worker).map_err(|_| OracleError::ShutDown)?;
+                }
                 Ok(answer)
             }
             Err(down) => {

@@ -77,6 +77,11 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Requests sent to this worker so far.
+    pub fn requests(&self) -> u64 {
+        self.next_id - 1
+    }
+
     /// Starts a worker and waits for its hello line.
     pub fn spawn(env: &PythonEnv, options: &WorkerOptions) -> Result<Self, OracleError> {
         // Queries over an attached benchmark or user database need room beyond the fixtures'.

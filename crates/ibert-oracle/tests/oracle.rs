@@ -16,7 +16,7 @@ fn env() -> PythonEnv {
 
 fn pool(workers: usize, timeout_secs: u64) -> WorkerPool {
     let worker = WorkerOptions { timeout: Duration::from_secs(timeout_secs), cpu_seconds: timeout_secs + 2, ..WorkerOptions::default() };
-    WorkerPool::start(env(), PoolOptions { workers, worker }).expect("pool starts")
+    WorkerPool::start(env(), PoolOptions { workers, worker, recycle_after: None }).expect("pool starts")
 }
 
 fn events() -> TableSchemas {
@@ -34,6 +34,19 @@ fn compiles_with_real_ibis_and_reports_versions() {
     let compiled = pool.compile(&request("events.filter(events.amount > 10).select('user_id')")).unwrap().unwrap();
     assert!(compiled.sql.contains("\"t0\".\"amount\" > 10"), "{}", compiled.sql);
     assert_eq!(compiled.columns, Some(vec![("user_id".to_string(), "int64".to_string())]));
+}
+
+#[test]
+fn a_worker_is_replaced_by_a_fresh_one_after_its_share_of_requests() {
+    let options = PoolOptions { workers: 1, worker: WorkerOptions::default(), recycle_after: Some(2) };
+    let pool = WorkerPool::start(env(), options).expect("pool starts");
+    let first = pool.hello().pid;
+    for n in 0..5 {
+        let compiled = pool.compile(&request(&format!("events.filter(events.amount > {n})"))).unwrap().unwrap();
+        assert!(compiled.sql.contains(&format!("> {n}")), "{}", compiled.sql);
+    }
+    assert_eq!(pool.stats().recycled, 2, "after requests 2 and 4");
+    assert!(!Path::new(&format!("/proc/{first}")).exists(), "the first worker process is gone");
 }
 
 #[test]

@@ -733,6 +733,10 @@ pub struct ServeArgs {
     /// Each request's deadline in seconds, waiting in the queue included (then 504).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline: u64,
+    /// Replace an Ibis worker by a fresh one after it has answered this many requests, so that a
+    /// long-running server's memory stays bounded (0: never).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub recycle_workers: u64,
     /// The largest request body accepted, in bytes (then 413).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,

@@ -47,8 +47,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         generation: settings.generation.clone(),
     };
     let (verify, no_model, no_examples) = (args.verify.clone(), args.no_model, args.model.no_examples);
+    let recycle_after = (args.recycle_workers > 0).then_some(args.recycle_workers);
     let loader = Box::new(move || -> anyhow::Result<Loaded> {
-        let pool = oracle_setup::start_pool(&verify, &[])?;
+        let pool = oracle_setup::start_pool_recycling(&verify, &[], recycle_after)?;
         if no_model {
             return Ok(Loaded { pool, model: None, train: Vec::new() });
         }
