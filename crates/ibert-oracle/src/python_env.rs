@@ -44,12 +44,8 @@ impl PythonEnv {
     /// As [`PythonEnv::ensure`], under `root`. Safe to call from several processes at once: the
     /// first one installs while the others wait on a file lock.
     pub fn ensure_in(root: &Path, progress: &dyn Fn(&str)) -> Result<Self, OracleError> {
-        fs::create_dir_all(root).map_err(|e| OracleError::io("creating", root, e))?;
         let venv = root.join(format!("venv-{}", short_hash([LOCK_FILE.as_bytes()])));
-        let lock_path = root.join(format!("{}.lock", venv.file_name().unwrap().to_string_lossy()));
-        let lock = fs::File::create(&lock_path).map_err(|e| OracleError::io("creating", &lock_path, e))?;
-        lock.lock().map_err(|e| OracleError::io("locking", &lock_path, e))?;
-
+        let lock = lock_venv(&venv)?;
         if !venv.join(READY_MARKER).exists() {
             install_venv(&venv, progress)?;
         }
@@ -116,18 +112,25 @@ fn check_python_version(python: &str) -> Result<(), OracleError> {
 /// short is redone. Returns its interpreter.
 pub fn ensure_requirements_venv(name: &str, requirements: &Path) -> Result<PathBuf, OracleError> {
     let text = fs::read_to_string(requirements).map_err(|e| OracleError::io("reading", requirements, e))?;
-    let root = cache_dir().join("python");
-    fs::create_dir_all(&root).map_err(|e| OracleError::io("creating", &root, e))?;
-    let venv = root.join(format!("{name}-{}", short_hash([text.as_bytes()])));
-    let lock_path = root.join(format!("{}.lock", venv.file_name().unwrap().to_string_lossy()));
-    let lock = fs::File::create(&lock_path).map_err(|e| OracleError::io("creating", &lock_path, e))?;
-    lock.lock().map_err(|e| OracleError::io("locking", &lock_path, e))?;
+    let venv = cache_dir().join("python").join(format!("{name}-{}", short_hash([text.as_bytes()])));
+    let _lock = lock_venv(&venv)?;
     let marker = venv.join(READY_MARKER);
     if !marker.exists() {
         create_and_install(&venv, &text, &[], &format!("installing {}", requirements.display()), &|_| {})?;
         fs::write(&marker, "installed\n").map_err(|e| OracleError::io("writing", &marker, e))?;
     }
     Ok(venv.join("bin").join("python"))
+}
+
+/// Holds `<venv>.lock` beside `venv` (creating their folder), so that one process installs it
+/// while the others wait; released when the file is dropped.
+fn lock_venv(venv: &Path) -> Result<fs::File, OracleError> {
+    let root = venv.parent().expect("a venv lives in a folder");
+    fs::create_dir_all(root).map_err(|e| OracleError::io("creating", root, e))?;
+    let lock_path = root.join(format!("{}.lock", venv.file_name().unwrap_or_default().to_string_lossy()));
+    let lock = fs::File::create(&lock_path).map_err(|e| OracleError::io("creating", &lock_path, e))?;
+    lock.lock().map_err(|e| OracleError::io("locking", &lock_path, e))?;
+    Ok(lock)
 }
 
 fn install_venv(venv: &Path, progress: &dyn Fn(&str)) -> Result<(), OracleError> {

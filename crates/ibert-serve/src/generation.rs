@@ -14,7 +14,7 @@ use ibert_model::{Cancel, ChatMessage, Engine, EngineError, Generation, Generati
 use tokio::sync::oneshot;
 
 use crate::errors::ApiError;
-use crate::metrics::{GenerationCounters, ReasonLabel};
+use crate::metrics::GenerationCounters;
 
 type Work = Box<dyn FnOnce(&mut dyn Engine) + Send>;
 
@@ -66,7 +66,7 @@ impl Engine for Metered<'_> {
         self.counters.prompt_tokens.inc_by(generation.prompt_tokens as u64);
         self.counters.generated_tokens.inc_by(generation.generated_tokens as u64);
         if generation.stop_reason == StopReason::Cancelled {
-            self.counters.cancelled.get_or_create(&ReasonLabel { reason: self.cancellation.reason() }).inc();
+            self.counters.count_cancelled(self.cancellation.reason());
         }
         Ok(generation)
     }
@@ -99,7 +99,7 @@ impl GenerationQueue {
                 for job in receiver {
                     counter.fetch_sub(1, Ordering::Relaxed);
                     if job.cancellation.cancel.is_cancelled() {
-                        counters.cancelled.get_or_create(&ReasonLabel { reason: job.cancellation.reason() }).inc();
+                        counters.count_cancelled(job.cancellation.reason());
                         continue;
                     }
                     let mut metered = Metered { engine: engine.as_mut(), counters: &counters, cancellation: &job.cancellation };

@@ -40,6 +40,12 @@ pub struct GenerationCounters {
     pub cancelled: Family<ReasonLabel, Counter>,
 }
 
+impl GenerationCounters {
+    pub fn count_cancelled(&self, reason: &'static str) {
+        self.cancelled.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub requests: Family<RequestLabels, Counter>,
