@@ -10,6 +10,7 @@
 //! * [`Worker`] is one process; [`WorkerPool`] runs several in parallel.
 //! * [`protocol`] holds the request and response types, documented in `docs/oracle-protocol.md`.
 
+pub mod cpu_clock;
 mod error;
 mod pool;
 pub mod protocol;

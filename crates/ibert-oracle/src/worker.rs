@@ -10,6 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde_json::json;
 
+use crate::cpu_clock::{CpuClock, CpuDeadline};
 use crate::protocol::{CompileRequest, Compiled, FailureKind, ProgramFailure, RawResponse, WorkerHello};
 use crate::{OracleError, PythonEnv};
 
@@ -20,7 +21,8 @@ pub struct WorkerOptions {
     pub memory_mb: u64,
     /// CPU seconds one request may use before the kernel ends the worker.
     pub cpu_seconds: u64,
-    /// Wall-clock limit of one request; past it the worker is killed and replaced.
+    /// Time limit of one request, counted in the worker's CPU time (with a wall-clock
+    /// backstop, see [`crate::cpu_clock`]); past it the worker is killed and replaced.
     pub timeout: Duration,
     /// How long a new worker may take to import Ibis and say hello.
     pub startup_timeout: Duration,
@@ -53,7 +55,7 @@ impl WorkerDown {
             WorkerDown::TimedOut => ProgramFailure {
                 kind: FailureKind::Timeout,
                 error_type: "Timeout".into(),
-                message: format!("the program ran longer than {:.1}s; the worker was restarted", timeout.as_secs_f64()),
+                message: format!("the program ran past its time limit ({:.1}s of CPU time); the worker was restarted", timeout.as_secs_f64()),
                 line: None,
             },
             WorkerDown::Died(detail) => ProgramFailure {
@@ -138,7 +140,7 @@ impl Worker {
             next_id: 1,
             timeout: options.timeout,
         };
-        let hello_line = match worker.read_line(options.startup_timeout) {
+        let hello_line = match worker.read_line(CpuDeadline::wall(options.startup_timeout)) {
             Ok(line) => line,
             Err(down) => {
                 let detail = match down {
@@ -194,7 +196,7 @@ impl Worker {
         if self.stdin.write_all(line.as_bytes()).and_then(|()| self.stdin.flush()).is_err() {
             return Err(WorkerDown::Died(self.death_detail()));
         }
-        let answer = self.read_line(self.timeout)?;
+        let answer = self.read_line(CpuDeadline::start(Some(CpuClock::of_process(self.child.id())), self.timeout))?;
         let response: RawResponse = serde_json::from_str(&answer).map_err(|e| WorkerDown::Died(format!("unreadable answer `{answer}`: {e}")))?;
         if response.id != Some(id) || response.nonce != Some(nonce) {
             // Out of step, or an answer forged by the program: this worker cannot be trusted.
@@ -204,14 +206,17 @@ impl Worker {
         Ok(response)
     }
 
-    fn read_line(&mut self, timeout: Duration) -> Result<String, WorkerDown> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) => Ok(line),
-            Err(RecvTimeoutError::Timeout) => {
+    fn read_line(&mut self, deadline: CpuDeadline) -> Result<String, WorkerDown> {
+        loop {
+            let Some(wait) = deadline.time_left() else {
                 self.kill();
-                Err(WorkerDown::TimedOut)
+                return Err(WorkerDown::TimedOut);
+            };
+            match self.lines.recv_timeout(wait) {
+                Ok(line) => return Ok(line),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Err(WorkerDown::Died(self.death_detail())),
             }
-            Err(RecvTimeoutError::Disconnected) => Err(WorkerDown::Died(self.death_detail())),
         }
     }
 

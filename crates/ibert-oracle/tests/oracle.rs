@@ -147,6 +147,29 @@ fn hostile_programs_are_rejected_or_contained_and_the_pool_keeps_serving() {
 }
 
 #[test]
+fn a_worker_waiting_for_a_core_is_not_timed_out() {
+    let pool = pool(1, 1);
+    let pid = pool.hello().pid.to_string();
+    let signal = move |name: &str| assert!(std::process::Command::new("kill").args([name, pid.as_str()]).status().unwrap().success());
+    // Stopped for twice its time limit, as a worker starved by a busy machine: it uses no CPU
+    // time meanwhile, so the request is answered once it runs again.
+    signal("-STOP");
+    let resume = std::thread::spawn({
+        let signal = signal.clone();
+        move || {
+            std::thread::sleep(Duration::from_secs(2));
+            signal("-CONT");
+        }
+    });
+    let started = std::time::Instant::now();
+    let answer = pool.compile(&request("events.count()")).unwrap();
+    resume.join().unwrap();
+    assert!(answer.is_ok(), "{answer:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(pool.stats().timeouts, 0);
+}
+
+#[test]
 fn a_killed_worker_is_replaced() {
     let pool = pool(1, 10);
     let pid = pool.hello().pid;

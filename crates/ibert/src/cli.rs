@@ -579,7 +579,7 @@ pub struct VerifyOptions {
     /// Seed of the fixture databases; the same seed gives byte-identical output.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Wall-clock limit for one Ibis program, in seconds.
+    /// Time limit for one Ibis program, in seconds of its CPU time (waiting for a core does not count).
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
 }

@@ -92,11 +92,11 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), StepError> 
     Ok(())
 }
 
-/// The running executable and its sha256: a rebuilt or upgraded program runs every step again.
+/// The running executable's version and sha256: a rebuilt or upgraded program runs every step
+/// again; the same program under another file name (a copy, a link) does not.
 pub fn running_program() -> Result<String, StepError> {
     let exe = std::env::current_exe().map_err(|source| StepError::Io { action: "locating", path: PathBuf::from("the running program"), source })?;
-    let name = exe.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(format!("{name} {} (sha256 {})", env!("CARGO_PKG_VERSION"), sha256(&exe)?))
+    Ok(format!("ibert {} (sha256 {})", env!("CARGO_PKG_VERSION"), sha256(&exe)?))
 }
 
 pub(crate) fn digests(paths: &[PathBuf], dir: &Path) -> Result<Vec<(String, String)>, StepError> {

@@ -1,9 +1,12 @@
 //! The dataset commands after `generate`, end to end with real Ibis and DuckDB: multi-task
 //! derivation (its errors re-checked independently with `ibert to-sql`), augmentation, mining
-//! (bad files and hostile code included), concatenation, statistics, and `data all`.
+//! (bad files and hostile code included), concatenation, statistics, and `data all` (run twice,
+//! once killed and resumed, with byte-identical outputs).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::Stdio;
 
 use crate::common::{ibert_with_stdin, stderr, stdout};
 use serde_json::Value;
@@ -173,7 +176,8 @@ fn concat_removes_duplicates_and_stats_counts_by_task_and_level() {
 fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../corpus/sql");
-    let out = ibert(dir.path(), &["data", "all", "--corpus", corpus.to_str().unwrap(), "--dialect", "duckdb,postgres", "--synth-count", "60", "-j", "2"]);
+    let args = ["data", "all", "--corpus", corpus.to_str().unwrap(), "--dialect", "duckdb,postgres", "--synth-count", "60", "-j", "2"];
+    let out = ibert(dir.path(), &args);
     for stage in ["templates", "transpiled corpus", "augmentation", "mining", "multi-task", "synthesis", "concatenation", "total time"] {
         assert!(out.contains(stage), "{stage}: {out}");
     }
@@ -205,6 +209,45 @@ fn data_all_runs_the_whole_pipeline_and_summarizes_it() {
         assert_eq!(messages[0].role, "system");
         assert_eq!(record.system_prompt.as_deref(), Some(messages[0].content.as_str()));
     }
+
+    // The same inputs and seed give byte-identical outputs, also when a run is killed (SIGKILL,
+    // in the middle of augmentation) and run again.
+    let again = dir.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let mut killed = crate::common::ibert().args(args).current_dir(&again).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut augmenting = false;
+    for line in BufReader::new(killed.stderr.take().unwrap()).lines().map_while(Result::ok) {
+        augmenting |= line.contains("augmentation");
+        if augmenting && line.starts_with("verifying:") {
+            break;
+        }
+    }
+    assert!(augmenting, "the run reached augmentation");
+    killed.kill().unwrap();
+    assert!(!killed.wait().unwrap().success());
+    ibert(&again, &args);
+    let (first, second) = (files_under(&dir.path().join("data")), files_under(&again.join("data")));
+    assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>(), "the same files");
+    for (path, bytes) in &first {
+        assert!(*bytes == second[path], "{} differs between the two runs", path.display());
+    }
+}
+
+/// Every file under `root` by its path relative to it, with its bytes.
+fn files_under(root: &Path) -> BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.insert(path.strip_prefix(root).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
 }
 
 /// A verified ibis_to_sql record as `data all` writes it, under `id`.
