@@ -1,9 +1,9 @@
 //! Repairs a broken program's own error proposes, tried before any model answer: Python's and
 //! Ibis's "did you mean", the nearest column or table name of the schema to a misspelt one, and
-//! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`), and the brackets a
-//! program cut short leaves open (`'(' was never closed`), closed at its end. Each is a
-//! whole-word replacement or an ending; the caller runs each through the checks, the smallest
-//! change first.
+//! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`), pandas idioms Ibis
+//! spells otherwise (the `.str` and `.dt` accessors, `ascending=False`), and the brackets a
+//! program cut short leaves open (`'(' was never closed`), closed at its end. The caller runs
+//! each through the checks, the smallest change first.
 
 use ibert_oracle::OracleError;
 use ibert_records::TableSchemas;
@@ -78,7 +78,11 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
         let names: Vec<&str> = tables.keys().map(String::as_str).collect();
         pairs.extend(nearest(&wrong, &names).map(|right| (wrong.clone(), right.to_string())));
     }
-    let mut repairs: Vec<Repair> = sql_style_aggregates(program, error).into_iter().chain(closed_brackets(program, error)).collect();
+    let mut repairs: Vec<Repair> =
+        [sql_style_aggregates(program, error), closed_brackets(program, error), pandas_accessor(program, error), descending_keyword(program, error)]
+            .into_iter()
+            .flatten()
+            .collect();
     for (from, to) in pairs {
         if from == to || repairs.iter().any(|r| r.from == from && r.to == to) {
             continue;
@@ -194,6 +198,125 @@ fn sql_style_aggregates(program: &str, error: &str) -> Option<Repair> {
     out.push_str(rest);
     let (from, to) = first?;
     Some(Repair { program: out, from, to })
+}
+
+/// pandas' `.str` and `.dt` accessors, which Ibis columns do not have: their methods are the
+/// column's own (`t.name.str.lower()` -> `t.name.lower()`), with pandas' names and properties
+/// as Ibis's methods (`.str.len()` -> `.length()`, `.dt.year` -> `.year()`).
+fn pandas_accessor(program: &str, error: &str) -> Option<Repair> {
+    const STRING_METHODS: [(&str, &str); 3] = [("len", "length"), ("find", "find"), ("slice", "substr")];
+    const DATE_PROPERTIES: [(&str, &str); 10] = [
+        ("year", "year()"),
+        ("month", "month()"),
+        ("day", "day()"),
+        ("hour", "hour()"),
+        ("minute", "minute()"),
+        ("second", "second()"),
+        ("quarter", "quarter()"),
+        ("date", "date()"),
+        ("dayofweek", "day_of_week.index()"),
+        ("day_name", "day_of_week.full_name()"),
+    ];
+    let accessor = quoted_after(error, "has no attribute").filter(|name| name == "str" || name == "dt")?;
+    let marker = format!(".{accessor}.");
+    let (mut out, mut rest) = (String::new(), program);
+    while let Some(at) = rest.find(&marker) {
+        out.push_str(&rest[..at]);
+        out.push('.');
+        let after = &rest[at + marker.len()..];
+        let name_end = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+        let (name, tail) = after.split_at(name_end);
+        let called = tail.starts_with('(');
+        let renamed = match accessor.as_str() {
+            "str" => STRING_METHODS.iter().find(|(pandas, _)| *pandas == name).map(|(_, ibis)| ibis.to_string()),
+            // A property in pandas, a method in Ibis: called unless the program calls it.
+            _ => DATE_PROPERTIES
+                .iter()
+                .find(|(pandas, _)| *pandas == name)
+                .map(|(_, ibis)| if called { ibis.trim_end_matches("()").to_string() } else { ibis.to_string() }),
+        };
+        out.push_str(&renamed.unwrap_or_else(|| name.to_string()));
+        rest = tail;
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.push_str(rest);
+    Some(Repair { program: out, from: marker, to: ".".into() })
+}
+
+/// pandas' `ascending=` keyword on an ordering call (`order_by("a", ascending=False)`, as
+/// `sort_values` becomes once renamed): Ibis orders descending by `ibis.desc(key)`, so with
+/// `False` every key (each item of a list of keys) is wrapped, and with `True` the keyword goes.
+fn descending_keyword(program: &str, error: &str) -> Option<Repair> {
+    if !error.contains("unexpected keyword argument 'ascending'") {
+        return None;
+    }
+    let keyword = program.find("ascending")?;
+    let value = program[keyword + "ascending".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let descending = if value.starts_with("False") {
+        true
+    } else if value.starts_with("True") {
+        false
+    } else {
+        return None;
+    };
+    let close = program.len() - value.len() + if descending { 5 } else { 4 };
+    let close = close + program[close..].find(|c: char| !c.is_whitespace())?;
+    if !program[close..].starts_with(')') {
+        return None;
+    }
+    // The call's opening bracket: the nearest unmatched `(` before the keyword.
+    let mut depth = 0;
+    let open = program[..keyword].char_indices().rev().find_map(|(at, c)| {
+        match c {
+            ')' | ']' | '}' => depth += 1,
+            '(' | '[' | '{' if depth > 0 => depth -= 1,
+            '(' => return Some(at),
+            _ => {}
+        }
+        None
+    })?;
+    let arguments = program[open + 1..keyword].trim_end().trim_end_matches(',');
+    let keys: Vec<&str> = top_level_items(arguments)
+        .into_iter()
+        .flat_map(|argument| match argument.strip_prefix('[').and_then(|a| a.strip_suffix(']')) {
+            Some(list) => top_level_items(list),
+            None => vec![argument],
+        })
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let keys: Vec<String> = keys.iter().map(|key| if descending { format!("ibis.desc({key})") } else { key.to_string() }).collect();
+    let repaired = format!("{}{}{}", &program[..open + 1], keys.join(", "), &program[close..]);
+    Some(Repair {
+        program: repaired,
+        from: program[keyword..close].trim_end().to_string(),
+        to: if descending { "ibis.desc(...)".into() } else { String::new() },
+    })
+}
+
+/// The comma-separated items of `text` outside brackets and strings, trimmed, empty ones left out.
+fn top_level_items(text: &str) -> Vec<&str> {
+    let (mut items, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
+    for (at, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                items.push(text[start..at].trim());
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(text[start..].trim());
+    items.retain(|item| !item.is_empty());
+    items
 }
 
 /// The first `'...'` (or `"..."`) after `marker` in `text`.
@@ -365,6 +488,34 @@ mod tests {
         assert!(propose(quoted, error, &tables()).is_empty());
         assert!(propose("expr = t.select(]", error, &tables()).is_empty());
         assert!(propose("expr = t.select(", "NameError: name 'u' is not defined", &tables()).is_empty());
+    }
+
+    #[test]
+    fn pandas_idioms_become_ibis_s() {
+        let tables = tables();
+        let first = |program: &str, error: &str| propose(program, error, &tables).into_iter().next().map(|r| r.program);
+        let no_str = "AttributeError: 'StringColumn' object has no attribute 'str'";
+        assert_eq!(
+            first("expr = orders.filter(orders.status.str.contains('x')).mutate(n=orders.status.str.len())", no_str).as_deref(),
+            Some("expr = orders.filter(orders.status.contains('x')).mutate(n=orders.status.length())")
+        );
+        let no_dt = "AttributeError: 'DateColumn' object has no attribute 'dt'";
+        assert_eq!(
+            first("expr = t.mutate(y=t.d.dt.year, w=t.d.dt.strftime('%Y'), q=t.d.dt.quarter())", no_dt).as_deref(),
+            Some("expr = t.mutate(y=t.d.year(), w=t.d.strftime('%Y'), q=t.d.quarter())")
+        );
+        let keyword = "TypeError: Table.order_by() got an unexpected keyword argument 'ascending'";
+        assert_eq!(
+            first("expr = orders.order_by('amount', ascending=False).limit(3)", keyword).as_deref(),
+            Some("expr = orders.order_by(ibis.desc('amount')).limit(3)")
+        );
+        assert_eq!(
+            first("expr = orders.order_by(['status', orders.amount.abs()], ascending = False)", keyword).as_deref(),
+            Some("expr = orders.order_by(ibis.desc('status'), ibis.desc(orders.amount.abs()))")
+        );
+        assert_eq!(first("expr = orders.order_by('amount', ascending=True)", keyword).as_deref(), Some("expr = orders.order_by('amount')"));
+        // A list of directions is not guessed at.
+        assert_eq!(first("expr = orders.order_by(['a', 'b'], ascending=[True, False])", keyword), None);
     }
 
     #[test]
