@@ -6,9 +6,10 @@
 use ibert_model::{Engine, Generation};
 use ibert_oracle::{OracleError, WorkerPool};
 use ibert_records::DocStyle;
+use ibert_transpile::{Catalog, SqlDialect, transpile};
 use ibert_verify::{RejectReason, Verdict};
 
-use crate::check::{Checker, compile_to};
+use crate::check::{Checked, Checker, compile_to};
 use crate::prompt::Tables;
 use crate::retry::{RetryError, RetryOptions, answer_until_accepted};
 use crate::{Prompt, TaskInput, answer, repair, snippet};
@@ -135,6 +136,29 @@ fn program_answer(
         None => (outcome.program, Vec::new()),
     };
     let verified = outcome.accepted.is_some();
+    if !verified
+        && let Some(goal) = goal
+        && let Some(checked) = goal_by_transpiler(&mut checker, goal, tables)?
+    {
+        let report = format!(
+            "verified: compiles with real Ibis {} and returns the goal SQL's result, executed through Ibis on the fixture databases \
+             (the goal SQL translated by the transpiler, since no answer of the model's {attempts} did; it does not continue the given lines; \
+             the model's last: {})",
+            pool.hello().ibis,
+            outcome.last_error
+        );
+        let verdict = Some(checked.verdict);
+        return Ok(CheckedAnswer {
+            answer: checked.program,
+            program: None,
+            verified: true,
+            report,
+            verdict,
+            attempts: outcome.attempt,
+            repairs,
+            generations: outcome.generations,
+        });
+    }
     let report = if verified {
         let check = if goal.is_some() {
             "returns the goal SQL's result, executed through Ibis on the fixture databases"
@@ -147,6 +171,20 @@ fn program_answer(
         format!("NOT verified: no answer of {attempts} passed (last: {})", outcome.last_error)
     };
     Ok(CheckedAnswer { answer, program: None, verified, report, verdict: last, attempts: outcome.attempt, repairs, generations: outcome.generations })
+}
+
+/// The goal SQL as the transpiler translates it, when that program returns the goal's result:
+/// a verified answer where the model gave none (`None` when the transpiler refuses the SQL or
+/// its translation does not verify).
+fn goal_by_transpiler(checker: &mut Checker, goal: &str, tables: &Tables) -> Result<Option<Checked>, OracleError> {
+    let Ok(catalog) =
+        serde_json::to_value(tables).map_err(|error| error.to_string()).and_then(|value| Catalog::from_json(&value).map_err(|error| error.to_string()))
+    else {
+        return Ok(None);
+    };
+    let Ok(translation) = transpile(goal, &catalog, SqlDialect::DuckDb) else { return Ok(None) };
+    let checked = checker.program_matches_sql(goal, &translation.code, tables)?;
+    Ok(checked.as_feedback().is_ok().then_some(checked))
 }
 
 /// An answer in prose whose code, where it holds any (`code_of`), must compile with real Ibis
