@@ -71,15 +71,17 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
     }
     // A name that is not defined (Python) or not allowed (the sandbox names the unknown ones).
     let unknown_name = quoted_after(error, "name").or_else(|| backticked_after(error, "name"));
-    if let Some(wrong) = unknown_name.filter(|_| error.contains("not defined") || error.contains("not allowed")) {
+    let unknown_name = unknown_name.filter(|_| error.contains("not defined") || error.contains("not allowed"));
+    if let Some(wrong) = unknown_name.clone() {
         if let Some(right) = &suggested {
             pairs.push((wrong.clone(), right.clone()));
         }
         let names: Vec<&str> = tables.keys().map(String::as_str).collect();
         pairs.extend(nearest(&wrong, &names).map(|right| (wrong.clone(), right.to_string())));
     }
+    let bare = unknown_name.and_then(|name| bare_name(program, &name, tables));
     let mut repairs: Vec<Repair> =
-        [sql_style_aggregates(program, error), closed_brackets(program, error), pandas_accessor(program, error), descending_keyword(program, error)]
+        [sql_style_aggregates(program, error), closed_brackets(program, error), pandas_accessor(program, error), descending_keyword(program, error), bare]
             .into_iter()
             .flatten()
             .collect();
@@ -295,6 +297,50 @@ fn descending_keyword(program: &str, error: &str) -> Option<Repair> {
         from: program[keyword..close].trim_end().to_string(),
         to: if descending { "ibis.desc(...)".into() } else { String::new() },
     })
+}
+
+/// Ibis's top-level functions that programs call bare, as if imported from `ibis`.
+const IBIS_FUNCTIONS: [&str; 14] =
+    ["desc", "asc", "literal", "null", "row_number", "rank", "dense_rank", "cases", "coalesce", "greatest", "least", "now", "date", "timestamp"];
+
+/// A bare name that is not defined: an Ibis function called without `ibis.` (`desc("n")` ->
+/// `ibis.desc("n")`), or a column written without its table, one of the schema's or one the
+/// program names in a keyword argument (`filter(senior)` after `mutate(senior=...)` -> `_.senior`).
+fn bare_name(program: &str, name: &str, tables: &TableSchemas) -> Option<Repair> {
+    let to = if IBIS_FUNCTIONS.contains(&name) {
+        format!("ibis.{name}")
+    } else if tables.values().any(|columns| columns.contains_key(name)) || bare_occurrences(program, name).iter().any(|&(_, keyword)| keyword) {
+        format!("_.{name}")
+    } else {
+        return None;
+    };
+    let mut repaired = program.to_string();
+    for (at, keyword) in bare_occurrences(program, name).into_iter().rev() {
+        if !keyword {
+            repaired.replace_range(at..at + name.len(), &to);
+        }
+    }
+    (repaired != program).then(|| Repair { program: repaired, from: name.to_string(), to })
+}
+
+/// Where `name` stands alone in `program` (not an attribute, not in a string), and whether each
+/// is a keyword argument or assignment (`name=`, not `name ==`).
+fn bare_occurrences(program: &str, name: &str) -> Vec<(usize, bool)> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = program[from..].find(name) {
+        let at = from + offset;
+        from = at + name.len();
+        let before = program[..at].chars().next_back();
+        let after = program[from..].chars().next();
+        if before.is_some_and(|c| is_word(c) || matches!(c, '.' | '\'' | '"')) || after.is_some_and(|c| is_word(c) || matches!(c, '\'' | '"')) {
+            continue;
+        }
+        let rest = program[from..].trim_start();
+        found.push((at, rest.starts_with('=') && !rest.starts_with("==")));
+    }
+    found
 }
 
 /// The comma-separated items of `text` outside brackets and strings, trimmed, empty ones left out.
@@ -516,6 +562,27 @@ mod tests {
         assert_eq!(first("expr = orders.order_by('amount', ascending=True)", keyword).as_deref(), Some("expr = orders.order_by('amount')"));
         // A list of directions is not guessed at.
         assert_eq!(first("expr = orders.order_by(['a', 'b'], ascending=[True, False])", keyword), None);
+    }
+
+    #[test]
+    fn bare_ibis_functions_and_columns_get_their_owner() {
+        let tables = tables();
+        let first = |program: &str, error: &str| propose(program, error, &tables).into_iter().next().map(|r| r.program);
+        let not_allowed = |name: &str| format!("SandboxViolation: name `{name}` is not allowed: only bound tables, `ibis`, `_`");
+        assert_eq!(
+            first("expr = orders.order_by(desc(\"amount\"), orders.id.desc())", &not_allowed("desc")).as_deref(),
+            Some("expr = orders.order_by(ibis.desc(\"amount\"), orders.id.desc())")
+        );
+        assert_eq!(
+            first("expr = orders.mutate(big=orders.amount > 9).filter(big == True)", &not_allowed("big")).as_deref(),
+            Some("expr = orders.mutate(big=orders.amount > 9).filter(_.big == True)")
+        );
+        assert_eq!(
+            first("expr = orders.filter(amount > 5).select('amount')", "NameError: name 'amount' is not defined").as_deref(),
+            Some("expr = orders.filter(_.amount > 5).select('amount')")
+        );
+        // A name that is neither an Ibis function nor a column is left to the model.
+        assert_eq!(first("expr = orders.filter(zebra > 5)", &not_allowed("zebra")), None);
     }
 
     #[test]
