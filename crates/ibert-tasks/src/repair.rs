@@ -1,9 +1,11 @@
 //! Repairs a broken program's own error proposes, tried before any model answer: Python's and
 //! Ibis's "did you mean", the nearest column or table name of the schema to a misspelt one, and
 //! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`), pandas idioms Ibis
-//! spells otherwise (the `.str` and `.dt` accessors, `ascending=False`), and the brackets a
-//! program cut short leaves open (`'(' was never closed`), closed at its end. The caller runs
-//! each through the checks, the smallest change first.
+//! spells otherwise (the `.str` and `.dt` accessors, `ascending=False`), bare names given their
+//! owner (`desc(...)` -> `ibis.desc(...)`, a column -> `_.column`), a column the program made
+//! read from the chain instead of the table it was made on, and the brackets a program cut short
+//! leaves open (`'(' was never closed`), closed at its end. The caller runs each through the
+//! checks, the smallest change first.
 
 use ibert_oracle::OracleError;
 use ibert_records::TableSchemas;
@@ -80,11 +82,18 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
         pairs.extend(nearest(&wrong, &names).map(|right| (wrong.clone(), right.to_string())));
     }
     let bare = unknown_name.and_then(|name| bare_name(program, &name, tables));
-    let mut repairs: Vec<Repair> =
-        [sql_style_aggregates(program, error), closed_brackets(program, error), pandas_accessor(program, error), descending_keyword(program, error), bare]
-            .into_iter()
-            .flatten()
-            .collect();
+    let deferred = quoted_after(error, "has no attribute").and_then(|name| deferred_column(program, &name, tables));
+    let mut repairs: Vec<Repair> = [
+        sql_style_aggregates(program, error),
+        closed_brackets(program, error),
+        pandas_accessor(program, error),
+        descending_keyword(program, error),
+        bare,
+        deferred,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     for (from, to) in pairs {
         if from == to || repairs.iter().any(|r| r.from == from && r.to == to) {
             continue;
@@ -321,6 +330,25 @@ fn bare_name(program: &str, name: &str, tables: &TableSchemas) -> Option<Repair>
         }
     }
     (repaired != program).then(|| Repair { program: repaired, from: name.to_string(), to })
+}
+
+/// A column the program makes (`mutate(big=...)`) read from the table it was made on
+/// (`.filter(t.big)`), where it does not exist: read from the table in the chain instead,
+/// `_.big`.
+fn deferred_column(program: &str, name: &str, tables: &TableSchemas) -> Option<Repair> {
+    if !bare_occurrences(program, name).iter().any(|&(_, keyword)| keyword) {
+        return None;
+    }
+    let mut repaired = program.to_string();
+    let mut from = None;
+    for table in tables.keys() {
+        let attribute = format!("{table}.{name}");
+        for (at, _) in bare_occurrences(program, &attribute).into_iter().rev() {
+            repaired.replace_range(at..at + attribute.len(), &format!("_.{name}"));
+            from.get_or_insert(attribute.clone());
+        }
+    }
+    Some(Repair { program: repaired, from: from?, to: format!("_.{name}") })
 }
 
 /// Where `name` stands alone in `program` (not an attribute, not in a string), and whether each
@@ -580,6 +608,10 @@ mod tests {
         assert_eq!(
             first("expr = orders.filter(amount > 5).select('amount')", "NameError: name 'amount' is not defined").as_deref(),
             Some("expr = orders.filter(_.amount > 5).select('amount')")
+        );
+        assert_eq!(
+            first("expr = orders.mutate(big=orders.amount > 9).filter(orders.big)", "AttributeError: 'Table' object has no attribute 'big'").as_deref(),
+            Some("expr = orders.mutate(big=orders.amount > 9).filter(_.big)")
         );
         // A name that is neither an Ibis function nor a column is left to the model.
         assert_eq!(first("expr = orders.filter(zebra > 5)", &not_allowed("zebra")), None);
