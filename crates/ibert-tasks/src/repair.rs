@@ -32,8 +32,8 @@ impl Repair {
     }
 }
 
-/// pandas, SQL and Spark names of table methods, with Ibis's.
-const METHOD_NAMES: [(&str, &str); 16] = [
+/// pandas, SQL, Spark and polars names of table and column methods, with Ibis's.
+const METHOD_NAMES: [(&str, &str); 19] = [
     ("sort_values", "order_by"),
     ("sort", "order_by"),
     ("orderBy", "order_by"),
@@ -50,6 +50,9 @@ const METHOD_NAMES: [(&str, &str); 16] = [
     ("astype", "cast"),
     ("avg", "mean"),
     ("withColumn", "mutate"),
+    ("count_distinct", "nunique"),
+    ("countDistinct", "nunique"),
+    ("n_unique", "nunique"),
 ];
 
 /// The repairs `error` (what running `program` raised) proposes, smallest first.
@@ -530,6 +533,10 @@ mod tests {
         assert_eq!(
             repair("expr = order.filter(order.amount > 1)", "SandboxViolation: name `order` is not allowed: only bound tables, `ibis`, `_`"),
             ["expr = orders.filter(orders.amount > 1)"]
+        );
+        assert_eq!(
+            repair("expr = orders.agg(n=orders.id.count_distinct())", "AttributeError: 'IntegerColumn' object has no attribute 'count_distinct'"),
+            ["expr = orders.agg(n=orders.id.nunique())"]
         );
         assert_eq!(repair("x = 1\nexpr = orders.limit(y)", "NameError: name 'y' is not defined. Did you mean: 'x'?"), ["x = 1\nexpr = orders.limit(x)"]);
     }
