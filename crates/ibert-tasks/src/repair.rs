@@ -3,7 +3,8 @@
 //! the Ibis method for a pandas or SQL name (`sort_values` -> `order_by`), pandas idioms Ibis
 //! spells otherwise (the `.str` and `.dt` accessors, `ascending=False`), bare names given their
 //! owner (`desc(...)` -> `ibis.desc(...)`, a column -> `_.column`), a column the program made
-//! read from the chain instead of the table it was made on, and the brackets a program cut short
+//! read from the chain instead of the table it was made on, a filter moved ahead of the
+//! projection that dropped its columns, and the brackets a program cut short
 //! leaves open (`'(' was never closed`), closed at its end. The caller runs each through the
 //! checks, the smallest change first.
 
@@ -86,6 +87,7 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
     }
     let bare = unknown_name.and_then(|name| bare_name(program, &name, tables));
     let deferred = quoted_after(error, "has no attribute").and_then(|name| deferred_column(program, &name, tables));
+    let filtered_first = filter_before_projection(program, error);
     let mut repairs: Vec<Repair> = [
         sql_style_aggregates(program, error),
         closed_brackets(program, error),
@@ -93,6 +95,7 @@ pub fn propose(program: &str, error: &str, tables: &TableSchemas) -> Vec<Repair>
         descending_keyword(program, error),
         bare,
         deferred,
+        filtered_first,
     ]
     .into_iter()
     .flatten()
@@ -352,6 +355,57 @@ fn deferred_column(program: &str, name: &str, tables: &TableSchemas) -> Option<R
         }
     }
     Some(Repair { program: repaired, from: from?, to: format!("_.{name}") })
+}
+
+/// A filter on the table's columns after a projection that dropped them
+/// (`t.select("a").filter(t.b)`: Ibis finds `t.b` belongs to another relation): the filter
+/// moves ahead of the `select` (or `drop`), which returns the same rows.
+fn filter_before_projection(program: &str, error: &str) -> Option<Repair> {
+    if !(error.contains("to filter") && error.contains("belong to another relation")) {
+        return None;
+    }
+    for projection in [".select(", ".drop("] {
+        let mut from = 0;
+        while let Some(offset) = program[from..].find(projection) {
+            let start = from + offset;
+            from = start + projection.len();
+            let end = call_end(program, start + projection.len() - 1)?;
+            let after = program[end..].trim_start();
+            if let Some(rest) = after.strip_prefix(".filter(") {
+                let filter_start = program.len() - after.len();
+                let filter_end = call_end(program, program.len() - rest.len() - 1)?;
+                let (projected, filter) = (&program[start..end], &program[filter_start..filter_end]);
+                let repaired = format!("{}{filter}{projected}{}", &program[..start], &program[filter_end..]);
+                return Some(Repair {
+                    program: repaired,
+                    from: format!("{}{}", projection.trim_end_matches('('), ".filter"),
+                    to: format!(".filter{}", projection.trim_end_matches('(')),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The index just after the bracket that closes the one at `open`, outside strings.
+fn call_end(program: &str, open: usize) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None);
+    for (at, c) in program[open..].char_indices() {
+        match (quote, c) {
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + at + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Where `name` stands alone in `program` (not an attribute, not in a string), and whether each
@@ -619,6 +673,11 @@ mod tests {
         assert_eq!(
             first("expr = orders.mutate(big=orders.amount > 9).filter(orders.big)", "AttributeError: 'Table' object has no attribute 'big'").as_deref(),
             Some("expr = orders.mutate(big=orders.amount > 9).filter(_.big)")
+        );
+        let other_relation = "IntegrityError: Cannot add <ibis.expr.operations.relations.Field object at 0x7f> to filter, they belong to another relation";
+        assert_eq!(
+            first("expr = orders.select(\"id\", \"amount\").filter(orders.status == \"(\").limit(2)", other_relation).as_deref(),
+            Some("expr = orders.filter(orders.status == \"(\").select(\"id\", \"amount\").limit(2)")
         );
         // A name that is neither an Ibis function nor a column is left to the model.
         assert_eq!(first("expr = orders.filter(zebra > 5)", &not_allowed("zebra")), None);
