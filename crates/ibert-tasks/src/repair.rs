@@ -221,7 +221,7 @@ fn sql_style_aggregates(program: &str, error: &str) -> Option<Repair> {
 /// column's own (`t.name.str.lower()` -> `t.name.lower()`), with pandas' names and properties
 /// as Ibis's methods (`.str.len()` -> `.length()`, `.dt.year` -> `.year()`).
 fn pandas_accessor(program: &str, error: &str) -> Option<Repair> {
-    const STRING_METHODS: [(&str, &str); 3] = [("len", "length"), ("find", "find"), ("slice", "substr")];
+    const STRING_METHODS: [(&str, &str); 2] = [("len", "length"), ("slice", "substr")];
     const DATE_PROPERTIES: [(&str, &str); 10] = [
         ("year", "year()"),
         ("month", "month()"),
@@ -283,17 +283,8 @@ fn descending_keyword(program: &str, error: &str) -> Option<Repair> {
     if !program[close..].starts_with(')') {
         return None;
     }
-    // The call's opening bracket: the nearest unmatched `(` before the keyword.
-    let mut depth = 0;
-    let open = program[..keyword].char_indices().rev().find_map(|(at, c)| {
-        match c {
-            ')' | ']' | '}' => depth += 1,
-            '(' | '[' | '{' if depth > 0 => depth -= 1,
-            '(' => return Some(at),
-            _ => {}
-        }
-        None
-    })?;
+    // The call's opening bracket: the nearest `(` before the keyword whose call reaches past it.
+    let open = program[..keyword].rmatch_indices('(').map(|(at, _)| at).find(|&at| call_end(program, at).is_some_and(|end| end > keyword))?;
     let arguments = program[open + 1..keyword].trim_end().trim_end_matches(',');
     let keys: Vec<&str> = top_level_items(arguments)
         .into_iter()
@@ -322,15 +313,16 @@ const IBIS_FUNCTIONS: [&str; 14] =
 /// `ibis.desc("n")`), or a column written without its table, one of the schema's or one the
 /// program names in a keyword argument (`filter(senior)` after `mutate(senior=...)` -> `_.senior`).
 fn bare_name(program: &str, name: &str, tables: &TableSchemas) -> Option<Repair> {
+    let occurrences = bare_occurrences(program, name);
     let to = if IBIS_FUNCTIONS.contains(&name) {
         format!("ibis.{name}")
-    } else if tables.values().any(|columns| columns.contains_key(name)) || bare_occurrences(program, name).iter().any(|&(_, keyword)| keyword) {
+    } else if tables.values().any(|columns| columns.contains_key(name)) || occurrences.iter().any(|&(_, keyword)| keyword) {
         format!("_.{name}")
     } else {
         return None;
     };
     let mut repaired = program.to_string();
-    for (at, keyword) in bare_occurrences(program, name).into_iter().rev() {
+    for (at, keyword) in occurrences.into_iter().rev() {
         if !keyword {
             repaired.replace_range(at..at + name.len(), &to);
         }
@@ -389,23 +381,31 @@ fn filter_before_projection(program: &str, error: &str) -> Option<Repair> {
 
 /// The index just after the bracket that closes the one at `open`, outside strings.
 fn call_end(program: &str, open: usize) -> Option<usize> {
+    outside_strings(&program[open..]).find(|&(_, c, depth)| depth == 0 && matches!(c, ')' | ']' | '}')).map(|(at, _, _)| open + at + 1)
+}
+
+/// Each character of `text` outside string literals, with its index and the bracket depth
+/// after it (an opening bracket counts itself, a closing one does not).
+fn outside_strings(text: &str) -> impl Iterator<Item = (usize, char, i32)> + '_ {
     let (mut depth, mut quote) = (0i32, None);
-    for (at, c) in program[open..].char_indices() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[' | '{') => depth += 1,
-            (None, ')' | ']' | '}') => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(open + at + 1);
-                }
+    text.char_indices().filter_map(move |(at, c)| {
+        if let Some(open) = quote {
+            if c == open {
+                quote = None;
             }
+            return None;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                return None;
+            }
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
             _ => {}
         }
-    }
-    None
+        Some((at, c, depth))
+    })
 }
 
 /// Where `name` stands alone in `program` (not an attribute, not in a string), and whether each
@@ -430,20 +430,11 @@ fn bare_occurrences(program: &str, name: &str) -> Vec<(usize, bool)> {
 
 /// The comma-separated items of `text` outside brackets and strings, trimmed, empty ones left out.
 fn top_level_items(text: &str) -> Vec<&str> {
-    let (mut items, mut depth, mut quote, mut start) = (Vec::new(), 0i32, None, 0);
-    for (at, c) in text.char_indices() {
-        match (quote, c) {
-            (Some(q), _) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[' | '{') => depth += 1,
-            (None, ')' | ']' | '}') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                items.push(text[start..at].trim());
-                start = at + 1;
-            }
-            _ => {}
-        }
+    let mut items = Vec::new();
+    let mut start = 0;
+    for (at, _, _) in outside_strings(text).filter(|&(_, c, depth)| c == ',' && depth == 0) {
+        items.push(text[start..at].trim());
+        start = at + 1;
     }
     items.push(text[start..].trim());
     items.retain(|item| !item.is_empty());
