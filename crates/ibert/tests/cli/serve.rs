@@ -396,7 +396,7 @@ fn chromium() -> PathBuf {
             return PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
         }
     }
-    panic!("the explorer test runs in headless Chromium: install Debian's `chromium` (apt-get install chromium), as .ci/run does");
+    panic!("the explorer test runs in headless Chromium: install Debian's `chromium` (apt-get install chromium), as scripts/test does");
 }
 
 /// The page at `url` after its script ran, and a screenshot of it.
